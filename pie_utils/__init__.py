@@ -1,0 +1,14 @@
+"""pie_utils: train populations of pruned and unpruned text classifiers and find their PIEs.
+
+Modules (one job each):
+    config     validated study parameters, profiles, hyperparameters
+    assets     pinned, sha256-verified downloads of embedded data and models
+    data       datasets with fixed train/validation/test splits
+    models     BERT and BiLSTM classifiers and their text encoders
+    pruning    the paper's pruning methods (score x schedule) on torch.nn.utils.prune masks
+    training   populations of seeds, dense and pruned, with a shared dense prefix
+    store      resumable on-disk results keyed by a hash of each run's full spec
+    pies       modal labels, pruning-identified exemplars and accuracy on them
+"""
+
+__version__ = "0.1.0"

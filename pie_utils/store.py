@@ -1,0 +1,271 @@
+"""A resumable on-disk store of finished runs, keyed by a hash of each run's full spec.
+
+Layout under ``root``::
+
+    runs/<key>/arrays.npz     logits and other arrays; holds its own key under ``__key__``
+    runs/<key>/meta.json      spec, metrics, versions, device, wall time, sha256 of arrays.npz
+    checkpoints/<key>.pt      dense state after E epochs, for the FT and WR branches
+    tmp/                      runs being written; renamed into runs/ only when complete
+    corrupt/                  damaged runs moved aside (and reported) so they are recomputed
+
+A run folder is written under ``tmp/`` and renamed into ``runs/`` in one ``os.rename``, so a
+reader sees either a finished run or none. Every read checks the checksum and the key stored
+inside the files; a damaged run is reported with its file named, moved aside and treated as
+missing. Runs recorded under other library versions are refused unless the store is opened
+with ``accept_other_versions=True``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+import pie_utils
+
+FORMAT_VERSION = 1
+KEY_FIELD = "__key__"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that change numerical results: recorded with every run."""
+    import transformers
+
+    return {"pie_utils": pie_utils.__version__, "torch": torch.__version__,
+            "transformers": transformers.__version__, "numpy": np.__version__}
+
+
+def run_key(spec: dict[str, Any]) -> str:
+    """sha256 (hex) of a run spec as canonical JSON, with the results-format version mixed in."""
+    canonical = json.dumps({"format_version": FORMAT_VERSION, "spec": spec},
+                           sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class StoreVersionError(RuntimeError):
+    """A stored run was recorded under other library versions."""
+
+
+class CorruptRunWarning(UserWarning):
+    """A stored run failed verification; it was moved aside and will be recomputed."""
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A finished run read back from the store.
+
+    Attributes:
+        key: the run's key.
+        spec: the spec it was keyed by.
+        metrics: scalar metrics (accuracy or macro-F1 per split, threshold, ...).
+        meta: everything else recorded (versions, device, wall time, realised sparsity).
+        arrays: name → array, e.g. ``test_logits[example, class]``.
+    """
+
+    key: str
+    spec: dict[str, Any]
+    metrics: dict[str, float]
+    meta: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+
+
+class ResultsStore:
+    """Finished runs and dense checkpoints under one folder; safe to share between processes."""
+
+    def __init__(self, root: str | os.PathLike, accept_other_versions: bool = False):
+        self.root = Path(root)
+        self.accept_other_versions = accept_other_versions
+
+    # ---- runs ------------------------------------------------------------------------------
+
+    def run_dir(self, key: str) -> Path:
+        return self.root / "runs" / key
+
+    def has(self, key: str) -> bool:
+        """True when a verified, finished run is stored under ``key``."""
+        return self.read(key) is not None
+
+    def read(self, key: str) -> StoredRun | None:
+        """The verified run stored under ``key``, or None when absent or damaged.
+
+        Raises:
+            StoreVersionError: the run was recorded under other library versions and the
+                store was not opened with ``accept_other_versions``.
+        """
+        folder = self.run_dir(key)
+        if not folder.exists():
+            return None
+        try:
+            run = self._read_verified(key, folder)
+        except _Damaged as damage:
+            self._quarantine(key, folder, str(damage))
+            return None
+        if not self.accept_other_versions and run.meta["versions"] != library_versions():
+            raise StoreVersionError(
+                f"run {key} in {folder} was recorded with {run.meta['versions']}, this is "
+                f"{library_versions()}; use a new store, or accept_other_versions=True "
+                "(--accept-other-versions) to mix them knowingly")
+        return run
+
+    def write(self, key: str, spec: dict[str, Any], arrays: dict[str, np.ndarray],
+              metrics: dict[str, float], meta: dict[str, Any]) -> bool:
+        """Store a finished run atomically. Returns False if another writer finished it first.
+
+        Arrays must be finite where they are logits; the caller checks that before calling.
+        """
+        scratch = self.root / "tmp" / f"{key}.{uuid.uuid4().hex}"
+        scratch.mkdir(parents=True)
+        try:
+            payload = io.BytesIO()
+            np.savez(payload, **arrays, **{KEY_FIELD: np.array(key)})
+            data = payload.getvalue()
+            _write_synced(scratch / "arrays.npz", data)
+            record = {"key": key, "spec": spec, "metrics": metrics,
+                      "arrays_sha256": hashlib.sha256(data).hexdigest(),
+                      "versions": library_versions(), "format_version": FORMAT_VERSION, **meta}
+            _write_synced(scratch / "meta.json", json.dumps(record, indent=1, default=_jsonable).encode())
+            target = self.run_dir(key)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(scratch, target)
+            except OSError:
+                if target.exists():  # another process finished the same run first
+                    return False
+                raise
+            return True
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def keys(self) -> list[str]:
+        """Keys of every run folder present (finished runs; verification happens on read)."""
+        folder = self.root / "runs"
+        return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+    def table(self) -> pd.DataFrame:
+        """One row per verified run: its spec fields, metrics and wall time (tidy)."""
+        rows = []
+        for key in self.keys():
+            run = self.read(key)
+            if run is None:
+                continue
+            rows.append({"key": key, **_flatten(run.spec), **run.metrics,
+                         "wall_time_s": run.meta.get("wall_time_s"),
+                         "realised_sparsity": run.meta.get("realised_sparsity")})
+        return pd.DataFrame(rows)
+
+    def stack(self, keys: list[str], array: str) -> np.ndarray:
+        """Stack one array over runs: e.g. ``test_logits`` → ``[seed, example, class]``.
+
+        Raises KeyError naming the first key that is missing or damaged.
+        """
+        stacked = []
+        for key in keys:
+            run = self.read(key)
+            if run is None:
+                raise KeyError(f"run {key} is not in the store {self.root}")
+            stacked.append(run.arrays[array])
+        return np.stack(stacked)
+
+    # ---- checkpoints -----------------------------------------------------------------------
+
+    def checkpoint_path(self, key: str) -> Path:
+        return self.root / "checkpoints" / f"{key}.pt"
+
+    def save_checkpoint(self, key: str, state: dict[str, Any]) -> None:
+        """Save ``state`` (tensors and plain values) atomically, tagged with ``key``."""
+        path = self.checkpoint_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        try:
+            torch.save({KEY_FIELD: key, "state": state}, scratch)
+            os.replace(scratch, path)
+        finally:
+            scratch.unlink(missing_ok=True)
+
+    def load_checkpoint(self, key: str) -> dict[str, Any] | None:
+        """The checkpoint saved under ``key``, or None when absent or damaged (then removed)."""
+        path = self.checkpoint_path(key)
+        if not path.exists():
+            return None
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            if saved[KEY_FIELD] != key:
+                raise ValueError(f"holds the checkpoint of {saved[KEY_FIELD]}")
+            return saved["state"]
+        except Exception as error:  # any unreadable file is recomputed, never trusted
+            warnings.warn(f"checkpoint {path} is damaged ({error}); it will be recomputed",
+                          CorruptRunWarning, stacklevel=2)
+            path.unlink(missing_ok=True)
+            return None
+
+    # ---- verification ----------------------------------------------------------------------
+
+    def _read_verified(self, key: str, folder: Path) -> StoredRun:
+        try:
+            meta = json.loads((folder / "meta.json").read_bytes())
+        except (OSError, ValueError) as error:
+            raise _Damaged(f"{folder / 'meta.json'}: unreadable ({error})") from None
+        if not isinstance(meta, dict) or meta.get("key") != key:
+            raise _Damaged(f"{folder / 'meta.json'}: holds the key {meta.get('key') if isinstance(meta, dict) else None}, not {key}")
+        try:
+            data = (folder / "arrays.npz").read_bytes()
+        except OSError as error:
+            raise _Damaged(f"{folder / 'arrays.npz'}: unreadable ({error})") from None
+        if hashlib.sha256(data).hexdigest() != meta.get("arrays_sha256"):
+            raise _Damaged(f"{folder / 'arrays.npz'}: sha256 does not match meta.json")
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        if str(arrays.pop(KEY_FIELD, "")) != key:
+            raise _Damaged(f"{folder / 'arrays.npz'}: holds another run's key")
+        return StoredRun(key=key, spec=meta["spec"], metrics=meta["metrics"], meta=meta, arrays=arrays)
+
+    def _quarantine(self, key: str, folder: Path, reason: str) -> None:
+        aside = self.root / "corrupt" / f"{key}.{time.strftime('%Y%m%dT%H%M%S')}.{uuid.uuid4().hex[:6]}"
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(folder, aside)
+        except OSError:  # another process moved it first
+            pass
+        warnings.warn(f"damaged run: {reason}; moved to {aside}, it will be recomputed",
+                      CorruptRunWarning, stacklevel=3)
+
+
+class _Damaged(Exception):
+    """Internal: a run folder failed verification (message names the file)."""
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _flatten(spec: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for name, value in spec.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = tuple(value) if isinstance(value, list) else value
+    return flat
