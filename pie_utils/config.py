@@ -1,0 +1,313 @@
+"""Validated study parameters: the one gate that the command line and the notebooks share.
+
+``validate_study(mapping)`` turns user parameters (a profile's defaults overlaid with the
+user's own) into a frozen ``Study``, or raises ``ParameterError`` naming the parameter and its
+allowed values. It checks everything that can be checked without reading data, so a typo never
+starts a download or a training run; ``check_subset_fits`` finishes the job once the dataset
+is loaded, still before any training or writing.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from typing import Any
+
+from pie_utils.data import DATASETS
+from pie_utils.data.types import TextDataset
+from pie_utils.errors import ParameterError
+from pie_utils.pruning import DENSE, METHODS
+
+ARCHS = ("bert", "bilstm")
+PRECISIONS = ("fp32", "bf16")
+SCOPES = ("layer", "global")
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+PROFILES_FILE = "profiles.toml"
+HYPERPARAMETERS_FILE = "hyperparameters.toml"
+DEFAULT_STORE = "results/store"
+
+
+def _read_toml(name: str) -> dict[str, Any]:
+    return tomllib.loads(resources.files("pie_utils").joinpath(name).read_text())
+
+
+def profiles() -> dict[str, dict[str, Any]]:
+    """Every profile in ``pie_utils/profiles.toml`` by name (ci, default, extended, full)."""
+    return _read_toml(PROFILES_FILE)
+
+
+def profile_parameters(name: str, section: str = "run") -> dict[str, Any]:
+    """The parameters of one profile's ``section`` (``run`` for the CLI, or a notebook's name).
+
+    A notebook section inherits the profile's ``run`` table and overrides what it names.
+    """
+    all_profiles = profiles()
+    if name not in all_profiles:
+        raise ParameterError("profile", name, sorted(all_profiles))
+    profile = all_profiles[name]
+    if section != "run" and section not in profile:
+        raise ParameterError("section", section, sorted(key for key in profile if key != "run"))
+    parameters = dict(profile.get("run", {}))
+    if section != "run":
+        parameters.update(profile[section])
+    parameters.setdefault("profile", name)
+    return parameters
+
+
+@dataclass(frozen=True)
+class SubsetSpec:
+    """A stratified, seeded subset per split; None keeps the whole split."""
+
+    n_train: int | None = None
+    n_validation: int | None = None
+    n_test: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How one population is trained. Every field is part of each run's key.
+
+    Attributes:
+        epochs: E, epochs of the dense run and of every round of the iterative schedules.
+        learning_rate: Adam's step size.
+        batch_size: training examples per step.
+        eval_batch_size: examples per forward pass when computing logits (no gradients).
+        grad_clip: maximum gradient norm.
+        impact_examples: training examples whose summed gradient scores impact pruning.
+        train_logit_epochs: dense epochs after which training-split logits are stored (EL2N).
+        precision: ``fp32`` everywhere, or ``bf16`` autocast on a GPU.
+        threads: CPU threads; part of the key because it changes float summation order.
+        scope: ``layer`` (a threshold per tensor, the paper's) or ``global``.
+    """
+
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    eval_batch_size: int = 256
+    grad_clip: float = 1.0
+    impact_examples: int = 100
+    train_logit_epochs: tuple[int, ...] = (1,)
+    precision: str = "fp32"
+    threads: int = 2
+    scope: str = "layer"
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated grid: one dataset and arch, dense plus methods × sparsities, seeds 0..S−1."""
+
+    dataset: str
+    arch: str
+    methods: tuple[str, ...]
+    sparsities: tuple[float, ...]
+    seeds: int
+    training: TrainingConfig
+    subset: SubsetSpec = field(default_factory=SubsetSpec)
+    data_path: str | None = None
+    revision: str | None = None
+    checkpoint: str = "embedded-minilm"
+    pooling: str | None = None
+    vectors: str = "glove-6b-50d"
+    device: str = "auto"
+    store: str = DEFAULT_STORE
+    profile: str = "default"
+    accept_other_versions: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_STUDY_KEYS = {f.name for f in fields(Study)} - {"training"}
+_TRAINING_KEYS = {f.name for f in fields(TrainingConfig)}
+_SUBSET_KEYS = {f.name for f in fields(SubsetSpec)}
+
+
+def hyperparameters(dataset: str, arch: str) -> dict[str, Any]:
+    """Epochs, learning rate and batch size for ``dataset`` × ``arch`` from the config file.
+
+    A dataset without its own table (a local file) uses the ``default`` table of the arch.
+    """
+    table = _read_toml(HYPERPARAMETERS_FILE)
+    chosen = table.get(dataset, table["default"])[arch]
+    return {key: chosen[key] for key in ("epochs", "learning_rate", "batch_size")}
+
+
+def validate_study(parameters: Mapping[str, Any]) -> Study:
+    """Check ``parameters`` and return the ``Study`` they describe.
+
+    Keys are the fields of ``Study`` and of ``TrainingConfig`` (flat), plus ``subset`` as a
+    mapping with ``n_train``, ``n_validation``, ``n_test``, ``seed``. Training fields missing
+    from ``parameters`` come from ``hyperparameters.toml`` for the dataset and arch.
+
+    Raises:
+        ParameterError: naming the first bad parameter and what is allowed. Nothing is read,
+            downloaded or written before this returns.
+    """
+    if not isinstance(parameters, Mapping):
+        raise ParameterError("parameters", type(parameters).__name__, "a mapping of names to values")
+    unknown = sorted(set(parameters) - _STUDY_KEYS - _TRAINING_KEYS)
+    if unknown:
+        raise ParameterError("parameter name", unknown[0], sorted(_STUDY_KEYS | _TRAINING_KEYS))
+
+    dataset = _choice(parameters, "dataset", None, sorted(DATASETS))
+    arch = _choice(parameters, "arch", None, ARCHS)
+    data_path = _optional_text(parameters, "data_path")
+    if DATASETS[dataset].kind == "local" and data_path is None:
+        raise ParameterError("data_path", None, "a path to a CSV, Parquet or JSONL file (dataset 'local')")
+    if DATASETS[dataset].kind == "hub" and DATASETS[dataset].hub_repo is None and data_path is None:
+        raise ParameterError("data_path", None, f"a local copy or an hf://datasets/OWNER/REPO path ({dataset} has no confirmed hub repository)")
+    if DATASETS[dataset].kind == "embedded" and (data_path is not None or parameters.get("revision") is not None):
+        raise ParameterError("data_path" if data_path is not None else "revision", data_path or parameters.get("revision"),
+                             f"none for the embedded dataset {dataset}")
+
+    methods = _methods(parameters.get("methods", ()))
+    sparsities = _sparsities(parameters.get("sparsities", ()))
+    if methods and not any(s > 0 for s in sparsities):
+        raise ParameterError("sparsities", list(sparsities), "at least one value in (0, 1) when methods are given")
+    if not methods and any(s > 0 for s in sparsities):
+        raise ParameterError("methods", [], f"one or more of {', '.join(METHODS)} when sparsities > 0 are given")
+    seeds = _integer(parameters, "seeds", None, minimum=1)
+
+    tuned = hyperparameters(dataset, arch)
+    epochs = _integer(parameters, "epochs", tuned["epochs"], minimum=1)
+    train_logit_epochs = parameters.get("train_logit_epochs", (1,))
+    if isinstance(train_logit_epochs, (int, str)) or not all(
+        isinstance(e, int) and not isinstance(e, bool) and 1 <= e <= epochs for e in train_logit_epochs
+    ):
+        raise ParameterError("train_logit_epochs", train_logit_epochs, f"a list of epochs in 1..{epochs}")
+    training = TrainingConfig(
+        epochs=epochs,
+        learning_rate=_positive_float(parameters, "learning_rate", tuned["learning_rate"]),
+        batch_size=_integer(parameters, "batch_size", tuned["batch_size"], minimum=1),
+        eval_batch_size=_integer(parameters, "eval_batch_size", 256, minimum=1),
+        grad_clip=_positive_float(parameters, "grad_clip", 1.0),
+        impact_examples=_integer(parameters, "impact_examples", 100, minimum=1),
+        train_logit_epochs=tuple(sorted(set(train_logit_epochs))),
+        precision=_choice(parameters, "precision", "fp32", PRECISIONS),
+        threads=_integer(parameters, "threads", 2, minimum=1),
+        scope=_choice(parameters, "scope", "layer", SCOPES),
+    )
+    return Study(
+        dataset=dataset,
+        arch=arch,
+        methods=methods,
+        sparsities=sparsities,
+        seeds=seeds,
+        training=training,
+        subset=_subset(parameters.get("subset")),
+        data_path=data_path,
+        revision=_optional_text(parameters, "revision"),
+        checkpoint=_text(parameters, "checkpoint", "embedded-minilm"),
+        pooling=_choice(parameters, "pooling", None, ("cls-pooler", "mean"), optional=True),
+        vectors=_text(parameters, "vectors", "glove-6b-50d"),
+        device=_device(parameters.get("device", "auto")),
+        store=_text(parameters, "store", DEFAULT_STORE),
+        profile=_text(parameters, "profile", "default"),
+        accept_other_versions=_boolean(parameters, "accept_other_versions", False),
+    )
+
+
+def check_subset_fits(subset: SubsetSpec, dataset: TextDataset) -> None:
+    """Raise ``ParameterError`` when a subset asks for more examples than a split holds."""
+    for split_name in ("train", "validation", "test"):
+        wanted = getattr(subset, f"n_{split_name}")
+        available = len(dataset.split(split_name))
+        if wanted is not None and wanted > available:
+            raise ParameterError(f"subset.n_{split_name}", wanted, f"1..{available} (the {split_name} split of {dataset.name})")
+
+
+def _choice(parameters, name, default, allowed, optional=False):
+    value = parameters.get(name, default)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or value not in allowed:
+        raise ParameterError(name, value, allowed)
+    return value
+
+
+def _text(parameters, name, default):
+    value = parameters.get(name, default)
+    if not isinstance(value, str) or not value.strip():
+        raise ParameterError(name, value, "a non-empty string")
+    return value
+
+
+def _optional_text(parameters, name):
+    value = parameters.get(name)
+    return None if value is None else _text(parameters, name, None)
+
+
+def _boolean(parameters, name, default):
+    value = parameters.get(name, default)
+    if not isinstance(value, bool):
+        raise ParameterError(name, value, "true or false")
+    return value
+
+
+def _integer(parameters, name, default, minimum, maximum=None):
+    value = parameters.get(name, default)
+    upper = "" if maximum is None else f"..{maximum}"
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
+        raise ParameterError(name, value, f"an integer in {minimum}{upper or '..'}")
+    return value
+
+
+def _positive_float(parameters, name, default):
+    value = parameters.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ParameterError(name, value, "a finite number > 0")
+    return float(value)
+
+
+def _methods(value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    allowed = list(METHODS)
+    if not isinstance(value, (list, tuple)):
+        raise ParameterError("methods", value, allowed)
+    for method in value:
+        if method not in METHODS:
+            raise ParameterError("methods", method, allowed)
+    return tuple(dict.fromkeys(m for m in value if m != DENSE))
+
+
+def _sparsities(value) -> tuple[float, ...]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ParameterError("sparsities", value, "a list of fractions in [0, 1), e.g. 0.9 for 90 %")
+    for sparsity in value:
+        if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0 <= sparsity < 1:
+            raise ParameterError("sparsities", sparsity, "fractions in [0, 1), e.g. 0.9 for 90 %")
+    return tuple(sorted({float(s) for s in value if s > 0}))
+
+
+def _subset(value) -> SubsetSpec:
+    if value is None:
+        return SubsetSpec()
+    if not isinstance(value, Mapping):
+        raise ParameterError("subset", value, f"a mapping with keys {sorted(_SUBSET_KEYS)}")
+    unknown = sorted(set(value) - _SUBSET_KEYS)
+    if unknown:
+        raise ParameterError("subset", unknown[0], sorted(_SUBSET_KEYS))
+    sizes = {}
+    for key in ("n_train", "n_validation", "n_test"):
+        size = value.get(key)
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            raise ParameterError(f"subset.{key}", size, "an integer >= 1, or none for the whole split")
+        sizes[key] = size
+    seed = value.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParameterError("subset.seed", seed, "an integer >= 0")
+    return SubsetSpec(**sizes, seed=seed)
+
+
+def _device(value) -> str:
+    if isinstance(value, str) and (value in ("auto", "cpu", "cuda", "mps") or
+                                   (value.startswith("cuda:") and value[5:].isdigit())):
+        return value
+    raise ParameterError("device", value, DEVICES)

@@ -1,0 +1,114 @@
+"""Populations on real embedded data (small subsets of Rotten Tomatoes), end to end."""
+
+import numpy as np
+import pytest
+import torch
+
+from pie_utils.config import validate_study
+from pie_utils.pruning import DENSE
+from pie_utils.store import ResultsStore
+from pie_utils.training import (
+    PopulationTrainer,
+    length_bucketed_batches,
+    prepare_data,
+    resolve_device,
+    train_study,
+)
+
+SMALL = {"dataset": "rotten-tomatoes", "arch": "bilstm", "seeds": 2, "epochs": 1, "batch_size": 32,
+         "subset": {"n_train": 300, "n_validation": 60, "n_test": 80, "seed": 0}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 2-seed BiLSTM grid: dense plus one FT, WR, AI method each at 70 %, and impact at 50 %."""
+    store = tmp_path_factory.mktemp("store")
+    study = validate_study({**SMALL, "methods": ["IMP-FT", "IMP-WR", "MP-AI", "IIBP-FT"],
+                            "sparsities": [0.5, 0.7], "store": str(store)})
+    table = train_study(study, progress=False)
+    return study, table
+
+
+def test_every_run_is_stored_with_its_realised_sparsity(trained):
+    study, table = trained
+    assert len(table) == 2 + 4 * 2 * 2 and table["stored"].all()
+    dense = table[table.method == DENSE]
+    assert (dense.realised_sparsity == 0).all()
+    pruned = table[table.method != DENSE]
+    np.testing.assert_allclose(pruned.realised_sparsity, pruned.sparsity, atol=1e-4)
+    assert table.test_accuracy.between(0, 1).all()
+
+
+def test_logits_have_one_row_per_example_and_dense_keeps_early_training_logits(trained):
+    study, table = trained
+    store = ResultsStore(study.store)
+    dense = store.read(table[table.method == DENSE].key.iloc[0])
+    assert dense.arrays["test_logits"].shape == (80, 2)
+    assert dense.arrays["validation_logits"].shape == (60, 2)
+    assert dense.arrays["train_logits"].shape == (300, 2)
+    # one epoch of training: the epoch-1 logits are the final ones
+    np.testing.assert_array_equal(dense.arrays["train_logits_epoch1"], dense.arrays["train_logits"])
+
+
+def test_a_second_invocation_trains_nothing(trained, monkeypatch):
+    study, table = trained
+    monkeypatch.setattr(PopulationTrainer, "_train_epoch", lambda *a, **k: pytest.fail("trained again"))
+    again = train_study(study, progress=False)
+    assert list(again.key) == list(table.key)
+
+
+def test_same_spec_gives_bitwise_identical_logits(trained, tmp_path):
+    study, table = trained
+    repeat = validate_study({**SMALL, "methods": ["IMP-FT"], "sparsities": [0.7], "store": str(tmp_path)})
+    repeat_table = train_study(repeat, progress=False)
+    first, second = ResultsStore(study.store), ResultsStore(tmp_path)
+    for key in repeat_table.key:
+        assert key in set(table.key)
+        np.testing.assert_array_equal(first.read(key).arrays["test_logits"], second.read(key).arrays["test_logits"])
+
+
+def test_pruned_runs_of_a_seed_start_from_the_dense_runs_initial_weights(trained):
+    study, _ = trained
+    prepared = prepare_data(study)
+    trainer = PopulationTrainer(study, prepared, ResultsStore(study.store), torch.device("cpu"))
+    first, again, other = trainer._new_model(1), trainer._new_model(1), trainer._new_model(0)
+    for (name, a), b, c in zip(first.state_dict().items(), again.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not all(torch.equal(a, c) for a, c in zip(first.state_dict().values(), other.state_dict().values()))
+
+
+def test_at_initialisation_prunes_before_the_first_optimiser_step(trained, tmp_path, monkeypatch):
+    study, _ = trained
+    seen = []
+    original_step = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        if not seen:
+            weights = [p for group in self.param_groups for p in group["params"] if p.dim() == 2]
+            seen.append(sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights))
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    ai = validate_study({**SMALL, "seeds": 1, "methods": ["MP-AI"], "sparsities": [0.9], "store": str(tmp_path)})
+    ai_trainer = PopulationTrainer(ai, prepare_data(ai), ResultsStore(tmp_path), torch.device("cpu"))
+    ai_trainer._train_at_initialisation("MP-AI", 0.9, seed=0)
+    # the head's last layer is never pruned, so the share of zeros is a little under 90 %
+    assert seen and seen[0] > 0.85
+
+
+def test_length_buckets_cover_every_example_once_and_are_seeded():
+    lengths = np.random.default_rng(0).integers(1, 60, size=1000)
+    batches = length_bucketed_batches(lengths, 16, np.random.default_rng([3, 1]))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    again = length_bucketed_batches(lengths, 16, np.random.default_rng([3, 1]))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))
+    # batches of similar lengths: the mean spread within a batch is far below the overall spread
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < 0.25 * np.ptp(lengths)
+
+
+def test_auto_device_is_cpu_without_cuda():
+    if torch.cuda.is_available():
+        assert resolve_device("auto").type == "cuda"
+    else:
+        assert resolve_device("auto").type in ("cpu", "mps")
