@@ -70,10 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parameters["profile"] = arguments.profile
         study = validate_study(parameters)
         from pie_utils.summary import pie_summary  # heavy imports only after validation
-        from pie_utils.training import train_study
+        from pie_utils.training import prepare_data, train_study
 
-        table = train_study(study, progress=not arguments.no_progress)
-        summary = pie_summary(study, split="test")
+        prepared = prepare_data(study)
+        table = train_study(study, progress=not arguments.no_progress, prepared=prepared)
+        summary = pie_summary(study, split="test", prepared=prepared)
     except (ParameterError, DataFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR

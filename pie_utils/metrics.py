@@ -41,18 +41,22 @@ def tune_threshold(logits: np.ndarray, gold: np.ndarray) -> float:
 def score_logits(arrays: dict[str, np.ndarray], dataset: TextDataset) -> dict[str, float]:
     """Metrics of one run from its ``<split>_logits[example, class]`` arrays.
 
-    Single-label: ``<split>_accuracy`` for validation and test. Multilabel: ``threshold``
-    (tuned on validation) and ``<split>_macro_f1``.
+    Single-label: ``<split>_accuracy`` for validation and test (those present in
+    ``arrays``). Multilabel: ``threshold`` (tuned on validation) and ``<split>_macro_f1``.
     """
     metrics: dict[str, float] = {}
     if dataset.multilabel:
         threshold = tune_threshold(arrays["validation_logits"], dataset.validation.labels)
         metrics["threshold"] = threshold
-        for split in ("validation", "test"):
+        for split in _present(arrays):
             predicted = sigmoid(arrays[f"{split}_logits"]) > threshold
             metrics[f"{split}_macro_f1"] = macro_f1(predicted, dataset.split(split).labels)
     else:
-        for split in ("validation", "test"):
+        for split in _present(arrays):
             predicted = arrays[f"{split}_logits"].argmax(axis=1)
             metrics[f"{split}_accuracy"] = float((predicted == dataset.split(split).labels).mean())
     return metrics
+
+
+def _present(arrays: dict[str, np.ndarray]) -> list[str]:
+    return [split for split in ("validation", "test") if f"{split}_logits" in arrays]

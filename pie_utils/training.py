@@ -121,14 +121,15 @@ def study_runs(study: Study) -> list[tuple[str, float, int]]:
     return runs
 
 
-def train_study(study: Study, progress: bool = True) -> pd.DataFrame:
+def train_study(study: Study, progress: bool = True, prepared: PreparedData | None = None) -> pd.DataFrame:
     """Train every run of ``study`` that the store lacks; return the study's runs as a table.
 
     The table has one row per (method, sparsity, seed) with the run key, metrics, wall time
-    and realised sparsity. Runs found in the store are read, not retrained.
+    and realised sparsity. Runs found in the store are read, not retrained. ``prepared``:
+    the study's data from ``prepare_data``, when the caller has it already.
     """
     store = ResultsStore(study.store, accept_other_versions=study.accept_other_versions)
-    prepared = prepare_data(study)
+    prepared = prepared or prepare_data(study)
     device = resolve_device(study.device)
     if study.training.precision == "bf16" and device.type != "cuda":
         raise ParameterError("precision", "bf16", f"fp32 on {device.type} (bf16 autocast needs CUDA)")
@@ -194,6 +195,21 @@ class PopulationTrainer:
                 extra[f"train_logits_epoch{epoch + 1}"] = self._logits(model, "train")
         self.store.save_checkpoint(key, {"model": model.state_dict(), "optimizer": optimizer.state_dict()})
         self._finish(model, pruning, (DENSE, 0.0, seed), started, extra)
+
+    def validation_curve(self, seed: int, epochs: int) -> list[float]:
+        """Validation metric after each of ``epochs`` dense epochs of ``seed``; stores nothing.
+
+        For choosing hyperparameters on the validation split (``scripts/tune.py``).
+        """
+        model = self._new_model(seed)
+        optimizer = self._optimizer(model)
+        pruning = PruningState.empty(model)
+        curve = []
+        for epoch in range(epochs):
+            self._train_epoch(model, optimizer, pruning, seed, epoch, run=(DENSE, 0.0, seed))
+            metrics = score_logits({"validation_logits": self._logits(model, "validation")}, self.prepared.dataset)
+            curve.append(metrics.get("validation_accuracy", metrics.get("validation_macro_f1")))
+        return curve
 
     def _train_at_initialisation(self, method: str, sparsity: float, seed: int) -> None:
         started = time.perf_counter()

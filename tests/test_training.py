@@ -15,7 +15,7 @@ from pie_utils.training import (
     train_study,
 )
 
-SMALL = {"dataset": "rotten-tomatoes", "arch": "bilstm", "seeds": 2, "epochs": 1, "batch_size": 32,
+SMALL = {"dataset": "rotten-tomatoes", "arch": "bilstm", "seeds": 2, "epochs": 1, "batch_size": 32, "threads": 1,
          "subset": {"n_train": 300, "n_validation": 60, "n_test": 80, "seed": 0}}
 
 

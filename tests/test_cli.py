@@ -1,0 +1,42 @@
+"""The command line, as a user runs it: a real process on real embedded data."""
+
+import subprocess
+import sys
+
+from pie_utils.store import ResultsStore
+
+TINY = ["--dataset", "rotten-tomatoes", "--arch", "bilstm", "--methods", "IMP-FT", "--sparsity", "0.9",
+        "--seeds", "3", "--epochs", "1", "--subset", "train=300,validation=60,test=100", "--threads", "1",
+        "--no-progress"]
+
+
+def _run(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pie_utils", *arguments], capture_output=True, text=True, timeout=600)
+
+
+def test_help_lists_the_flags():
+    result = _run("run", "--help")
+    assert result.returncode == 0
+    for flag in ("--dataset", "--arch", "--methods", "--sparsity", "--seeds", "--subset", "--profile", "--device"):
+        assert flag in result.stdout
+
+
+def test_run_trains_a_population_prints_its_pies_and_a_rerun_trains_nothing(tmp_path):
+    store = tmp_path / "store"
+    first = _run("run", *TINY, "--store", str(store))
+    assert first.returncode == 0, first.stderr
+    assert "6 runs in" in first.stdout  # 3 dense + 3 IMP-FT
+    row = next(line.split() for line in first.stdout.splitlines() if line.strip().startswith("IMP-FT"))
+    header = next(line.split() for line in first.stdout.splitlines() if line.strip().startswith("method"))
+    values = dict(zip(header, row))
+    assert values["sparsity"] == "0.900" and values["seeds"] == "3"
+    assert 0 <= int(values["pies"]) <= 100
+    assert abs(float(values["pie_share"]) - int(values["pies"]) / 100) < 1e-3
+    assert len(ResultsStore(store).keys()) == 6
+    table = ResultsStore(store).table()
+    assert sorted(table["method"]) == ["IMP-FT"] * 3 + ["dense"] * 3
+    assert (table.loc[table.method == "IMP-FT", "realised_sparsity"].map(lambda r: r["overall"]) > 0.899).all()
+
+    second = _run("run", *TINY, "--store", str(store))
+    assert second.returncode == 0
+    assert second.stdout.splitlines()[1:] == first.stdout.splitlines()[1:]  # same PIEs, read back
