@@ -33,8 +33,9 @@ def pie_summary(study: Study, split: str = "test", prepared: PreparedData | None
     """One row per (method, sparsity): population metrics and the PIEs against dense.
 
     Columns: method, sparsity, seeds, dense_metric / pruned_metric (mean over models, with
-    std), pies (count), pie_share, dense_ties / pruned_ties (points whose modal label is a
-    tie), and the accuracy of both populations' modal labels on the PIEs.
+    std), pies (count), pie_share, pies_without_ties (PIEs where neither population's vote
+    tied), dense_ties / pruned_ties (points whose modal label is a tie), and the accuracy
+    of both populations' modal labels on the PIEs.
     """
     prepared = prepared or prepare_data(study)
     store = ResultsStore(study.store, accept_other_versions=study.accept_other_versions)
@@ -57,6 +58,7 @@ def pie_summary(study: Study, split: str = "test", prepared: PreparedData | None
                 "pruned_metric": _per_model_metric(pruned, gold).mean(),
                 "pruned_metric_std": _per_model_metric(pruned, gold).std(ddof=1) if study.seeds > 1 else np.nan,
                 "pies": int(pies.sum()), "pie_share": float(pies.mean()),
+                "pies_without_ties": int(find_pies(dense, pruned, dataset.num_classes, exclude_ties=True).sum()),
                 "dense_ties": dense_modal.n_ties, "pruned_ties": pruned_modal.n_ties,
                 "dense_modal_on_pies": _modal_accuracy(dense_modal.labels, gold, pies),
                 "pruned_modal_on_pies": _modal_accuracy(pruned_modal.labels, gold, pies),

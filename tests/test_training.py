@@ -112,3 +112,21 @@ def test_auto_device_is_cpu_without_cuda():
         assert resolve_device("auto").type == "cuda"
     else:
         assert resolve_device("auto").type in ("cpu", "mps")
+
+
+def test_pie_summary_matches_votes_counted_from_the_stored_logits(trained):
+    from pie_utils.summary import pie_summary
+
+    study, table = trained
+    summary = pie_summary(study, split="test").set_index(["method", "sparsity"])
+    assert len(summary) == 4 * 2
+    store = ResultsStore(study.store)
+    keys = lambda method, sparsity: list(table[(table.method == method) & (table.sparsity == sparsity)].key)  # noqa: E731
+    dense_votes = store.stack(keys(DENSE, 0.0), "test_logits").argmax(axis=2)  # [seed, example]
+    pruned_votes = store.stack(keys("IMP-FT", 0.7), "test_logits").argmax(axis=2)
+    # two seeds, two classes: the modal label is class 1 only when both seeds say 1 (ties → 0)
+    dense_modal, pruned_modal = dense_votes.min(axis=0), pruned_votes.min(axis=0)
+    row = summary.loc[("IMP-FT", 0.7)]
+    assert row.pies == int((dense_modal != pruned_modal).sum())
+    assert row.dense_ties == int((dense_votes[0] != dense_votes[1]).sum())
+    assert row.dense_metric == pytest.approx(table[table.method == DENSE].test_accuracy.mean())
