@@ -134,10 +134,9 @@ def train_study(study: Study, progress: bool = True, prepared: PreparedData | No
     if study.training.precision == "bf16" and device.type != "cuda":
         raise ParameterError("precision", "bf16", f"fp32 on {device.type} (bf16 autocast needs CUDA)")
     torch.set_num_threads(study.training.threads)
-    trainer = PopulationTrainer(study, prepared, store, device)
-    seeds = range(study.seeds)
-    for seed in tqdm(seeds, desc=f"{study.dataset}/{study.arch} seeds", disable=not progress):
-        trainer.train_seed(seed, progress=progress)
+    trainer = PopulationTrainer(study, prepared, store, device, progress=progress)
+    for seed in tqdm(range(study.seeds), desc=f"{study.dataset}/{study.arch} seeds", disable=not progress):
+        trainer.train_seed(seed)
     return study_table(study, prepared, store)
 
 
@@ -158,18 +157,20 @@ def study_table(study: Study, prepared: PreparedData, store: ResultsStore) -> pd
 class PopulationTrainer:
     """Trains the runs of one study seed by seed, sharing each seed's dense prefix."""
 
-    def __init__(self, study: Study, prepared: PreparedData, store: ResultsStore, device: torch.device):
+    def __init__(self, study: Study, prepared: PreparedData, store: ResultsStore, device: torch.device,
+                 progress: bool = False):
         self.study = study
         self.config: TrainingConfig = study.training
         self.prepared = prepared
         self.store = store
         self.device = device
+        self.progress = progress
         self.multilabel = prepared.dataset.multilabel
         self.train_labels = torch.as_tensor(prepared.dataset.train.labels)
 
     # ---- one seed --------------------------------------------------------------------------
 
-    def train_seed(self, seed: int, progress: bool = False) -> None:
+    def train_seed(self, seed: int) -> None:
         """Train whatever runs of ``seed`` are missing from the store."""
         pending = [(m, s) for m, s, sd in study_runs(self.study) if sd == seed and m != DENSE
                    and not self.store.has(self._key(m, s, seed))]
@@ -177,7 +178,7 @@ class PopulationTrainer:
         needs_branch = any(get_method(m).schedule != "AI" for m, _ in pending)
         if not self.store.has(dense_key) or (needs_branch and self.store.load_checkpoint(dense_key) is None):
             self._train_dense(seed, dense_key)
-        for method, sparsity in tqdm(pending, desc=f"seed {seed} pruned runs", leave=False, disable=not progress):
+        for method, sparsity in tqdm(pending, desc=f"seed {seed} pruned runs", leave=False, disable=not self.progress):
             if get_method(method).schedule == "AI":
                 self._train_at_initialisation(method, sparsity, seed)
             else:
@@ -260,13 +261,15 @@ class PopulationTrainer:
         parameters = [p for p in model.parameters() if p.requires_grad]
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(_derive_seed(seed, 104729, epoch))
-            for positions in order:
+            method, sparsity, _ = run
+            batches = tqdm(order, desc=f"{method} {sparsity:g} seed {seed} epoch {epoch + 1}", leave=False,
+                           disable=not self.progress)
+            for positions in batches:
                 loss = self._batch_loss(model, positions)
                 if not torch.isfinite(loss):
-                    method, sparsity, seed_ = run
                     raise NonFiniteLossError(
                         f"loss became {loss.item()} in epoch {epoch + 1} of {self.study.dataset}/"
-                        f"{self.study.arch} {method} sparsity={sparsity} seed={seed_} "
+                        f"{self.study.arch} {method} sparsity={sparsity} seed={seed} "
                         f"(lr={self.config.learning_rate}); nothing was stored for this run")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
