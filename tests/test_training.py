@@ -130,3 +130,25 @@ def test_pie_summary_matches_votes_counted_from_the_stored_logits(trained):
     assert row.pies == int((dense_modal != pruned_modal).sum())
     assert row.dense_ties == int((dense_votes[0] != dense_votes[1]).sum())
     assert row.dense_metric == pytest.approx(table[table.method == DENSE].test_accuracy.mean())
+
+
+@pytest.mark.parametrize("dataset, arch", [("reuters", "bilstm"), ("snli", "bert")])
+def test_multilabel_and_sentence_pair_paths_train_end_to_end_on_hub_format_fixtures(dataset, arch, tmp_path):
+    """Only fixtures can exercise these paths here (no hub): a few examples, one epoch."""
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "fixtures" / "data" / dataset
+    study = validate_study({"dataset": dataset, "data_path": str(fixture), "arch": arch, "seeds": 1, "epochs": 1,
+                            "batch_size": 4, "threads": 1, "methods": ["MP-AI"], "sparsities": [0.5],
+                            "store": str(tmp_path)})
+    table = train_study(study, progress=False)
+    prepared = prepare_data(study)
+    run = ResultsStore(tmp_path).read(table.key.iloc[1])
+    assert run.arrays["test_logits"].shape == (len(prepared.dataset.test), prepared.dataset.num_classes)
+    if prepared.dataset.multilabel:
+        assert 0.0 <= run.metrics["threshold"] <= 0.99
+        assert 0.0 <= run.metrics["test_macro_f1"] <= 1.0
+    else:
+        first = prepared.encoded["test"].example(0)  # [CLS] premise [SEP] hypothesis [SEP]
+        assert int((first == prepared.encoder.sep_token_id).sum()) == 2
+        assert 0.0 <= run.metrics["test_accuracy"] <= 1.0
