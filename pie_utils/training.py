@@ -36,7 +36,7 @@ from pie_utils.data.types import TextDataset
 from pie_utils.errors import ParameterError
 from pie_utils.metrics import score_logits
 from pie_utils.models import EncodedSplit, ModelSpec, build_encoder, build_model, encode_dataset
-from pie_utils.pruning import DENSE, PruningState, get_method
+from pie_utils.pruning import DENSE, ROUNDS, PruningState, get_method
 from pie_utils.store import ResultsStore, run_key
 
 SEED_GROUPING = "sequential"  # seeds train one after another; part of every run's key
@@ -233,8 +233,8 @@ class PopulationTrainer:
         optimizer.load_state_dict(checkpoint["optimizer"])
         pruning = PruningState.empty(model)
         epochs = self.config.epochs
-        for round_index in (1, 2, 3):
-            self._prune(model, pruning, method, sparsity, seed, round_index=round_index, rounds=3)
+        for round_index in range(1, ROUNDS + 1):
+            self._prune(model, pruning, method, sparsity, seed, round_index=round_index, rounds=ROUNDS)
             if rewind:
                 pruning.rewind(model, initial_state)
                 optimizer = self._optimizer(model)
