@@ -25,9 +25,7 @@ from pie_utils.errors import DataFileError, ParameterError
 from pie_utils.models import (
     OOV_INDEX,
     PAD_INDEX,
-    BertClassifier,
     BertEncoder,
-    BiLSTMClassifier,
     BiLSTMEncoder,
     EncodedSplit,
     ModelSpec,
@@ -441,3 +439,20 @@ def test_rotten_tomatoes_snippets_end_to_end(tmp_path):
     lengths = bert_encoded["train"].lengths
     assert lengths.max() <= 64 and all(bert_encoded["train"].example(i)[0] == 101 for i in range(32))
     assert all(bert_encoded["train"].example(i)[-1] == 102 for i in range(32))
+
+
+def test_bilstm_prunable_parameters_work_with_torch_prune(bilstm_parts):
+    spec, encoder, _ = bilstm_parts
+    model = build_model(spec, 2, seed=0, encoder=encoder).eval()
+    for _, module, param in model.prunable_parameters():
+        torch.nn.utils.prune.l1_unstructured(module, param, amount=0.9)
+    assert float((model.lstm.weight_hh_l1_reverse == 0).float().mean()) == pytest.approx(0.9, abs=1e-3)
+    reference = torch.nn.LSTM(50, 100, num_layers=2, bidirectional=True, batch_first=True)
+    with torch.no_grad():
+        for name in reference._flat_weights_names:
+            getattr(reference, name).copy_(getattr(model.lstm, name))  # the masked weights
+        tokens = torch.tensor([[2, 5, 3, 1, 4]])
+        outputs, _ = reference(model.embedding(tokens))
+        expected = torch.cat([outputs[0, -1, :100], outputs[0, 0, 100:]])
+        torch.testing.assert_close(model.sequence_vector(tokens, torch.ones_like(tokens))[0], expected,
+                                   rtol=0, atol=1e-6)

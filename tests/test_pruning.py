@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -93,8 +94,8 @@ def test_method_table():
     assert (METHODS["IIBP-WR"].score, METHODS["IIBP-WR"].schedule) == ("impact", "WR")
     assert (METHODS["RP-AI"].score, METHODS["RP-AI"].rounds) == ("random", 1)
     assert METHODS["IMP-WR"].rewinds and not METHODS["IMP-FT"].rewinds and METHODS["IMP-FT"].rounds == 3
-    with pytest.raises(Exception):
-        METHODS["IMP-FT"].score = "random"  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        METHODS["IMP-FT"].score = "random"
 
 
 def test_unknown_method_names_the_parameter_and_allowed_values():
