@@ -1,5 +1,7 @@
 """Populations on real embedded data (small subsets of Rotten Tomatoes), end to end."""
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -152,3 +154,23 @@ def test_multilabel_and_sentence_pair_paths_train_end_to_end_on_hub_format_fixtu
         first = prepared.encoded["test"].example(0)  # [CLS] premise [SEP] hypothesis [SEP]
         assert int((first == prepared.encoder.sep_token_id).sum()) == 2
         assert 0.0 <= run.metrics["test_accuracy"] <= 1.0
+
+
+def test_a_lost_checkpoint_is_rebuilt_and_the_branch_is_unchanged(tmp_path):
+    """FT runs branch from the dense checkpoint; retraining the dense prefix rebuilds it exactly."""
+    study = validate_study({**SMALL, "seeds": 1, "methods": ["IMP-FT"], "sparsities": [0.7], "store": str(tmp_path)})
+    table = train_study(study, progress=False)
+    store = ResultsStore(tmp_path)
+    dense_key, pruned_key = table.key
+    before = store.read(pruned_key).arrays["test_logits"]
+    checkpoint = store.checkpoint_path(dense_key).read_bytes()
+    store.checkpoint_path(dense_key).unlink()
+    for path in store.run_dir(pruned_key).iterdir():
+        path.unlink()
+    store.run_dir(pruned_key).rmdir()
+
+    train_study(study, progress=False)
+    np.testing.assert_array_equal(store.read(pruned_key).arrays["test_logits"], before)
+    rebuilt = torch.load(store.checkpoint_path(dense_key), weights_only=True)["state"]["model"]
+    original = torch.load(io.BytesIO(checkpoint), weights_only=True)["state"]["model"]
+    assert all(torch.equal(rebuilt[name], original[name]) for name in original)
