@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="train (or reuse from the store) a grid of runs and print PIE counts",
                               description="Flags override the chosen profile's defaults (pie_utils/profiles.toml).")
-    run.add_argument("--profile", default="default", help="parameter set to start from (default: default)")
+    run.add_argument("--profile", help="parameter set to start from (ci, default, extended, full); without it, "
+                     "only the flags and the built-in defaults count")
     run.add_argument("--dataset", help="rotten-tomatoes, movie-reviews, reuters-r8, reuters-r52, 20newsgroups, imdb, snli, reuters, aapd, local")
     run.add_argument("--data-path", help="file for --dataset local (CSV, Parquet, JSONL), or a local copy of a hub dataset")
     run.add_argument("--revision", help="hub dataset revision (commit or tag) for hub datasets")
@@ -63,11 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name}: {profile.get('run', {})}")
         return 0
     try:
-        parameters = profile_parameters(arguments.profile)
+        parameters = profile_parameters(arguments.profile) if arguments.profile else {"profile": "none"}
         overrides = {key: value for key, value in vars(arguments).items()
                      if value is not None and key not in ("command", "profile", "no_progress")}
         parameters.update(overrides)
-        parameters["profile"] = arguments.profile
         study = validate_study(parameters)
         from pie_utils.summary import pie_summary  # heavy imports only after validation
         from pie_utils.training import prepare_data, train_study

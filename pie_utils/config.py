@@ -114,7 +114,7 @@ class Study:
     vectors: str = "glove-6b-50d"
     device: str = "auto"
     store: str = DEFAULT_STORE
-    profile: str = "default"
+    profile: str = "none"
     accept_other_versions: bool = False
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,7 +206,7 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
         vectors=_text(parameters, "vectors", "glove-6b-50d"),
         device=_device(parameters.get("device", "auto")),
         store=_text(parameters, "store", DEFAULT_STORE),
-        profile=_text(parameters, "profile", "default"),
+        profile=_text(parameters, "profile", "none"),
         accept_other_versions=_boolean(parameters, "accept_other_versions", False),
     )
 

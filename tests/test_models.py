@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.nn.utils import prune
 
 from pie_utils.assets import fetch_asset
 from pie_utils.data.types import Split, TextDataset
@@ -445,7 +446,7 @@ def test_bilstm_prunable_parameters_work_with_torch_prune(bilstm_parts):
     spec, encoder, _ = bilstm_parts
     model = build_model(spec, 2, seed=0, encoder=encoder).eval()
     for _, module, param in model.prunable_parameters():
-        torch.nn.utils.prune.l1_unstructured(module, param, amount=0.9)
+        prune.l1_unstructured(module, param, amount=0.9)
     assert float((model.lstm.weight_hh_l1_reverse == 0).float().mean()) == pytest.approx(0.9, abs=1e-3)
     reference = torch.nn.LSTM(50, 100, num_layers=2, bidirectional=True, batch_first=True)
     with torch.no_grad():
