@@ -14,9 +14,13 @@ from collections.abc import Sequence
 import pandas as pd
 
 from pie_utils.config import profile_parameters, profiles, validate_study
+from pie_utils.assets import AssetError
 from pie_utils.errors import DataFileError, ParameterError
+from pie_utils.store import StoreVersionError, StoreWriteError
+from pie_utils.training import NonFiniteLossError
 
-USAGE_ERROR = 2
+USAGE_ERROR = 2  # bad input, refused before any work
+RUN_ERROR = 1  # a run failed (full disk, NaN loss, asset check); finished runs stay stored
 SUBSET_KEYS = {"train": "n_train", "validation": "n_validation", "test": "n_test", "seed": "seed"}
 
 
@@ -69,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      if value is not None and key not in ("command", "profile", "no_progress")}
         parameters.update(overrides)
         study = validate_study(parameters)
-        from pie_utils.summary import pie_summary  # heavy imports only after validation
+        from pie_utils.summary import pie_summary
         from pie_utils.training import prepare_data, train_study
 
         prepared = prepare_data(study)
@@ -78,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ParameterError, DataFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    except (StoreWriteError, StoreVersionError, NonFiniteLossError, AssetError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return RUN_ERROR
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(f"{len(table)} runs in {study.store} ({table['wall_time_s'].sum():.0f} s of training in all)")
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -17,6 +17,7 @@ with ``accept_other_versions=True``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
@@ -52,6 +53,10 @@ def run_key(spec: dict[str, Any]) -> str:
     canonical = json.dumps({"format_version": FORMAT_VERSION, "spec": spec},
                            sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class StoreWriteError(OSError):
+    """A run could not be written (e.g. a full disk); nothing of it was stored."""
 
 
 class StoreVersionError(RuntimeError):
@@ -126,8 +131,8 @@ class ResultsStore:
         Arrays must be finite where they are logits; the caller checks that before calling.
         """
         scratch = self.root / "tmp" / f"{key}.{uuid.uuid4().hex}"
-        scratch.mkdir(parents=True)
         try:
+            scratch.mkdir(parents=True)
             payload = io.BytesIO()
             np.savez(payload, **arrays, **{KEY_FIELD: np.array(key)})
             data = payload.getvalue()
@@ -145,6 +150,12 @@ class ResultsStore:
                     return False
                 raise
             return True
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StoreWriteError(f"no space left on the device while writing run {key} under {self.root}; "
+                                      "nothing was stored for it (finished runs are intact): free space and "
+                                      "run again to resume") from error
+            raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

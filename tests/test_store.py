@@ -130,3 +130,28 @@ def test_checkpoint_round_trip_and_wrong_key_is_recomputed(tmp_path):
         assert store.load_checkpoint("b") is None
     assert any("checkpoints/b.pt" in str(w.message) for w in caught)
     assert not store.checkpoint_path("b").exists()
+
+
+def test_a_full_disk_leaves_no_half_written_run_and_says_so(tmp_path, monkeypatch):
+    import errno
+
+    from pie_utils.store import StoreWriteError
+
+    store = ResultsStore(tmp_path)
+    kept = _write(store, {**SPEC, "seed": 1})
+    calls = []
+
+    def full_disk(path, data):
+        calls.append(path.name)
+        if path.name == "meta.json":  # arrays.npz fits, meta.json does not
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(path, data)
+
+    original = store_module._write_synced
+    monkeypatch.setattr(store_module, "_write_synced", full_disk)
+    with pytest.raises(StoreWriteError, match=r"no space left.*nothing was stored"):
+        store.write(run_key(SPEC), SPEC, _arrays(), {}, {})
+    assert calls == ["arrays.npz", "meta.json"]
+    assert not store.run_dir(run_key(SPEC)).exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert store.has(kept)

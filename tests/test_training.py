@@ -174,3 +174,15 @@ def test_a_lost_checkpoint_is_rebuilt_and_the_branch_is_unchanged(tmp_path):
     rebuilt = torch.load(store.checkpoint_path(dense_key), weights_only=True)["state"]["model"]
     original = torch.load(io.BytesIO(checkpoint), weights_only=True)["state"]["model"]
     assert all(torch.equal(rebuilt[name], original[name]) for name in original)
+
+
+def test_a_non_finite_loss_stops_the_run_naming_it_and_stores_nothing(tmp_path, monkeypatch):
+    from pie_utils.training import NonFiniteLossError
+
+    study = validate_study({**SMALL, "seeds": 1, "learning_rate": 1e-3, "store": str(tmp_path)})
+    monkeypatch.setattr(PopulationTrainer, "_batch_loss",
+                        lambda self, model, positions: torch.tensor(float("nan"), requires_grad=True))
+    with pytest.raises(NonFiniteLossError, match=r"rotten-tomatoes/bilstm dense sparsity=0.0 seed=0 \(lr=0.001\)"):
+        train_study(study, progress=False)
+    assert ResultsStore(tmp_path).keys() == []
+    assert not (tmp_path / "tmp").exists() or list((tmp_path / "tmp").iterdir()) == []
