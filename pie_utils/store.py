@@ -5,6 +5,8 @@ Layout under ``root``::
     runs/<key>/arrays.npz     logits and other arrays; holds its own key under ``__key__``
     runs/<key>/meta.json      spec, metrics, versions, device, wall time, sha256 of arrays.npz
     checkpoints/<key>.pt      dense state after E epochs, for the FT and WR branches
+    locks/<key>.lock          claims: a process trains a run only while holding its lock
+    training.log              one line per run started and finished (audit trail)
     tmp/                      runs being written; renamed into runs/ only when complete
     corrupt/                  damaged runs moved aside (and reported) so they are recomputed
 
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import filelock
 import numpy as np
 import pandas as pd
 import torch
@@ -188,6 +191,30 @@ class ResultsStore:
                 raise KeyError(f"run {key} is not in the store {self.root}")
             stacked.append(run.arrays[array])
         return np.stack(stacked)
+
+    # ---- claims and the training log -------------------------------------------------------
+
+    def claim(self, key: str) -> filelock.FileLock:
+        """A lock on run ``key`` (``with store.claim(key): ...``) so that processes sharing the
+        store train each run once: the second waits, then finds the run stored. The operating
+        system releases it when its holder dies, even by SIGKILL."""
+        folder = self.root / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        return filelock.FileLock(folder / f"{key}.lock")
+
+    def log(self, event: str, key: str, description: str) -> None:
+        """Append ``<time> <pid> <event> <key> <description>`` to ``<root>/training.log``.
+
+        One short ``O_APPEND`` write per line, so concurrent writers do not interleave within
+        a line. It is an audit trail (what trained, when, where), never read to decide anything.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {os.getpid()} {event} {key} {description}\n"
+        descriptor = os.open(self.root / "training.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(descriptor, line.encode())
+        finally:
+            os.close(descriptor)
 
     # ---- checkpoints -----------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ from pie_utils.models import EncodedSplit, ModelSpec, build_encoder, build_model
 from pie_utils.pruning import DENSE, ROUNDS, PruningState, get_method
 from pie_utils.store import ResultsStore, run_key
 
+FAULT_AFTER_STEPS_ENV = "PIE_UTILS_FAULT_AFTER_STEPS"  # tests only: SIGKILL after N optimiser steps
 SEED_GROUPING = "sequential"  # seeds train one after another; part of every run's key
 BUCKET_BATCHES = 50  # batches per length bucket: close lengths share a batch, order stays random
 
@@ -165,24 +168,42 @@ class PopulationTrainer:
         self.store = store
         self.device = device
         self.progress = progress
+        # fault injection for the kill-and-resume tests: SIGKILL this process after N steps
+        self._kill_after_steps = int(os.environ.get(FAULT_AFTER_STEPS_ENV, "0"))
+        self._steps = 0
         self.multilabel = prepared.dataset.multilabel
         self.train_labels = torch.as_tensor(prepared.dataset.train.labels)
 
     # ---- one seed --------------------------------------------------------------------------
 
     def train_seed(self, seed: int) -> None:
-        """Train whatever runs of ``seed`` are missing from the store."""
+        """Train whatever runs of ``seed`` are missing from the store.
+
+        Each run is trained under its claim in the store and looked up again once claimed, so
+        processes sharing a store train every run once.
+        """
         pending = [(m, s) for m, s, sd in study_runs(self.study) if sd == seed and m != DENSE
                    and not self.store.has(self._key(m, s, seed))]
         dense_key = self._key(DENSE, 0.0, seed)
         needs_branch = any(get_method(m).schedule != "AI" for m, _ in pending)
-        if not self.store.has(dense_key) or (needs_branch and self.store.load_checkpoint(dense_key) is None):
-            self._train_dense(seed, dense_key)
+        with self.store.claim(dense_key):
+            if not self.store.has(dense_key) or (needs_branch and self.store.load_checkpoint(dense_key) is None):
+                self._logged(DENSE, 0.0, seed, self._train_dense, seed, dense_key)
         for method, sparsity in tqdm(pending, desc=f"seed {seed} pruned runs", leave=False, disable=not self.progress):
-            if get_method(method).schedule == "AI":
-                self._train_at_initialisation(method, sparsity, seed)
-            else:
-                self._train_iterative(method, sparsity, seed, dense_key)
+            with self.store.claim(self._key(method, sparsity, seed)):
+                if self.store.has(self._key(method, sparsity, seed)):
+                    continue  # another process trained it while this one waited
+                if get_method(method).schedule == "AI":
+                    self._logged(method, sparsity, seed, self._train_at_initialisation, method, sparsity, seed)
+                else:
+                    self._logged(method, sparsity, seed, self._train_iterative, method, sparsity, seed, dense_key)
+
+    def _logged(self, method: str, sparsity: float, seed: int, train, *arguments) -> None:
+        """Run ``train(*arguments)`` between a ``start`` and a ``finish`` line of the store's log."""
+        key, description = self._key(method, sparsity, seed), f"{method} sparsity={sparsity:g} seed={seed}"
+        self.store.log("start", key, description)
+        train(*arguments)
+        self.store.log("finish", key, description)
 
     def _train_dense(self, seed: int, key: str) -> None:
         started = time.perf_counter()
@@ -277,6 +298,9 @@ class PopulationTrainer:
                 torch.nn.utils.clip_grad_norm_(parameters, self.config.grad_clip)
                 optimizer.step()
                 pruning.apply(model)
+                self._steps += 1
+                if self._steps == self._kill_after_steps:
+                    os.kill(os.getpid(), signal.SIGKILL)
 
     def _batch_loss(self, model, positions: np.ndarray) -> torch.Tensor:
         """Mean loss of the training examples at ``positions`` (cross-entropy or BCE)."""
