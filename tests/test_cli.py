@@ -40,3 +40,23 @@ def test_run_trains_a_population_prints_its_pies_and_a_rerun_trains_nothing(tmp_
     second = _run("run", *TINY, "--store", str(store))
     assert second.returncode == 0
     assert second.stdout.splitlines()[1:] == first.stdout.splitlines()[1:]  # same PIEs, read back
+
+
+def test_bad_input_exits_2_naming_the_parameter_with_no_traceback_and_no_store(tmp_path):
+    bad_csv = tmp_path / "reviews.csv"
+    bad_csv.write_text("text,stars\ngreat film,5\nawful,1\n")
+    cases = [
+        (["--dataset", "imdbb"], "dataset"),
+        (["--arch", "gpt2"], "arch"),
+        (["--methods", "IMP-XX"], "methods"),
+        (["--sparsity", "1.0"], "sparsities"),
+        (["--seeds", "0"], "seeds"),
+        (["--subset", "train=999999"], "subset.n_train"),
+        (["--dataset", "local", "--data-path", str(bad_csv)], "label"),
+    ]
+    for change, named in cases:  # a later flag overrides the same flag in TINY
+        result = _run("run", *TINY, *change, "--store", str(tmp_path / "store"))
+        assert result.returncode == 2, (change, result.stderr)
+        assert named in result.stderr and ("allowed" in result.stderr or str(bad_csv) in result.stderr), result.stderr
+        assert "Traceback" not in result.stderr
+        assert not (tmp_path / "store").exists()

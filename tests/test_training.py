@@ -186,3 +186,17 @@ def test_a_non_finite_loss_stops_the_run_naming_it_and_stores_nothing(tmp_path, 
         train_study(study, progress=False)
     assert ResultsStore(tmp_path).keys() == []
     assert not (tmp_path / "tmp").exists() or list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_damaged_stored_run_is_reported_recomputed_and_equal_to_the_original(tmp_path):
+    from pie_utils.store import CorruptRunWarning
+
+    study = validate_study({**SMALL, "seeds": 1, "methods": ["MP-AI"], "sparsities": [0.5], "store": str(tmp_path)})
+    key = train_study(study, progress=False).key.iloc[1]
+    store = ResultsStore(tmp_path)
+    original = store.read(key).arrays["test_logits"]
+    arrays_file = store.run_dir(key) / "arrays.npz"
+    arrays_file.write_bytes(arrays_file.read_bytes()[:100])  # truncated, as by a crash mid-copy
+    with pytest.warns(CorruptRunWarning, match=r"arrays\.npz: sha256 does not match"):
+        train_study(study, progress=False)
+    np.testing.assert_array_equal(store.read(key).arrays["test_logits"], original)
