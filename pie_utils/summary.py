@@ -19,9 +19,9 @@ def population(study: Study, prepared: PreparedData, store: ResultsStore, method
 
     Thresholds are each run's tuned multilabel threshold (0.5 for single-label data).
     """
-    keys = [run_key(run_spec(study, prepared, method, sparsity, seed)) for seed in range(study.seeds)]
+    keys = [run_key(run_spec(study, prepared, method, sparsity, seed)) for seed in study.seed_range]
     runs = [store.read(key) for key in keys]
-    missing = [seed for seed, run in enumerate(runs) if run is None]
+    missing = [seed for seed, run in zip(study.seed_range, runs) if run is None]
     if missing:
         raise KeyError(f"{method} sparsity={sparsity}: seeds {missing} are not in {store.root}; train the study first")
     logits = np.stack([run.arrays[f"{split}_logits"] for run in runs])

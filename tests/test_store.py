@@ -1,13 +1,18 @@
-"""The results store: keys, atomic writes, verification on read, version refusal."""
+"""The results store alone: keys, atomic writes, stacking, version refusal, checkpoints, the log.
 
-import json
+Damage on disk and a full disk mid-grid are tested through ``train_study`` end to end in
+``tests/test_reliability_store.py``.
+"""
+
+import errno
+import os
 import warnings
 
 import numpy as np
 import pytest
 
 from pie_utils import store as store_module
-from pie_utils.store import CorruptRunWarning, ResultsStore, StoreVersionError, run_key
+from pie_utils.store import ResultsStore, StoreVersionError, StoreWriteError, run_key
 
 SPEC = {"dataset": {"name": "toy"}, "method": "IMP-FT", "sparsity": 0.9, "seed": 3}
 
@@ -55,59 +60,6 @@ def test_stack_gives_seed_example_class(tmp_path):
     assert stacked[2, 0, 1] == 1.0 + 2
 
 
-def _damage_truncate(folder, other):
-    data = (folder / "arrays.npz").read_bytes()
-    (folder / "arrays.npz").write_bytes(data[: len(data) // 2])
-
-
-def _damage_zero_length(folder, other):
-    (folder / "arrays.npz").write_bytes(b"")
-
-
-def _damage_random_bytes(folder, other):
-    (folder / "arrays.npz").write_bytes(np.random.default_rng(0).bytes(500))
-
-
-def _damage_missing_meta(folder, other):
-    (folder / "meta.json").unlink()
-
-
-def _damage_garbled_meta(folder, other):
-    (folder / "meta.json").write_text("{not json")
-
-
-def _damage_other_runs_files(folder, other):
-    # a valid run copied under the wrong key: both files agree with each other, not with the key
-    for name in ("arrays.npz", "meta.json"):
-        (folder / name).write_bytes((other / name).read_bytes())
-
-
-def _damage_other_runs_arrays_with_fixed_checksum(folder, other):
-    # arrays of another run, and a meta.json edited to carry their checksum: the key inside
-    # arrays.npz still tells them apart
-    (folder / "arrays.npz").write_bytes((other / "arrays.npz").read_bytes())
-    meta = json.loads((folder / "meta.json").read_text())
-    meta["arrays_sha256"] = json.loads((other / "meta.json").read_text())["arrays_sha256"]
-    (folder / "meta.json").write_text(json.dumps(meta))
-
-
-@pytest.mark.parametrize("damage", [
-    _damage_truncate, _damage_zero_length, _damage_random_bytes, _damage_missing_meta,
-    _damage_garbled_meta, _damage_other_runs_files, _damage_other_runs_arrays_with_fixed_checksum,
-])
-def test_damaged_run_is_reported_with_its_file_and_treated_as_missing(tmp_path, damage):
-    store = ResultsStore(tmp_path)
-    key = _write(store)
-    other = store.run_dir(_write(store, {**SPEC, "seed": 99}, offset=5.0))
-    damage(store.run_dir(key), other)
-    with pytest.warns(CorruptRunWarning, match=key):
-        assert store.read(key) is None
-    assert not store.run_dir(key).exists()
-    assert len(list((tmp_path / "corrupt").iterdir())) == 1
-    _write(store)  # recomputing it works
-    assert store.has(key)
-
-
 def test_runs_from_other_library_versions_are_refused_unless_accepted(tmp_path, monkeypatch):
     store = ResultsStore(tmp_path)
     key = _write(store)
@@ -132,26 +84,16 @@ def test_checkpoint_round_trip_and_wrong_key_is_recomputed(tmp_path):
     assert not store.checkpoint_path("b").exists()
 
 
-def test_a_full_disk_leaves_no_half_written_run_and_says_so(tmp_path, monkeypatch):
-    import errno
+def test_a_full_disk_on_the_training_log_is_reported_naming_the_log(tmp_path, monkeypatch):
+    class NoSpaceOs:
+        def __getattr__(self, name):
+            return getattr(os, name)
 
-    from pie_utils.store import StoreWriteError
-
-    store = ResultsStore(tmp_path)
-    kept = _write(store, {**SPEC, "seed": 1})
-    calls = []
-
-    def full_disk(path, data):
-        calls.append(path.name)
-        if path.name == "meta.json":  # arrays.npz fits, meta.json does not
+        @staticmethod
+        def write(descriptor, data):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return original(path, data)
 
-    original = store_module._write_synced
-    monkeypatch.setattr(store_module, "_write_synced", full_disk)
-    with pytest.raises(StoreWriteError, match=r"no space left.*nothing was stored"):
-        store.write(run_key(SPEC), SPEC, _arrays(), {}, {})
-    assert calls == ["arrays.npz", "meta.json"]
-    assert not store.run_dir(run_key(SPEC)).exists()
-    assert list((tmp_path / "tmp").iterdir()) == []
-    assert store.has(kept)
+    monkeypatch.setattr(store_module, "os", NoSpaceOs())
+    with pytest.raises(StoreWriteError, match=rf"writing the training log {tmp_path}/training\.log; nothing was stored"):
+        ResultsStore(tmp_path).log("start", "0" * 64, "dense sparsity=0 seed=0")
+
