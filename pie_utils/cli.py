@@ -1,8 +1,8 @@
 """Command line: ``python -m pie_utils run …`` trains a population grid and prints its PIEs.
 
 Every flag is checked by ``pie_utils.config.validate_study`` (the same gate the notebooks use)
-before anything is loaded or written; bad input exits with code 2 and a message naming the
-parameter and its allowed values.
+and the executor flags by ``pie_utils.executors.make_executor`` before anything is loaded or
+written; bad input exits with code 2 and a message naming the parameter and its allowed values.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ import pandas as pd
 from pie_utils.config import profile_parameters, profiles, validate_study
 from pie_utils.assets import AssetError
 from pie_utils.errors import DataFileError, ParameterError
+from pie_utils.executors import ClusterError, make_executor
 from pie_utils.store import StoreVersionError, StoreWriteError
 from pie_utils.training import NonFiniteLossError
 
 USAGE_ERROR = 2  # bad input, refused before any work
 RUN_ERROR = 1  # a run failed (full disk, NaN loss, asset check); finished runs stay stored
 SUBSET_KEYS = {"train": "n_train", "validation": "n_validation", "test": "n_test", "seed": "seed"}
+EXECUTOR_FLAGS = ("executor", "address", "gpus_per_task", "cpus_per_task")  # where runs train, not what
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--accept-other-versions", action="store_true", default=None,
                      help="reuse runs recorded under other library versions")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    run.add_argument("--executor", default="local",
+                     help="local (this process, the default) or ray (one task per seed on a Ray cluster; "
+                     "pip install .[cluster])")
+    run.add_argument("--address", help="with --executor ray: auto, or HOST:PORT of the Ray head")
+    run.add_argument("--gpus-per-task", type=_number, metavar="GPUS",
+                     help="with --executor ray: GPUs per seed, e.g. 0.25 lets four seeds share a GPU (default 0)")
+    run.add_argument("--cpus-per-task", type=_integer, metavar="CPUS",
+                     help="with --executor ray: CPUs per seed (default: --threads)")
     commands.add_parser("profiles", help="list the profiles and their run parameters")
     return parser
 
@@ -70,19 +80,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parameters = profile_parameters(arguments.profile) if arguments.profile else {"profile": "none"}
         overrides = {key: value for key, value in vars(arguments).items()
-                     if value is not None and key not in ("command", "profile", "no_progress")}
+                     if value is not None and key not in ("command", "profile", "no_progress", *EXECUTOR_FLAGS)}
         parameters.update(overrides)
         study = validate_study(parameters)
+        executor = make_executor(arguments.executor, address=arguments.address,
+                                 gpus_per_task=arguments.gpus_per_task, cpus_per_task=arguments.cpus_per_task)
+        executor.check(study)
         from pie_utils.summary import pie_summary
         from pie_utils.training import prepare_data, train_study
 
         prepared = prepare_data(study)
-        table = train_study(study, progress=not arguments.no_progress, prepared=prepared)
+        table = train_study(study, progress=not arguments.no_progress, prepared=prepared, executor=executor)
         summary = pie_summary(study, split="test", prepared=prepared)
     except (ParameterError, DataFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
-    except (StoreWriteError, StoreVersionError, NonFiniteLossError, AssetError) as error:
+    except (StoreWriteError, StoreVersionError, NonFiniteLossError, AssetError, ClusterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return RUN_ERROR
     with pd.option_context("display.width", 160, "display.max_columns", 20):

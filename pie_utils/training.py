@@ -13,6 +13,10 @@ state after any epoch is a function of the seed and the epoch and needs no check
 
 A run already in the store is never trained again, so a killed study resumes where it stopped
 (a run resumes whole; the dense checkpoint spares the shared first E epochs).
+
+Fault injection, for the reliability tests only: ``PIE_UTILS_FAULT_AFTER_STEPS=N`` makes the
+process SIGKILL itself right after its N-th optimiser step (counted over all runs it trains);
+unset or 0, it costs one integer comparison per step.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ import dataclasses
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,8 +45,12 @@ from pie_utils.models import EncodedSplit, ModelSpec, build_encoder, build_model
 from pie_utils.pruning import DENSE, ROUNDS, PruningState, get_method
 from pie_utils.store import ResultsStore, run_key
 
+if TYPE_CHECKING:
+    from pie_utils.executors import Executor
+
 FAULT_AFTER_STEPS_ENV = "PIE_UTILS_FAULT_AFTER_STEPS"  # tests only: SIGKILL after N optimiser steps
 SEED_GROUPING = "sequential"  # seeds train one after another; part of every run's key
+ADAM_BETA1 = 0.9  # torch.optim.Adam's default, which _optimizer uses
 BUCKET_BATCHES = 50  # batches per length bucket: close lengths share a batch, order stays random
 
 
@@ -119,28 +127,56 @@ def run_spec(study: Study, prepared: PreparedData, method: str, sparsity: float,
 
 def study_runs(study: Study) -> list[tuple[str, float, int]]:
     """Every (method, sparsity, seed) of the study, dense first: ``dense`` has sparsity 0."""
-    runs = [(DENSE, 0.0, seed) for seed in range(study.seeds)]
-    runs += [(m, s, seed) for m in study.methods for s in study.sparsities for seed in range(study.seeds)]
+    runs = [(DENSE, 0.0, seed) for seed in study.seed_range]
+    runs += [(m, s, seed) for m in study.methods for s in study.sparsities for seed in study.seed_range]
     return runs
 
 
-def train_study(study: Study, progress: bool = True, prepared: PreparedData | None = None) -> pd.DataFrame:
+def train_study(study: Study, progress: bool = True, prepared: PreparedData | None = None,
+                executor: Executor | None = None) -> pd.DataFrame:
     """Train every run of ``study`` that the store lacks; return the study's runs as a table.
 
     The table has one row per (method, sparsity, seed) with the run key, metrics, wall time
     and realised sparsity. Runs found in the store are read, not retrained. ``prepared``:
-    the study's data from ``prepare_data``, when the caller has it already.
+    the study's data from ``prepare_data``, when the caller has it already. ``executor``:
+    where the seeds train, a ``pie_utils.executors`` ``LocalExecutor`` (the default: this
+    process, one seed after another) or ``RayExecutor`` (one task per seed on a cluster).
     """
-    store = ResultsStore(study.store, accept_other_versions=study.accept_other_versions)
+    from pie_utils.executors import LocalExecutor  # executors builds on this module
+
+    largest_rate = torch.finfo(torch.float32).max * (1 - ADAM_BETA1)  # Adam's first step is lr / (1 − β1)
+    if study.training.learning_rate >= largest_rate:  # else the optimiser step itself overflows
+        raise ParameterError("learning_rate", study.training.learning_rate,
+                             f"a number in (0, {largest_rate:.3g}) (Adam's first step, 10 x lr, must fit in float32)")
+    executor = executor or LocalExecutor()
+    executor.check(study)
     prepared = prepared or prepare_data(study)
+    executor.map_seeds(study, study.seed_range, prepared=prepared, progress=progress)
+    return study_table(study, prepared, ResultsStore(study.store, accept_other_versions=study.accept_other_versions))
+
+
+def check_device(study: Study) -> torch.device:
+    """The device this process trains ``study`` on; refuses one it lacks, or bf16 off CUDA."""
     device = resolve_device(study.device)
     if study.training.precision == "bf16" and device.type != "cuda":
         raise ParameterError("precision", "bf16", f"fp32 on {device.type} (bf16 autocast needs CUDA)")
+    return device
+
+
+def train_seeds(study: Study, seeds: Iterable[int], prepared: PreparedData | None = None, progress: bool = False) -> None:
+    """Train the missing runs of ``seeds`` of ``study`` in this process, one seed after another.
+
+    What one executor task runs: it opens the study's store, prepares the data unless given
+    them, and trains with the study's device and thread count, so any process that runs the
+    same seeds writes the same arrays.
+    """
+    device = check_device(study)
+    store = ResultsStore(study.store, accept_other_versions=study.accept_other_versions)
+    prepared = prepared or prepare_data(study)
     torch.set_num_threads(study.training.threads)
     trainer = PopulationTrainer(study, prepared, store, device, progress=progress)
-    for seed in tqdm(range(study.seeds), desc=f"{study.dataset}/{study.arch} seeds", disable=not progress):
+    for seed in tqdm(seeds, desc=f"{study.dataset}/{study.arch} seeds", disable=not progress):
         trainer.train_seed(seed)
-    return study_table(study, prepared, store)
 
 
 def study_table(study: Study, prepared: PreparedData, store: ResultsStore) -> pd.DataFrame:

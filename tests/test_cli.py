@@ -17,7 +17,8 @@ def _run(*arguments: str) -> subprocess.CompletedProcess:
 def test_help_lists_the_flags():
     result = _run("run", "--help")
     assert result.returncode == 0
-    for flag in ("--dataset", "--arch", "--methods", "--sparsity", "--seeds", "--subset", "--profile", "--device"):
+    for flag in ("--dataset", "--arch", "--methods", "--sparsity", "--seeds", "--subset", "--profile", "--device",
+                 "--executor", "--address", "--gpus-per-task", "--cpus-per-task"):
         assert flag in result.stdout
 
 
@@ -53,6 +54,10 @@ def test_bad_input_exits_2_naming_the_parameter_with_no_traceback_and_no_store(t
         (["--seeds", "0"], "seeds"),
         (["--subset", "train=999999"], "subset.n_train"),
         (["--dataset", "local", "--data-path", str(bad_csv)], "label"),
+        (["--executor", "dask"], "executor"),
+        (["--address", "127.0.0.1:6379"], "address"),  # only with --executor ray
+        (["--executor", "ray", "--gpus-per-task", "1.5"], "gpus_per_task"),
+        (["--executor", "ray", "--cpus-per-task", "0"], "cpus_per_task"),
     ]
     for change, named in cases:  # a later flag overrides the same flag in TINY
         result = _run("run", *TINY, *change, "--store", str(tmp_path / "store"))
@@ -60,3 +65,14 @@ def test_bad_input_exits_2_naming_the_parameter_with_no_traceback_and_no_store(t
         assert named in result.stderr and ("allowed" in result.stderr or str(bad_csv) in result.stderr), result.stderr
         assert "Traceback" not in result.stderr
         assert not (tmp_path / "store").exists()
+
+
+def test_executor_ray_without_ray_installed_exits_2_saying_how_to_install_it(tmp_path):
+    without_ray = ("import sys; sys.modules['ray'] = None; "  # `import ray` now raises ImportError
+                   "from pie_utils.cli import main; sys.exit(main(sys.argv[1:]))")
+    result = subprocess.run([sys.executable, "-c", without_ray, "run", *TINY, "--executor", "ray",
+                             "--store", str(tmp_path / "store")], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2, result.stderr
+    assert "executor" in result.stderr and "pip install .[cluster]" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "store").exists()

@@ -1,0 +1,166 @@
+"""The Ray executor: its input checks, and a real grid trained on a real one-node Ray cluster.
+
+The cluster is a Ray head started by the test on loopback only (``--node-ip-address`` plus
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, which makes Ray resolve every address of the node
+to 127.0.0.1 instead of the machine's network address) and stopped by the test: ``ray start
+--block`` shuts down its own processes on SIGTERM, which stops this cluster and no other
+(``ray stop`` would stop every Ray process of the machine).
+"""
+
+import os
+import pickle
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pie_utils.config import validate_study
+from pie_utils.errors import ParameterError
+from pie_utils.executors import ClusterError, LocalExecutor, RayExecutor, _train_seed_task, make_executor
+from pie_utils.store import ResultsStore
+from pie_utils.training import train_study
+
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+GRID = {"dataset": "rotten-tomatoes", "arch": "bilstm", "methods": ["IMP-FT"], "sparsities": [0.5], "seeds": 2,
+        "epochs": 1, "threads": 1, "device": "cpu",
+        "subset": {"n_train": 200, "n_validation": 100, "n_test": 100, "seed": 0}}
+GRID_FLAGS = ["--dataset", "rotten-tomatoes", "--arch", "bilstm", "--methods", "IMP-FT", "--sparsity", "0.5",
+              "--seeds", "2", "--epochs", "1", "--threads", "1", "--device", "cpu",
+              "--subset", "train=200,validation=100,test=100,seed=0", "--no-progress"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """``127.0.0.1:<port>`` of a 2-CPU Ray head on loopback, stopped after the module's tests."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("ray") / "head.log"
+    # a short folder of its own (Ray's socket paths must stay under 108 characters), so that the
+    # session files and the ray_current_cluster file Ray keeps for `--address auto` go with it
+    temp_dir = tempfile.mkdtemp(prefix="pie-ray-")
+    command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+               "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+               "--disable-usage-stats", f"--temp-dir={temp_dir}", f"--dashboard-port={_free_port()}",
+               f"--dashboard-agent-listen-port={_free_port()}"]
+    with open(log, "w") as output:
+        head = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **LOOPBACK_ENV})
+    try:
+        deadline = time.monotonic() + 90
+        while "Ray runtime started" not in log.read_text():
+            assert head.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        head.send_signal(signal.SIGTERM)  # --block drains, then stops the processes it started
+        try:
+            head.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)  # the group started with start_new_session: this head only
+            head.wait()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_ray_grid_stores_the_same_runs_and_bitwise_equal_arrays_as_a_local_grid(ray_head, tmp_path):
+    torch.set_num_threads(1)
+    ray_store, local_store = tmp_path / "ray", tmp_path / "local"
+    driver = subprocess.Popen([sys.executable, "-m", "pie_utils", "run", *GRID_FLAGS, "--store", str(ray_store),
+                               "--executor", "ray", "--address", ray_head],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, **LOOPBACK_ENV})
+    stdout, stderr = driver.communicate(timeout=300)
+    assert driver.returncode == 0, stderr
+    assert "4 runs in" in stdout  # 2 dense + 2 IMP-FT
+
+    local = train_study(validate_study({**GRID, "store": str(local_store)}), progress=False)
+    assert len(local) == 4 and local["stored"].all() and local.key.nunique() == 4
+    ray_runs, local_runs = ResultsStore(ray_store), ResultsStore(local_store)
+    assert set(ray_runs.keys()) == set(local.key)
+    for key in local.key:
+        ray_arrays, local_arrays = ray_runs.read(key).arrays, local_runs.read(key).arrays
+        assert sorted(ray_arrays) == sorted(local_arrays)
+        for name in local_arrays:
+            np.testing.assert_array_equal(ray_arrays[name], local_arrays[name], err_msg=f"{key} {name}")
+        assert ray_runs.read(key).metrics == local_runs.read(key).metrics
+
+    # every run was trained once, and by Ray workers rather than by the driver process
+    log = [line.split() for line in (ray_store / "training.log").read_text().splitlines()]
+    assert sorted(fields[3] for fields in log if fields[2] == "start") == sorted(local.key)
+    assert driver.pid not in {int(fields[1]) for fields in log}
+
+
+def test_make_executor_refuses_bad_input_naming_the_parameter():
+    cases = [
+        (dict(name="dask"), "executor"),
+        (dict(name="local", address="127.0.0.1:6379"), "address"),
+        (dict(name="local", gpus_per_task=0.25), "gpus_per_task"),
+        (dict(name="local", cpus_per_task=2), "cpus_per_task"),
+        (dict(name="ray", address="headnode"), "address"),
+        (dict(name="ray", address="headnode:70000"), "address"),
+        (dict(name="ray", address="ray://headnode:10001"), "address"),
+        (dict(name="ray", gpus_per_task=-0.5), "gpus_per_task"),
+        (dict(name="ray", gpus_per_task=1.5), "gpus_per_task"),
+        (dict(name="ray", cpus_per_task=0), "cpus_per_task"),
+    ]
+    for arguments, parameter in cases:
+        with pytest.raises(ParameterError) as refused:
+            make_executor(**arguments)
+        assert refused.value.parameter == parameter, arguments
+
+
+def test_make_executor_builds_what_it_is_asked_for():
+    assert isinstance(make_executor(), LocalExecutor)
+    ray = make_executor("ray", address="10.0.0.1:6379", gpus_per_task=0.25)
+    assert isinstance(ray, RayExecutor)
+    assert (ray.address, ray.gpus_per_task, ray.cpus_per_task) == ("10.0.0.1:6379", 0.25, None)
+    assert make_executor("ray", address="auto", gpus_per_task=2).gpus_per_task == 2.0
+
+
+def test_ray_executor_without_ray_installed_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
+    with pytest.raises(ParameterError, match=r"pip install \.\[cluster\]"):
+        make_executor("ray", address="auto")
+
+
+def test_ray_executor_refuses_gpus_that_contradict_the_device(tmp_path):
+    cuda = validate_study({**GRID, "device": "cuda", "store": str(tmp_path)})
+    with pytest.raises(ParameterError, match="device=cuda"):
+        RayExecutor("auto", gpus_per_task=0).check(cuda)
+    cpu = validate_study({**GRID, "store": str(tmp_path)})
+    with pytest.raises(ParameterError, match="device=cpu"):
+        RayExecutor("auto", gpus_per_task=0.5).check(cpu)
+    with pytest.raises(ParameterError, match="precision"):
+        RayExecutor("auto", gpus_per_task=0).check(validate_study({**GRID, "device": "auto", "precision": "bf16",
+                                                                    "store": str(tmp_path)}))
+    RayExecutor("auto", gpus_per_task=0).check(cpu)
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_study_a_worker_cannot_run_comes_back_as_a_cluster_error_that_pickles(tmp_path):
+    study = validate_study({**GRID, "precision": "bf16", "store": str(tmp_path)})  # bf16 on a CPU worker
+    with pytest.raises(ClusterError, match="seed 1 on a Ray worker: invalid precision='bf16'") as failed:
+        _train_seed_task(study, 1)
+    assert str(pickle.loads(pickle.dumps(failed.value))) == str(failed.value)  # it crosses back to the driver
+
+
+def test_ray_executor_refuses_a_relative_path_the_workers_would_not_find(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("vectors.txt").write_text("film 0.1 0.2\n")
+    study = validate_study({**GRID, "vectors": "vectors.txt", "store": "store"})
+    with pytest.raises(ParameterError) as refused:
+        RayExecutor("auto").check(study)
+    assert refused.value.parameter == "vectors" and "absolute path" in str(refused.value)
+    RayExecutor("auto").check(validate_study({**GRID, "vectors": str(tmp_path / "vectors.txt"), "store": "store"}))
