@@ -1,0 +1,144 @@
+"""Timing both paths, a matmul peak, and the FLOP count of a BERT training step.
+
+- ``run_fast_path(study)``: ``train_study``'s work through a ``PopulationTrainer`` that adds up
+  the time spent in training epochs and the real tokens they read, into a fresh store.
+- ``run_baseline(study)``: the same study through ``benchmarks.baseline.BaselineTrainer``.
+- ``matmul_peak(...)``: FLOP/s of ``torch.matmul`` on large square matrices.
+- ``bert_training_flops(...)``: the FLOPs a training step does on real tokens.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmarks.baseline import BaselineTrainer
+from pie_utils.config import Study
+from pie_utils.store import ResultsStore
+from pie_utils.training import PopulationTrainer, prepare_data, resolve_device, study_table
+
+
+class TimedPopulationTrainer(PopulationTrainer):
+    """``PopulationTrainer`` that sums ``train_seconds`` over its training epochs and
+    ``train_tokens``, the real (non-padding) tokens those epochs read."""
+
+    def __init__(self, *arguments, **keywords):
+        super().__init__(*arguments, **keywords)
+        self.train_seconds = 0.0
+        self.train_tokens = 0
+
+    def _train_epoch(self, model, optimizer, pruning, seed, epoch, run):
+        started = time.perf_counter()
+        super()._train_epoch(model, optimizer, pruning, seed, epoch, run)
+        self.train_seconds += time.perf_counter() - started
+        self.train_tokens += int(self.prepared.encoded["train"].lengths.sum())
+
+
+@dataclass
+class PathResult:
+    """What one path did.
+
+    Attributes:
+        path: ``pie_utils`` or ``baseline``.
+        wall_seconds: data preparation, training, evaluation and (pie_utils) the store.
+        train_seconds: inside training epochs only.
+        train_tokens: real tokens read by those epochs.
+        runs: one row per run: method, sparsity, seed, test_accuracy.
+        test_logits: ``(method, sparsity, seed)`` → ``[example, class]`` test logits.
+        train_lengths: ``[example]`` real tokens per training example.
+    """
+
+    path: str
+    wall_seconds: float
+    train_seconds: float
+    train_tokens: int
+    runs: pd.DataFrame
+    test_logits: dict
+    train_lengths: np.ndarray
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.train_tokens / self.train_seconds
+
+
+def run_fast_path(study: Study, store_root: str | None = None) -> tuple[PathResult, TimedPopulationTrainer]:
+    """Train ``study`` with ``PopulationTrainer`` into a fresh store (a temporary folder unless
+    ``store_root``), as ``train_study`` does; return the timings and the trainer."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="pie-bench-store-") as scratch:
+        study = replace(study, store=store_root or scratch)
+        prepared = prepare_data(study)
+        store = ResultsStore(study.store)
+        torch.set_num_threads(study.training.threads)
+        trainer = TimedPopulationTrainer(study, prepared, store, resolve_device(study.device))
+        for seed in study.seed_range:
+            trainer.train_seed(seed)
+        table = study_table(study, prepared, store)
+        logits = {(row.method, row.sparsity, row.seed): store.read(row.key).arrays["test_logits"]
+                  for row in table.itertuples()}
+        wall = time.perf_counter() - started
+    runs = table[["method", "sparsity", "seed", "test_accuracy"]].reset_index(drop=True)
+    return PathResult("pie_utils", wall, trainer.train_seconds, trainer.train_tokens, runs, logits,
+                      prepared.encoded["train"].lengths), trainer
+
+
+def run_baseline(study: Study) -> tuple[PathResult, BaselineTrainer]:
+    """Train ``study`` with the baseline strategy; return the timings and the trainer."""
+    started = time.perf_counter()
+    torch.set_num_threads(study.training.threads)
+    trainer = BaselineTrainer(study, resolve_device(study.device))
+    runs = trainer.train_population()
+    wall = time.perf_counter() - started
+    table = pd.DataFrame([{"method": r.method, "sparsity": r.sparsity, "seed": r.seed,
+                           "test_accuracy": r.metrics["test_accuracy"]} for r in runs])
+    logits = {(r.method, r.sparsity, r.seed): r.arrays["test_logits"] for r in runs}
+    return PathResult("baseline", wall, trainer.train_seconds, trainer.train_tokens, table, logits,
+                      trainer.lengths["train"]), trainer
+
+
+def matmul_peak(threads: int, size: int = 2048, dtype: torch.dtype = torch.float32,
+                device: str = "cpu", repeats: int = 5) -> float:
+    """Best FLOP/s (2·size³ per product) of ``torch.matmul`` on two ``[size, size]`` matrices,
+    at ``threads`` CPU threads, over ``repeats`` timed products after one warm-up."""
+    torch.set_num_threads(threads)
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    synchronise = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    torch.matmul(a, b)
+    synchronise()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.matmul(a, b)
+        synchronise()
+        best = min(best, time.perf_counter() - started)
+    return 2 * size ** 3 / best
+
+
+def bert_training_flops(model: torch.nn.Module, lengths: np.ndarray) -> float:
+    """FLOPs of one training pass (forward + backward) of a ``BertClassifier`` over sequences of
+    ``lengths[example]`` REAL tokens (padding is not counted):
+
+        6 · N_token · Σ ℓ  +  6 · N_sequence · n  +  12 · layers · hidden · Σ ℓ²
+
+    N_token: parameters of the encoder layers (every token passes through them; the embeddings
+    are lookups and not counted); N_sequence: pooler and classifier parameters (once per
+    sequence); n: number of sequences. 6 = 2 (multiply-add) × 3 (forward, input gradient,
+    weight gradient). Attention: QKᵀ and A·V cost 2·ℓ²·hidden each per layer forward, ×3 for
+    the backward. Unstructured pruning zeroes weights but leaves matmuls dense, so it is counted
+    as dense.
+    """
+    lengths = np.asarray(lengths, dtype=np.float64)
+    bert = model.bert
+    per_token = sum(p.numel() for p in bert.encoder.parameters())
+    per_sequence = sum(p.numel() for p in model.classifier.parameters())
+    if getattr(bert, "pooler", None) is not None:
+        per_sequence += sum(p.numel() for p in bert.pooler.parameters())
+    config = bert.config
+    attention = 12 * config.num_hidden_layers * config.hidden_size * float((lengths ** 2).sum())
+    return 6 * per_token * float(lengths.sum()) + 6 * per_sequence * len(lengths) + attention
