@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test clean
+PROFILE ?= default
+
+.PHONY: setup test book ipynb clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +17,13 @@ setup: $(BIN)/python  ## a virtual environment with the exact pins and the packa
 
 test: ## the test suite (what CI runs)
 	$(BIN)/python -m pytest -q
+
+book: $(BIN)/python  ## train what PROFILE asks for (ci|default|extended|full), run every notebook, build the HTML book
+	@test -x $(BIN)/jupyter-book || $(MAKE) setup
+	$(BIN)/python scripts/book.py build --profile $(PROFILE)
+
+ipynb: ## refresh the output-free .ipynb copies of notebooks/ that Colab and Binder open
+	$(BIN)/python scripts/book.py ipynb
 
 clean: ## caches and build outputs (not the results store, not the asset cache)
 	rm -rf .pytest_cache .hypothesis build dist *.egg-info

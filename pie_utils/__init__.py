@@ -9,6 +9,19 @@ Modules (one job each):
     training   populations of seeds, dense and pruned, with a shared dense prefix
     store      resumable on-disk results keyed by a hash of each run's full spec
     pies       modal labels, pruning-identified exemplars and accuracy on them
+    executors  where a study's seeds train: this process or a Ray cluster
+    studies    the named studies of a profile, as the notebooks read them
+    stats      bootstrap intervals, tests, Holm, and verdict rules
+    influence  per-example loss, EL2N and its percentile bins
+    hardness   text and model-based difficulty measures
+    plots      the book's figure style
 """
+
+import os
+
+# OpenMP threads that spin while waiting make a small model many times slower whenever another
+# process shares the cores (measured 9x per BiLSTM batch on 2 cores); set before torch loads.
+# Only the waiting policy changes, never a result.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
