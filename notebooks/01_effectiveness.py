@@ -100,11 +100,15 @@ assert (cells.low <= cells.change + 1e-12).all() and (cells.change <= cells.high
 # examples). Right: the paper's own IMDB numbers (mean ± one standard deviation over 30 seeds),
 # the closest of its settings to ours.
 
-# %%
+# %% tags=["hide-input"]
 paper = pd.read_csv(project_root() / "book" / "data" / "paper_effectiveness.csv")
 imdb = paper[(paper.dataset == "IMDB") & (paper.metric == "accuracy")]
 shown_methods = sorted(set(cells.method))
-fig, axes = plt.subplots(1, len(studies) + 1, figsize=(4.0 * (len(studies) + 1), 3.8), sharey=False)
+n_panels = len(studies) + 1
+fig, grid = plt.subplots(2, (n_panels + 1) // 2, figsize=(4.2 * ((n_panels + 1) // 2), 7.6), squeeze=False)
+axes = grid.ravel()[:n_panels]
+for spare in grid.ravel()[n_panels:]:
+    spare.remove()
 for ax, (name, trained) in zip(axes, studies.items()):
     dense = correctness(trained, DENSE, 0.0)
     curve = []

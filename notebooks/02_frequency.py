@@ -111,7 +111,7 @@ counts.merge(counts_cells[["population", "p_holm", "verdict"]], how="left").styl
     {"pie_share": "{:.3f}", "null_share": "{:.3f}", "excess": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}",
      "p_value": "{:.3g}", "p_holm": "{:.3g}", "pies_all_seeds": "{:.0f}"}, na_rep="")
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7.5, 3.8))
 order = counts.sort_values("excess")
 colours = [plots.DENSE_COLOUR if p == "dense 4E" else plots.method_palette([p.split()[0]])[p.split()[0]] for p in order.population]
@@ -173,7 +173,7 @@ impact.style.format({"sparsity": "{:.0%}", "drop_on_pies": "{:+.3f}", "drop_on_n
 (subsets.pivot_table(index=["method", "sparsity", "aggregation"], columns=["population", "subset"], values="value")
         .style.format("{:.3f}", na_rep="–"))
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7.5, 3.8))
 long = impact.melt(id_vars=["method", "sparsity"], value_vars=["drop_on_pies", "drop_on_non_pies"],
                    var_name="points", value_name="accuracy drop")
@@ -238,7 +238,7 @@ assert len(frequency_cells) == 4 and per_class.pie_rate.between(0, 1).all()
 frequency_cells.style.format({"sparsity": "{:.0%}", "pie_rate": "{:.3f}", "drop_on_pies": "{:+.3f}", "low": "{:+.3f}",
                               "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}"}, na_rep="–")
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(2, 1, figsize=(9, 6.5))
 for ax, (dataset, rows_) in zip(axes, per_class.groupby("dataset", sort=False)):
     shown = rows_[rows_.test_points >= 5]

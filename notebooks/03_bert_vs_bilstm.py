@@ -93,7 +93,7 @@ comparison.style.format({c: "{:.3f}" for c in comparison.columns if c.startswith
                         | {"sparsity": "{:.0%}", "effect": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}",
                            "p_value": "{:.3g}", "p_holm": "{:.3g}"})
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
 labels = [f"{m} {s:.0%}" for m, s in cells]
 x = np.arange(len(cells))

@@ -115,7 +115,7 @@ influence.style.format({"sparsity": "{:.0%}", "pie_rate": "{:.3f}", "top_share":
 # Per bin, for every cell: the share of all training PIEs in the bin (chance: 5 %), the PIE rate
 # within the bin (chance: the overall rate) and the ratio of pruned to dense loss.
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 palette = plots.method_palette(main.study.methods)
 styles = {s: style for s, style in zip(main.study.sparsities, ["-", "--", ":", "-."] * 3)}

@@ -106,7 +106,7 @@ assert hardness.effect.dropna().between(-1, 1).all()
 hardness.style.format({"sparsity": "{:.0%}", "median_pies": "{:.3g}", "median_non_pies": "{:.3g}", "effect": "{:+.3f}",
                        "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}"}, na_rep="–")
 
-# %%
+# %% tags=["hide-input"]
 heat = hardness.assign(cell=hardness.method + " " + hardness.sparsity.map("{:.0%}".format)).pivot(
     index="cell", columns="measure", values="effect")[measured]
 marks = hardness.assign(cell=hardness.method + " " + hardness.sparsity.map("{:.0%}".format)).pivot(
@@ -123,7 +123,7 @@ plt.show()
 # %% [markdown]
 # Distributions in the cell with the most PIEs:
 
-# %%
+# %% tags=["hide-input"]
 counts = hardness.drop_duplicates(["method", "sparsity"]).set_index(["method", "sparsity"]).pies
 method, sparsity = counts.idxmax()
 pies = find_pies(dense[half_a], main.predictions(method, sparsity)[half_a], n_classes)

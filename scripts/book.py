@@ -49,6 +49,8 @@ def chapter_names() -> list[str]:
 def output_free_copy(name: str) -> str:
     """The ``.ipynb`` text of ``notebooks/NAME.py`` with no outputs."""
     notebook = jupytext.read(NOTEBOOKS / f"{name}.py")
+    for index, cell in enumerate(notebook.cells):  # nbformat draws random ids; keep copies stable
+        cell.id = f"cell-{index}"
     return nbformat.writes(notebook) + "\n"
 
 
@@ -86,7 +88,7 @@ def execute(name: str, profile: str, destination: Path) -> float:
 
 
 def stage_mathjax(static: Path) -> None:
-    """Copy MathJax 3 from the npm registry into ``_static/mathjax`` (cached under build/)."""
+    """Copy MathJax 3 from the npm registry into ``STATIC/mathjax`` (cached under build/)."""
     cache = ROOT / "build" / "npm"
     bundle = cache / "node_modules" / "mathjax" / "es5"
     if not (bundle / "tex-chtml.js").is_file():
@@ -105,7 +107,7 @@ def build(profile: str, out: Path) -> dict[str, float]:
         copy = shutil.copytree if (ROOT / item).is_dir() else shutil.copy2
         copy(ROOT / item, source / item)
     (source / "ipynb").mkdir()
-    stage_mathjax(source / "_static")
+    stage_mathjax(source / "_mathjax")
     os.environ["PIE_UTILS_ROOT"] = str(ROOT)  # the kernels share the repository's results store
     timings = {}
     for name in chapter_names():

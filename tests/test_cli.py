@@ -76,3 +76,16 @@ def test_executor_ray_without_ray_installed_exits_2_saying_how_to_install_it(tmp
     assert "executor" in result.stderr and "pip install .[cluster]" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "store").exists()
+
+
+def test_a_study_is_chosen_by_name_within_a_profile(capsys):
+    from pie_utils.cli import main
+
+    assert main(["run", "--study", "bert"]) == 2  # a study needs its profile
+    assert main(["run", "--profile", "ci", "--study", "nope"]) == 2
+    errors = capsys.readouterr().err
+    assert "study='bert'" in errors and "with --profile" in errors
+    assert "study='nope'" in errors and "dense_long" in errors and "reuters_r52" in errors
+    assert main(["profiles"]) == 0
+    listing = capsys.readouterr().out
+    assert "  bert: " in listing and "'arch': 'bert'" in listing

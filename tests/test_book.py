@@ -1,0 +1,113 @@
+"""The book on the `ci` profile: every notebook executes and asserts what it produced, the
+strict build succeeds, and a real headless Chromium shows every chapter with its figures.
+
+One build (about 3 minutes on 2 cores from an empty store; seconds of training once the `ci`
+runs are stored) is shared by all tests of this module.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from pie_utils.stats import VERDICTS
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+sys.path.insert(0, str(ROOT / "scripts"))
+import book  # noqa: E402  (scripts/book.py)
+
+CHAPTERS = book.chapter_names()
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """The staged sources of a `ci` build (notebooks executed, HTML under _build/html)."""
+    out = tmp_path_factory.mktemp("book-ci")
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "book.py"), "build", "--profile", "ci", "--out", str(out)],
+                   check=True, cwd=ROOT)
+    return out
+
+
+def test_the_table_of_contents_names_every_notebook():
+    assert CHAPTERS[0] == "00_worked_example"
+    assert sorted(CHAPTERS) == sorted(p.stem for p in (ROOT / "notebooks").glob("*.py"))
+
+
+def test_the_ipynb_copies_for_colab_match_the_notebooks():
+    assert book.write_ipynb(check=True) == 0, "run: make ipynb"
+    for name in CHAPTERS:
+        copy = nbformat.read(ROOT / "ipynb" / f"{name}.ipynb", as_version=4)
+        assert all(not cell.get("outputs") for cell in copy.cells if cell.cell_type == "code")
+        assert any("parameters" in cell.metadata.get("tags", []) for cell in copy.cells)
+
+
+def test_every_notebook_ran_to_the_end_and_glued_a_valid_verdict(built):
+    timings = json.loads((built / "timings.json").read_text())
+    assert timings["profile"] == "ci" and set(CHAPTERS) <= set(timings["seconds"])
+    for name in CHAPTERS:
+        notebook = nbformat.read(built / "src" / "ipynb" / f"{name}.ipynb", as_version=4)
+        outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+        assert not [o for o in outputs if o.output_type == "error"], name
+        injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert len(injected) == 1 and "remove-cell" in injected[0].metadata.tags
+        assert 'profile = "ci"' in injected[0].source
+        glued = {o.metadata["scrapbook"]["name"]: o.data[o.metadata["scrapbook"].get("mime_prefix", "") + "text/plain"]
+                 for o in outputs if o.output_type == "display_data" and "scrapbook" in o.get("metadata", {})}
+        verdicts = {key: value.strip("'\"") for key, value in glued.items() if key.startswith("verdict")}
+        assert name == "00_worked_example" or verdicts, f"{name} glued no verdict"
+        assert set(verdicts.values()) <= set(VERDICTS) | {"not measured"}, (name, verdicts)
+
+
+def test_the_html_hides_the_injected_cell_and_links_the_notebooks(built):
+    page = (built / "src" / "_build" / "html" / "ipynb" / "01_effectiveness.html").read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))  # code is highlighted span by span
+    assert 'profile = "ci"' not in text  # the injected cell is removed ...
+    assert 'profile = "default"' in text  # ... while the parameters cell stays
+    assert "colab.research.google.com/github/" in page and "/blob/main/ipynb/01_effectiveness.ipynb" in page
+    assert "mybinder.org/v2/gh/" in page and "ipynb/01_effectiveness.ipynb" in page
+    assert "_sources/ipynb/01_effectiveness.ipynb" in page  # the .ipynb download
+    intro = (built / "src" / "_build" / "html" / "book" / "intro.html").read_text()  # the page with math
+    assert "_static/mathjax/tex-chtml.js" in intro and "cdn.jsdelivr.net" not in intro + page
+
+
+def test_chromium_shows_every_chapter_with_its_figures(built, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "install Debian's chromium and chromium-driver (.ci/run does)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={tmp_path / 'profile'}", "--allow-file-access-from-files"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        html_root = built / "src" / "_build" / "html"
+        for name in CHAPTERS:
+            driver.get((html_root / "ipynb" / f"{name}.html").as_uri())
+            title = driver.execute_script("return document.querySelector('main h1')?.textContent || ''")
+            images = driver.execute_script(
+                "return Array.from(document.querySelectorAll('article.bd-article img')).map("
+                "i => [i.complete, i.naturalWidth, i.naturalHeight])")
+            assert title.strip(), f"{name}: no heading rendered"
+            if name != "00_worked_example":  # the worked example shows tables, not figures
+                assert images and all(done and w > 100 and h > 100 for done, w, h in images), (name, images)
+        driver.get((html_root / "book" / "intro.html").as_uri())
+        typeset = WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script("return document.querySelectorAll('mjx-container').length"),
+            "MathJax (served from _static) did not typeset the PIE definition")
+        assert typeset >= 1
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
