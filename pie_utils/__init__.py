@@ -17,11 +17,4 @@ Modules (one job each):
     plots      the book's figure style
 """
 
-import os
-
-# OpenMP threads that spin while waiting make a small model many times slower whenever another
-# process shares the cores (measured 9x per BiLSTM batch on 2 cores); set before torch loads.
-# Only the waiting policy changes, never a result.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 __version__ = "0.1.0"

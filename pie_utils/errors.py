@@ -20,6 +20,9 @@ class ParameterError(ValueError):
         self.allowed = allowed
         super().__init__(f"invalid {parameter}={value!r}; allowed: {allowed}")
 
+    def __reduce__(self):  # rebuild from the three fields, so the error crosses processes (Ray, pickle)
+        return type(self), (self.parameter, self.value, self.allowed)
+
 
 class DataFileError(ValueError):
     """A local data file cannot be used; the message names the file and the row or column."""

@@ -253,3 +253,13 @@ def test_1000_generated_invalid_parameter_sets_are_all_refused_naming_the_parame
     assert {"dataset", "arch", "methods", "sparsities", "seeds", "device", "parameter name", "parameters",
             "learning_rate", "train_logit_epochs"} <= set(refused)
     assert any(name.startswith("subset") for name in refused)
+
+
+def test_a_parameter_error_survives_pickling_with_its_fields():
+    import pickle
+
+    from pie_utils.errors import ParameterError
+
+    error = pickle.loads(pickle.dumps(ParameterError("seeds", 0, "an integer >= 1")))
+    assert (error.parameter, error.value, error.allowed) == ("seeds", 0, "an integer >= 1")
+    assert str(error) == "invalid seeds=0; allowed: an integer >= 1"
