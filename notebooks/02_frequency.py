@@ -223,6 +223,8 @@ def class_frequency_cells(trained):
                             if m.any() else np.nan, n_resamples=settings["n_resamples"]) if mask.any() else np.array([np.nan])
         low, high = percentile_interval(samples)
         groups.append({"dataset": trained.study.dataset, "group": group, "method": method, "sparsity": sparsity,
+                       "dense_accuracy": float((d == labels).mean()),
+                       "classes_predicted": int(len(np.unique(np.concatenate([d.ravel(), p.ravel()])))),
                        "classes": int(np.isin(present, list(frequent)).sum() if group == "frequent" else len(present) - len(frequent)),
                        "pies": int(mask.sum()), "pie_rate": float(mask.sum() / in_group.sum()),
                        "drop_on_pies": float(correct_d[:, mask].mean() - correct_p[:, mask].mean()) if mask.any() else np.nan,
@@ -235,7 +237,7 @@ per_class, groups = zip(*(class_frequency_cells(t) for t in reuters.values()))
 per_class = pd.concat(per_class, ignore_index=True)
 frequency_cells = apply_verdicts(pd.concat(groups, ignore_index=True), alpha=settings["alpha"])
 assert len(frequency_cells) == 4 and per_class.pie_rate.between(0, 1).all()
-frequency_cells.style.format({"sparsity": "{:.0%}", "pie_rate": "{:.3f}", "drop_on_pies": "{:+.3f}", "low": "{:+.3f}",
+frequency_cells.style.format({"sparsity": "{:.0%}", "dense_accuracy": "{:.3f}", "pie_rate": "{:.3f}", "drop_on_pies": "{:+.3f}", "low": "{:+.3f}",
                               "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}"}, na_rep="–")
 
 # %% tags=["hide-input"]
@@ -271,6 +273,8 @@ glue("best_drop_rest", float(best.drop_on_non_pies), display=False)
 glue("best_share", float(best.share_of_loss_on_pies) if np.isfinite(best.share_of_loss_on_pies) else float("nan"), display=False)
 glue("best_pies", int(best.pies_a), display=False)
 glue("best_rest", int(len(gold) - best.pies_a), display=False)
+glue("reuters_pies", int(frequency_cells.pies.sum()), display=False)
+glue("reuters_classes", ", ".join(f"{r.dataset} {r.classes_predicted}" for r in frequency_cells.drop_duplicates("dataset").itertuples()), display=False)
 print(verdict_count, verdict_impact, verdict_frequency)
 
 # %% [markdown]
@@ -284,5 +288,6 @@ print(verdict_count, verdict_impact, verdict_frequency)
 #   {glue:text}`best_rest` points; the PIEs carry
 #   {glue:text}`best_share:.0%` of that cell's accuracy loss.
 # - **Regardless of class frequency: {glue:text}`verdict_frequency`** (Reuters R8 and R52,
-#   frequent and rare classes; at this scale a rare class has only a few test points, so its
-#   interval is wide).
+#   frequent and rare classes; {glue:text}`reuters_pies` PIEs in all, and the models predict
+#   {glue:text}`reuters_classes` distinct classes between them: a population that predicts only
+#   the majority class has no PIEs to place, and a rare class has only a few test points).

@@ -96,6 +96,8 @@ def test_chromium_shows_every_chapter_with_its_figures(built, tmp_path):
         html_root = built / "src" / "_build" / "html"
         for name in CHAPTERS:
             driver.get((html_root / "ipynb" / f"{name}.html").as_uri())
+            loaded = "return document.readyState === 'complete' && document.URL.endsWith('" + name + ".html')"
+            WebDriverWait(driver, 30).until(lambda d: d.execute_script(loaded), f"{name} did not finish loading")
             title = driver.execute_script("return document.querySelector('main h1')?.textContent || ''")
             images = driver.execute_script(
                 "return Array.from(document.querySelectorAll('article.bd-article img')).map("
