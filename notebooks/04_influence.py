@@ -23,8 +23,8 @@
 #
 # **Avoiding circularity.** EL2N comes from the dense models of seed half A (after
 # `el2n_epoch` epochs); the PIEs and losses from the dense and pruned models of half B.
-# EL2N is a proxy for influence; whether it measures influence is tested in the "beyond the
-# paper" part of the book.
+# EL2N is a proxy for influence, not a measurement of it: this chapter tests where PIEs fall
+# on the EL2N ranking, as the paper does.
 
 # %% tags=["parameters"]
 profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)

@@ -10,7 +10,6 @@ import seaborn as sns
 from pie_utils.pruning import METHODS
 
 DENSE_COLOUR = "#333333"
-VERDICT_COLOURS = {"supported": "#1b9e77", "not supported": "#d95f02", "inconclusive at this scale": "#7570b3"}
 
 
 def use_style() -> None:
