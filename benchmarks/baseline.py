@@ -43,6 +43,7 @@ from torch.nn.utils import prune
 from torch.utils.data import DataLoader
 
 from pie_utils.config import Study
+from pie_utils.models.bilstm import build_head
 from pie_utils.data import load_dataset, subset
 from pie_utils.errors import ParameterError
 from pie_utils.metrics import score_logits
@@ -92,13 +93,7 @@ class PaddedBiLSTM(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(seed)
             drawn = nn.LSTM(dim, hidden_size, num_layers=num_layers, bidirectional=True, batch_first=True)
-            layers: list[nn.Module] = []
-            width = 2 * hidden_size
-            for size in head_sizes:
-                layers += [nn.Linear(width, size), nn.ReLU()]
-                width = size
-            self.head = nn.Sequential(*layers)
-            self.classifier = nn.Linear(width, num_labels)
+            self.head, self.classifier = build_head(2 * hidden_size, head_sizes, num_labels)
             self.forward_lstms = nn.ModuleList()
             self.backward_lstms = nn.ModuleList()
             for layer in range(num_layers):

@@ -55,8 +55,7 @@ main = train(profile, progress=False)
 control = train(profile, "dense_long", progress=False)
 n_classes = main.dataset.num_classes
 gold = main.labels()
-seeds = np.arange(main.study.seeds)
-half_a, half_b = seeds[: (len(seeds) + 1) // 2], seeds[(len(seeds) + 1) // 2:]
+half_a, half_b = main.seed_halves()
 assert control.study.seeds == len(half_a), "dense_long must train one dense model per seed of half A"
 cells = [(m, s) for m in main.study.methods for s in main.study.sparsities]
 dense = main.predictions(DENSE, 0.0)  # [seed, example]
@@ -200,8 +199,7 @@ def class_frequency_cells(trained):
     """Per class: frequency, PIE rate and drops; plus one row per frequency group."""
     c = trained.dataset.num_classes
     labels, train_labels = trained.labels(), trained.labels("train")
-    s = np.arange(trained.study.seeds)
-    a, b = s[: (len(s) + 1) // 2], s[(len(s) + 1) // 2:]
+    a, b = trained.seed_halves()
     method, sparsity = trained.study.methods[0], trained.study.sparsities[-1]
     d, p = trained.predictions(DENSE, 0.0), trained.predictions(method, sparsity)
     pies_a = find_pies(d[a], p[a], c)

@@ -54,8 +54,7 @@ assert settings["el2n_epoch"] in main.study.training.train_logit_epochs, (
     f"the dense runs stored training logits after epochs {main.study.training.train_logit_epochs}, "
     f"not after epoch {settings['el2n_epoch']}: add it to train_logit_epochs in the profile")
 labels, n_classes = main.labels("train"), main.dataset.num_classes
-seeds = np.arange(main.study.seeds)
-half_a, half_b = seeds[: (len(seeds) + 1) // 2], seeds[(len(seeds) + 1) // 2:]
+half_a, half_b = main.seed_halves()
 early = main.logits(DENSE, 0.0, split="train", array=f"train_logits_epoch{settings['el2n_epoch']}")  # [seed, example, class]
 el2n = el2n_scores(early[half_a], labels)
 bins = percentile_bins(el2n, settings["n_bins"])

@@ -48,8 +48,7 @@ settings = analysis_parameters(profile, n_resamples=n_resamples, alpha=alpha)
 plots.use_style()
 main = train(profile, progress=False)
 gold, n_classes = main.labels(), main.dataset.num_classes
-seeds = np.arange(main.study.seeds)
-half_a, half_b = seeds[: (len(seeds) + 1) // 2], seeds[(len(seeds) + 1) // 2:]
+half_a, half_b = main.seed_halves()
 features = hardness_features(main.texts("test"), main.texts("train"))
 features["model_difficulty"] = model_difficulty(main.logits(DENSE, 0.0)[half_b], gold)
 # the claimed direction of each measure for PIEs: +1 larger, −1 smaller

@@ -105,6 +105,14 @@ class TrainedStudy:
     def dataset(self):
         return self.prepared.dataset
 
+    def seed_halves(self) -> tuple[np.ndarray, np.ndarray]:
+        """Positions on the seed axis of the population arrays, split into a first half A (one
+        more when the count is odd) and a second half B: one half selects PIEs, the other
+        measures them, so no model grades its own selection."""
+        positions = np.arange(self.study.seeds)
+        middle = (len(positions) + 1) // 2
+        return positions[:middle], positions[middle:]
+
     def labels(self, split: str = "test") -> np.ndarray:
         """Gold labels ``[example]`` (or ``[example, class]`` bool for multilabel data)."""
         return self.dataset.split(split).labels

@@ -48,3 +48,10 @@ def test_unknown_studies_and_bad_analysis_settings_are_refused():
         analysis_parameters("ci", n_bins=0)
     with pytest.raises(ParameterError, match="analysis parameter"):
         analysis_parameters("ci", bins=20)
+
+
+def test_seed_halves_split_positions_with_the_extra_seed_in_half_a():
+    from pie_utils.studies import TrainedStudy
+
+    halves = TrainedStudy(load_study("ci", seeds=5, first_seed=3), prepared=None, table=None).seed_halves()
+    assert [h.tolist() for h in halves] == [[0, 1, 2], [3, 4]]  # positions on the seed axis, not seed numbers

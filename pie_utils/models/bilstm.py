@@ -31,13 +31,7 @@ class BiLSTMClassifier(nn.Module):
         self.embedding = nn.Embedding.from_pretrained(matrix, freeze=True, padding_idx=PAD_INDEX)
         self.lstm = nn.LSTM(matrix.shape[1], hidden_size, num_layers=num_layers, bidirectional=True,
                             batch_first=True)
-        layers: list[nn.Module] = []
-        width = 2 * hidden_size
-        for size in head_sizes:
-            layers += [nn.Linear(width, size), nn.ReLU()]
-            width = size
-        self.head = nn.Sequential(*layers)
-        self.classifier = nn.Linear(width, num_labels)
+        self.head, self.classifier = build_head(2 * hidden_size, head_sizes, num_labels)
 
     def sequence_vector(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """``[batch, 2 * hidden]``: top-layer forward state at the last real token ⊕ top-layer
@@ -64,3 +58,14 @@ class BiLSTMClassifier(nn.Module):
         out += [(f"head.{name}", module, "weight") for name, module in self.head.named_children()
                 if isinstance(module, nn.Linear)]
         return out
+
+
+def build_head(width: int, head_sizes: tuple[int, ...], num_labels: int) -> tuple[nn.Sequential, nn.Linear]:
+    """The paper's MLP head over a ``[batch, width]`` sequence vector: Linear–ReLU per size in
+    ``head_sizes``, then the classifier Linear(last size, num_labels). Weights are drawn in
+    that order from torch's default generator."""
+    layers: list[nn.Module] = []
+    for size in head_sizes:
+        layers += [nn.Linear(width, size), nn.ReLU()]
+        width = size
+    return nn.Sequential(*layers), nn.Linear(width, num_labels)
