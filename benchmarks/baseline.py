@@ -23,11 +23,8 @@ the number of weights pruned per tensor and round (``pruned_count_after_round``)
 examples that score impact pruning. Random pruning draws its own masks (``random_unstructured``
 on the global generator, seeded per round).
 
-The BiLSTM reads what ``pie_utils.models.BiLSTMClassifier`` reads: the top layer's forward state
-at the last REAL token ⊕ its backward state at position 0, the backward pass starting at the
-last real token. Over unpacked, max-length input this needs each direction as its own LSTM: the
-backward one runs over each row's real tokens reversed, padding after them, so padding costs
-compute but is never read.
+The BiLSTM is ``pie_utils.models.BiLSTMClassifier`` itself, fed max-length padded word vectors;
+it computes over the padding but never reads a state that padding reached.
 """
 
 from __future__ import annotations
@@ -43,11 +40,10 @@ from torch.nn.utils import prune
 from torch.utils.data import DataLoader
 
 from pie_utils.config import Study
-from pie_utils.models.bilstm import build_head
 from pie_utils.data import load_dataset, subset
 from pie_utils.errors import ParameterError
 from pie_utils.metrics import score_logits
-from pie_utils.models import build_encoder, build_model, load_word_vectors, word_tokenize
+from pie_utils.models import BiLSTMClassifier, build_encoder, build_model, load_word_vectors, word_tokenize
 from pie_utils.pruning import DENSE, ROUNDS, get_method, pruned_count_after_round
 from pie_utils.training import length_bucketed_batches, model_spec_for
 
@@ -79,58 +75,22 @@ class BaselineRun:
     metrics: dict[str, float]
 
 
-class PaddedBiLSTM(nn.Module):
-    """The paper's BiLSTM over max-length padded word vectors, one ``nn.LSTM`` per direction and layer.
+class PaddedBiLSTM(BiLSTMClassifier):
+    """``BiLSTMClassifier`` fed word vectors that the data loader looked up, max-length padded.
 
-    ``forward(vectors[batch, time, dim], lengths[batch]) → logits[batch, class]``. Its weights
-    for ``seed`` equal those ``build_model`` gives ``BiLSTMClassifier`` (a bidirectional
-    ``nn.LSTM`` is drawn under the seed, then split into directions).
+    ``forward(vectors[batch, time, dim], lengths[batch]) → logits[batch, class]``. Built under
+    ``seed`` as ``build_model`` builds the fast path's model, so its weights are the same; its
+    one-row embedding layer is never used.
     """
 
     def __init__(self, dim: int, num_labels: int, hidden_size: int, num_layers: int,
                  head_sizes: tuple[int, ...], seed: int):
-        super().__init__()
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(seed)
-            drawn = nn.LSTM(dim, hidden_size, num_layers=num_layers, bidirectional=True, batch_first=True)
-            self.head, self.classifier = build_head(2 * hidden_size, head_sizes, num_labels)
-            self.forward_lstms = nn.ModuleList()
-            self.backward_lstms = nn.ModuleList()
-            for layer in range(num_layers):
-                for suffix, stack in (("", self.forward_lstms), ("_reverse", self.backward_lstms)):
-                    lstm = nn.LSTM(dim if layer == 0 else 2 * hidden_size, hidden_size, batch_first=True)
-                    with torch.no_grad():
-                        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                            getattr(lstm, f"{name}_l0").copy_(getattr(drawn, f"{name}_l{layer}{suffix}"))
-                    stack.append(lstm)
+            super().__init__(np.zeros((1, dim), dtype=np.float32), num_labels, hidden_size, num_layers, head_sizes)
 
     def forward(self, vectors: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        time_steps = vectors.shape[1]
-        positions = torch.arange(time_steps, device=vectors.device)[None, :]
-        last = (lengths - 1)[:, None]
-        # reversed[b, j] = b's real token length−1−j for j < length, else the padding at j itself
-        reverse_index = torch.where(positions <= last, last - positions, positions)
-
-        def flip(sequence: torch.Tensor) -> torch.Tensor:
-            return sequence.gather(1, reverse_index[:, :, None].expand(-1, -1, sequence.shape[2]))
-
-        hidden = vectors
-        for forward_lstm, backward_lstm in zip(self.forward_lstms, self.backward_lstms):
-            forward_out, _ = forward_lstm(hidden)
-            backward_out, _ = backward_lstm(flip(hidden))
-            hidden = torch.cat([forward_out, flip(backward_out)], dim=2)
-        half = hidden.shape[2] // 2
-        final_forward = hidden[torch.arange(len(lengths)), lengths - 1, :half]
-        first_backward = hidden[:, 0, half:]
-        return self.classifier(self.head(torch.cat([final_forward, first_backward], dim=1)))
-
-    def prunable_parameters(self) -> list[tuple[str, nn.Module, str]]:
-        """LSTM input and recurrent weights of every direction and layer, and the head's Linear weights."""
-        out = [(f"{stack}.{i}", lstm, name) for stack in ("forward_lstms", "backward_lstms")
-               for i, lstm in enumerate(getattr(self, stack)) for name in ("weight_ih_l0", "weight_hh_l0")]
-        out += [(f"head.{name}", module, "weight") for name, module in self.head.named_children()
-                if isinstance(module, nn.Linear)]
-        return out
+        return self.classifier(self.head(self.read_vectors(vectors, lengths)))
 
 
 class BaselineTrainer:

@@ -17,4 +17,4 @@ Modules (one job each):
     plots      the book's figure style
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

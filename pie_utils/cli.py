@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_integer, help="CPU threads (part of each run's key)")
     run.add_argument("--precision", help="fp32, or bf16 on CUDA")
     run.add_argument("--scope", help="layer (threshold per tensor) or global")
+    run.add_argument("--transfer", help="also evaluate every run on every example of this dataset (out of "
+                                        "distribution): movie-reviews for rotten-tomatoes and back")
     run.add_argument("--accept-other-versions", action="store_true", default=None,
                      help="reuse runs recorded under other library versions")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")

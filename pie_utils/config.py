@@ -22,6 +22,9 @@ from pie_utils.errors import ParameterError
 from pie_utils.pruning import DENSE, METHODS
 
 ARCHS = ("bert", "bilstm")
+# dataset → datasets its models may be evaluated on out of distribution: class i means the same
+# in both (rotten/negative, fresh/positive), so logits need no relabelling
+TRANSFER_PARTNERS = {"rotten-tomatoes": ("movie-reviews",), "movie-reviews": ("rotten-tomatoes",)}
 PRECISIONS = ("fp32", "bf16")
 SCOPES = ("layer", "global")
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
@@ -101,7 +104,9 @@ class Study:
     """A validated grid: one dataset and arch, dense plus methods × sparsities, seeds F..F+S−1.
 
     ``first_seed`` F lets two studies hold disjoint populations of the same configuration
-    (e.g. a second dense population as a dense-vs-dense null).
+    (e.g. a second dense population as a dense-vs-dense null). ``transfer`` names a dataset
+    whose every example (all its splits) each run is also evaluated on, out of distribution
+    (``TRANSFER_PARTNERS`` lists the pairs whose labels mean the same).
     """
 
     dataset: str
@@ -121,6 +126,7 @@ class Study:
     profile: str = "none"
     accept_other_versions: bool = False
     first_seed: int = 0
+    transfer: str | None = None
 
     @property
     def seed_range(self) -> range:
@@ -219,6 +225,7 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
         profile=_text(parameters, "profile", "none"),
         accept_other_versions=_boolean(parameters, "accept_other_versions", False),
         first_seed=_integer(parameters, "first_seed", 0, minimum=0),
+        transfer=_transfer(parameters, dataset),
     )
 
 
@@ -229,6 +236,14 @@ def check_subset_fits(subset: SubsetSpec, dataset: TextDataset) -> None:
         available = len(dataset.split(split_name))
         if wanted is not None and wanted > available:
             raise ParameterError(f"subset.n_{split_name}", wanted, f"1..{available} (the {split_name} split of {dataset.name})")
+
+
+def _transfer(parameters, dataset):
+    partners = TRANSFER_PARTNERS.get(dataset)
+    if partners is None and parameters.get("transfer") is not None:
+        pairs = ", ".join(f"{a} → {b}" for a, bs in TRANSFER_PARTNERS.items() for b in bs)
+        raise ParameterError("transfer", parameters["transfer"], f"None ({dataset} has no transfer partner; pairs: {pairs})")
+    return _choice(parameters, "transfer", None, partners or (), optional=True)
 
 
 def _choice(parameters, name, default, allowed, optional=False):

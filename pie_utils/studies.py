@@ -16,17 +16,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from pie_utils.config import Study, profile_parameters, profiles, validate_study
 from pie_utils.errors import ParameterError
 from pie_utils.pies import predictions_from_logits
 from pie_utils.store import ResultsStore
 from pie_utils.summary import population
-from pie_utils.training import PreparedData, prepare_data, train_study
+from pie_utils.training import PopulationTrainer, PreparedData, check_device, prepare_data, train_study
 
 MAIN_STUDY = "run"
 ANALYSIS_SECTION = "analysis"
-ANALYSIS_DEFAULTS: dict[str, Any] = {"n_resamples": 1000, "alpha": 0.05, "el2n_epoch": 1, "n_bins": 20}
+ANALYSIS_DEFAULTS: dict[str, Any] = {"n_resamples": 1000, "alpha": 0.05, "el2n_epoch": 1, "n_bins": 20,
+                                     "loo_points": 300, "stability_draws": 100, "attribution_seeds": 2,
+                                     "attribution_steps": 24, "group_retrains": 0}
 ROOT_MARKER = "_toc.yml"  # the book's table of contents marks the project root
 ROOT_ENV = "PIE_UTILS_ROOT"
 
@@ -75,9 +78,10 @@ def analysis_parameters(profile: str, **overrides: Any) -> dict[str, Any]:
             raise ParameterError("analysis parameter", key, sorted(ANALYSIS_DEFAULTS))
         if value is not None:
             chosen[key] = value
-    for key in ("n_resamples", "el2n_epoch", "n_bins"):
-        if isinstance(chosen[key], bool) or not isinstance(chosen[key], int) or chosen[key] < 1:
-            raise ParameterError(key, chosen[key], "an integer >= 1")
+    for key in sorted(ANALYSIS_DEFAULTS.keys() - {"alpha"}):
+        minimum = 0 if key == "group_retrains" else 1  # 0: the slow leave-group-out part is not run
+        if isinstance(chosen[key], bool) or not isinstance(chosen[key], int) or chosen[key] < minimum:
+            raise ParameterError(key, chosen[key], f"an integer >= {minimum}")
     if not 0 < chosen["alpha"] < 1:
         raise ParameterError("alpha", chosen["alpha"], "a number in (0, 1)")
     return chosen
@@ -114,11 +118,29 @@ class TrainedStudy:
         return positions[:middle], positions[middle:]
 
     def labels(self, split: str = "test") -> np.ndarray:
-        """Gold labels ``[example]`` (or ``[example, class]`` bool for multilabel data)."""
-        return self.dataset.split(split).labels
+        """Gold labels ``[example]`` (or ``[example, class]`` bool for multilabel data) of a
+        split, or of ``transfer`` (the study's out-of-distribution set)."""
+        return self.prepared.split(split).labels
 
     def texts(self, split: str = "test") -> list[str]:
-        return list(self.dataset.split(split).texts)
+        return list(self.prepared.split(split).texts)
+
+    def model(self, method: str, sparsity: float, seed: int) -> torch.nn.Module:
+        """The trained model of one stored run (``PopulationTrainer.rebuild``), in eval mode.
+
+        Raises ``RuntimeError`` unless its test logits equal the stored run's to 1e-4, so a
+        model that is not the one the chapters measured is never used.
+        """
+        device = check_device(self.study)
+        torch.set_num_threads(self.study.training.threads)
+        trainer = PopulationTrainer(self.study, self.prepared, self.store, device)
+        model = trainer.rebuild(method, sparsity, seed)
+        stored = self.store.read(trainer.key(method, sparsity, seed)).arrays["test_logits"]
+        gap = float(np.abs(trainer.logits(model, "test") - stored).max())
+        if gap > 1e-4:
+            raise RuntimeError(f"{method} sparsity={sparsity} seed={seed}: the rebuilt model's test logits differ "
+                               f"from the stored run's by up to {gap:.2g} (another thread count or library version?)")
+        return model.eval()
 
     def logits(self, method: str, sparsity: float, split: str = "test", array: str | None = None) -> np.ndarray:
         """Population logits ``[seed, example, class]``; ``array`` picks another stored array

@@ -38,7 +38,7 @@ from tqdm import tqdm  # plain text bars: notebooks run without ipywidgets
 
 from pie_utils.config import Study, TrainingConfig, check_subset_fits
 from pie_utils.data import load_dataset, subset
-from pie_utils.data.types import TextDataset
+from pie_utils.data.types import Split, TextDataset
 from pie_utils.errors import ParameterError
 from pie_utils.metrics import score_logits
 from pie_utils.models import EncodedSplit, ModelSpec, build_encoder, build_model, encode_dataset
@@ -80,13 +80,27 @@ class PreparedData:
         dataset: the texts and labels.
         model_spec: the model every run of the study builds.
         encoder: turns texts into token ids (for the BiLSTM it carries the vocabulary).
-        encoded: split name → ragged token ids.
+        encoded: split name → ragged token ids; with a transfer dataset also ``transfer``,
+            every example of it (``TextDataset.pooled``) at its own token budget.
+        transfer: the study's out-of-distribution dataset, or None.
     """
 
     dataset: TextDataset
     model_spec: ModelSpec
     encoder: Any
     encoded: dict[str, EncodedSplit]
+    transfer: TextDataset | None = None
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits every run computes logits for: train, validation, test (and transfer)."""
+        return tuple(self.encoded)
+
+    def split(self, name: str) -> Split:
+        """``name``'s examples: a split of the dataset, or ``transfer`` (the pooled transfer set)."""
+        if name == "transfer" and self.transfer is not None:
+            return self.transfer.pooled()
+        return self.dataset.split(name)
 
 
 def prepare_data(study: Study) -> PreparedData:
@@ -98,8 +112,15 @@ def prepare_data(study: Study) -> PreparedData:
         dataset = subset(dataset, n_train=spec.n_train, n_validation=spec.n_validation,
                          n_test=spec.n_test, seed=spec.seed)
     model_spec = model_spec_for(study, dataset)
-    encoder = build_encoder(model_spec, dataset)
-    return PreparedData(dataset, model_spec, encoder, encode_dataset(encoder, dataset))
+    if study.transfer is None:
+        encoder = build_encoder(model_spec, dataset)
+        return PreparedData(dataset, model_spec, encoder, encode_dataset(encoder, dataset))
+    transfer = load_dataset(study.transfer)
+    pooled = transfer.pooled()
+    encoder = build_encoder(model_spec, dataset, extra_texts=pooled.texts)  # frozen vectors: no label leak
+    encoded = encode_dataset(encoder, dataset)
+    encoded["transfer"] = encoder.encode(pooled, transfer.max_length)
+    return PreparedData(dataset, model_spec, encoder, encoded, transfer)
 
 
 def model_spec_for(study: Study, dataset: TextDataset) -> ModelSpec:
@@ -122,6 +143,8 @@ def run_spec(study: Study, prepared: PreparedData, method: str, sparsity: float,
         "sparsity": float(sparsity),
         "seed": int(seed),
         "seed_grouping": SEED_GROUPING,
+        **({} if prepared.transfer is None else  # absent, so runs without one keep their keys
+           {"transfer": {"name": prepared.transfer.name, "fingerprint": prepared.transfer.fingerprint()}}),
     }
 
 
@@ -219,15 +242,15 @@ class PopulationTrainer:
         processes sharing a store train every run once.
         """
         pending = [(m, s) for m, s, sd in study_runs(self.study) if sd == seed and m != DENSE
-                   and not self.store.has(self._key(m, s, seed))]
-        dense_key = self._key(DENSE, 0.0, seed)
+                   and not self.store.has(self.key(m, s, seed))]
+        dense_key = self.key(DENSE, 0.0, seed)
         needs_branch = any(get_method(m).schedule != "AI" for m, _ in pending)
         with self.store.claim(dense_key):
             if not self.store.has(dense_key) or (needs_branch and self.store.load_checkpoint(dense_key) is None):
                 self._logged(DENSE, 0.0, seed, self._train_dense, seed, dense_key)
         for method, sparsity in tqdm(pending, desc=f"seed {seed} pruned runs", leave=False, disable=not self.progress):
-            with self.store.claim(self._key(method, sparsity, seed)):
-                if self.store.has(self._key(method, sparsity, seed)):
+            with self.store.claim(self.key(method, sparsity, seed)):
+                if self.store.has(self.key(method, sparsity, seed)):
                     continue  # another process trained it while this one waited
                 if get_method(method).schedule == "AI":
                     self._logged(method, sparsity, seed, self._train_at_initialisation, method, sparsity, seed)
@@ -236,7 +259,7 @@ class PopulationTrainer:
 
     def _logged(self, method: str, sparsity: float, seed: int, train, *arguments) -> None:
         """Run ``train(*arguments)`` between a ``start`` and a ``finish`` line of the store's log."""
-        key, description = self._key(method, sparsity, seed), f"{method} sparsity={sparsity:g} seed={seed}"
+        key, description = self.key(method, sparsity, seed), f"{method} sparsity={sparsity:g} seed={seed}"
         self.store.log("start", key, description)
         train(*arguments)
         self.store.log("finish", key, description)
@@ -250,7 +273,7 @@ class PopulationTrainer:
         for epoch in range(self.config.epochs):
             self._train_epoch(model, optimizer, pruning, seed, epoch, run=(DENSE, 0.0, seed))
             if epoch + 1 in self.config.train_logit_epochs:
-                extra[f"train_logits_epoch{epoch + 1}"] = self._logits(model, "train")
+                extra[f"train_logits_epoch{epoch + 1}"] = self.logits(model, "train")
         self.store.save_checkpoint(key, {"model": model.state_dict(), "optimizer": optimizer.state_dict()})
         self._finish(model, pruning, (DENSE, 0.0, seed), started, extra)
 
@@ -265,22 +288,50 @@ class PopulationTrainer:
         curve = []
         for epoch in range(epochs):
             self._train_epoch(model, optimizer, pruning, seed, epoch, run=(DENSE, 0.0, seed))
-            metrics = score_logits({"validation_logits": self._logits(model, "validation")}, self.prepared.dataset)
+            metrics = score_logits({"validation_logits": self.logits(model, "validation")}, self.prepared.dataset)
             curve.append(metrics.get("validation_accuracy", metrics.get("validation_macro_f1")))
         return curve
 
     def _train_at_initialisation(self, method: str, sparsity: float, seed: int) -> None:
         started = time.perf_counter()
+        model, pruning = self._at_initialisation_model(method, sparsity, seed)
+        self._finish(model, pruning, (method, sparsity, seed), started)
+
+    def _train_iterative(self, method: str, sparsity: float, seed: int, dense_key: str) -> None:
+        started = time.perf_counter()
+        model, pruning = self._iterative_model(method, sparsity, seed, dense_key)
+        self._finish(model, pruning, (method, sparsity, seed), started)
+
+    def rebuild(self, method: str, sparsity: float, seed: int) -> torch.nn.Module:
+        """The trained model of a stored run, in eval mode, on the study's device.
+
+        The store keeps logits, not models: a dense model is read from its checkpoint (the state
+        after its E epochs); a pruned one is trained again, the same steps from the same
+        checkpoint or initialisation, which gives the same weights at the same thread count.
+        """
+        dense_key = self.key(DENSE, 0.0, seed)
+        checkpoint = self.store.load_checkpoint(dense_key)
+        if checkpoint is None:
+            raise KeyError(f"seed {seed}: no dense checkpoint in {self.store.root}; train the study first")
+        if method == DENSE:
+            model = self._new_model(seed)
+            model.load_state_dict(checkpoint["model"])
+        elif get_method(method).schedule == "AI":
+            model, _ = self._at_initialisation_model(method, sparsity, seed)
+        else:
+            model, _ = self._iterative_model(method, sparsity, seed, dense_key)
+        return model.eval()
+
+    def _at_initialisation_model(self, method: str, sparsity: float, seed: int):
         model = self._new_model(seed)
         pruning = PruningState.empty(model)
         self._prune(model, pruning, method, sparsity, seed, round_index=1, rounds=1)
         optimizer = self._optimizer(model)
         for epoch in range(self.config.epochs):
             self._train_epoch(model, optimizer, pruning, seed, epoch, run=(method, sparsity, seed))
-        self._finish(model, pruning, (method, sparsity, seed), started)
+        return model, pruning
 
-    def _train_iterative(self, method: str, sparsity: float, seed: int, dense_key: str) -> None:
-        started = time.perf_counter()
+    def _iterative_model(self, method: str, sparsity: float, seed: int, dense_key: str):
         rewind = get_method(method).schedule == "WR"
         checkpoint = self.store.load_checkpoint(dense_key)
         model = self._new_model(seed)
@@ -297,9 +348,7 @@ class PopulationTrainer:
                 optimizer = self._optimizer(model)
             for epoch in range(round_index * epochs, (round_index + 1) * epochs):
                 self._train_epoch(model, optimizer, pruning, seed, epoch, run=(method, sparsity, seed))
-        self._finish(model, pruning, (method, sparsity, seed), started)
-
-    # ---- steps -----------------------------------------------------------------------------
+        return model, pruning
 
     def _prune(self, model, pruning, method: str, sparsity: float, seed: int, round_index: int, rounds: int) -> None:
         score = get_method(method).score
@@ -362,7 +411,7 @@ class PopulationTrainer:
             yield chosen[start:start + self.config.batch_size]
 
     @torch.inference_mode()
-    def _logits(self, model, split: str) -> np.ndarray:
+    def logits(self, model, split: str) -> np.ndarray:
         """Logits ``[example, class]`` (float32) of ``split``, in the split's order."""
         model.eval()
         encoded = self.prepared.encoded[split]
@@ -379,21 +428,22 @@ class PopulationTrainer:
 
     def _finish(self, model, pruning, run: tuple, started: float, extra: dict | None = None) -> None:
         method, sparsity, seed = run
-        arrays = {f"{split}_logits": self._logits(model, split) for split in ("train", "validation", "test")}
+        arrays = {f"{split}_logits": self.logits(model, split) for split in self.prepared.splits}
         arrays.update(extra or {})
         for name, values in arrays.items():
             if not np.isfinite(values).all():
                 raise NonFiniteLossError(f"{name} of {method} sparsity={sparsity} seed={seed} are not finite; nothing stored")
         metrics = score_logits(arrays, self.prepared.dataset)
         realised = pruning.realised_sparsity(model)
-        key = self._key(method, sparsity, seed)
+        key = self.key(method, sparsity, seed)
         self.store.write(key, run_spec(self.study, self.prepared, method, sparsity, seed), arrays, metrics,
                          {"wall_time_s": time.perf_counter() - started, "device": str(self.device),
                           "realised_sparsity": realised})
 
     # ---- plumbing --------------------------------------------------------------------------
 
-    def _key(self, method: str, sparsity: float, seed: int) -> str:
+    def key(self, method: str, sparsity: float, seed: int) -> str:
+        """The store key of one run of the study."""
         return run_key(run_spec(self.study, self.prepared, method, sparsity, seed))
 
     def _new_model(self, seed: int):

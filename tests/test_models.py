@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch import nn
 from torch.nn.utils import prune
 
 from pie_utils.assets import fetch_asset
@@ -27,6 +28,7 @@ from pie_utils.models import (
     OOV_INDEX,
     PAD_INDEX,
     BertEncoder,
+    BiLSTMClassifier,
     BiLSTMEncoder,
     EncodedSplit,
     ModelSpec,
@@ -288,20 +290,39 @@ def test_bilstm_padded_batch_equals_each_example_alone(bilstm_parts, toy_dataset
             torch.testing.assert_close(batched[i], alone[0], rtol=0, atol=1e-6)
 
 
+def bidirectional_twin(model: BiLSTMClassifier, seed: int) -> nn.LSTM:
+    """The bidirectional ``nn.LSTM`` that torch draws under ``seed`` for ``model``'s shape."""
+    first = model.forward_lstms[0]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.LSTM(first.input_size, first.hidden_size, num_layers=len(model.forward_lstms),
+                       bidirectional=True, batch_first=True)
+
+
+def test_bilstm_directions_hold_the_weights_a_bidirectional_lstm_draws_under_the_seed(bilstm_parts):
+    _, _, model = bilstm_parts  # seed 3
+    twin = bidirectional_twin(model, seed=3)
+    for layer in (0, 1):
+        for suffix, stack in (("", model.forward_lstms), ("_reverse", model.backward_lstms)):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                assert torch.equal(getattr(stack[layer], f"{name}_l0"), getattr(twin, f"{name}_l{layer}{suffix}"))
+
+
 def test_bilstm_sequence_vector_is_forward_last_real_token_and_backward_first(bilstm_parts):
     _, _, model = bilstm_parts
-    tokens = torch.tensor([[2, 5, 3, 1, 4]])
-    length, hidden = tokens.shape[1], model.lstm.hidden_size
+    twin = bidirectional_twin(model, seed=3)  # the same weights, one module (checked above)
+    tokens = torch.tensor([[2, 5, 3, 1, 4], [4, 2, 0, 0, 0]])
+    lengths = torch.tensor([5, 2])
+    hidden = model.hidden_size
     with torch.no_grad():
-        outputs, _ = model.lstm(model.embedding(tokens))  # [1, time, 2 * hidden], unpacked, no padding
-        expected = torch.cat([outputs[0, length - 1, :hidden], outputs[0, 0, hidden:]])
-        padded = torch.cat([tokens, torch.zeros(1, 3, dtype=torch.long)], dim=1)
-        mask = (padded != 0).long()
-        got = model.sequence_vector(padded, mask)[0]
-        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+        for row, length in enumerate(lengths.tolist()):  # each row alone, unpadded, in one bidirectional LSTM
+            outputs, _ = twin(model.embedding(tokens[row:row + 1, :length]))  # [1, length, 2 * hidden]
+            expected = torch.cat([outputs[0, length - 1, :hidden], outputs[0, 0, hidden:]])
+            got = model.sequence_vector(tokens, (tokens != 0).long())[row]
+            torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
         # reading the padded sequence's last position (the original's choice) gives another vector
-        naive, _ = model.lstm(model.embedding(padded))
-        assert not torch.allclose(naive[0, -1, :hidden], expected[:hidden], atol=1e-4)
+        naive, _ = twin(model.embedding(tokens[1:]))
+        assert not torch.allclose(naive[0, -1, :hidden], got[:hidden], atol=1e-4)
 
 
 def test_bilstm_embeddings_are_frozen_and_prunable_parameters_are_the_ten_matrices(bilstm_parts):
@@ -310,8 +331,9 @@ def test_bilstm_embeddings_are_frozen_and_prunable_parameters_are_the_ten_matric
     assert model.embedding.padding_idx == PAD_INDEX
     assert torch.equal(model.embedding.weight, torch.from_numpy(encoder.embedding_matrix))
     names = [f"{module}.{param}" for module, _, param in model.prunable_parameters()]
-    assert names == [f"lstm.weight_{kind}_l{layer}{suffix}" for layer in (0, 1) for suffix in ("", "_reverse")
-                     for kind in ("ih", "hh")] + ["head.0.weight", "head.2.weight"]
+    assert names == [f"{stack}.{layer}.weight_{kind}_l0" for layer in (0, 1)
+                     for stack in ("forward_lstms", "backward_lstms") for kind in ("ih", "hh")] + \
+        ["head.0.weight", "head.2.weight"]
     for module_name, module, param in model.prunable_parameters():
         assert getattr(module, param) is model.get_parameter(f"{module_name}.{param}")
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -447,11 +469,13 @@ def test_bilstm_prunable_parameters_work_with_torch_prune(bilstm_parts):
     model = build_model(spec, 2, seed=0, encoder=encoder).eval()
     for _, module, param in model.prunable_parameters():
         prune.l1_unstructured(module, param, amount=0.9)
-    assert float((model.lstm.weight_hh_l1_reverse == 0).float().mean()) == pytest.approx(0.9, abs=1e-3)
+    assert float((model.backward_lstms[1].weight_hh_l0 == 0).float().mean()) == pytest.approx(0.9, abs=1e-3)
     reference = torch.nn.LSTM(50, 100, num_layers=2, bidirectional=True, batch_first=True)
     with torch.no_grad():
-        for name in reference._flat_weights_names:
-            getattr(reference, name).copy_(getattr(model.lstm, name))  # the masked weights
+        for layer in (0, 1):
+            for suffix, stack in (("", model.forward_lstms), ("_reverse", model.backward_lstms)):
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):  # the masked weights
+                    getattr(reference, f"{name}_l{layer}{suffix}").copy_(getattr(stack[layer], f"{name}_l0"))
         tokens = torch.tensor([[2, 5, 3, 1, 4]])
         outputs, _ = reference(model.embedding(tokens))
         expected = torch.cat([outputs[0, -1, :100], outputs[0, 0, 100:]])

@@ -74,6 +74,14 @@ class TextDataset:
             raise KeyError(f"unknown split {name!r}; allowed: {', '.join(SPLIT_NAMES)}")
         return getattr(self, name)
 
+    def pooled(self) -> Split:
+        """Every example of the three splits in one ``Split``: train, then validation, then test
+        (e.g. an out-of-distribution test set, none of which a model was trained on)."""
+        splits = [self.split(name) for name in SPLIT_NAMES]
+        pairs = None if splits[0].text_pairs is None else tuple(t for s in splits for t in s.text_pairs)
+        return Split(ids=tuple(i for s in splits for i in s.ids), texts=tuple(t for s in splits for t in s.texts),
+                     labels=np.concatenate([s.labels for s in splits]), text_pairs=pairs)
+
     def fingerprint(self) -> str:
         """sha256 over the name, label names and every split's ids and labels.
 

@@ -15,6 +15,8 @@ Importing this package does not import transformers; building a BERT does.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
@@ -49,20 +51,20 @@ __all__ = [
 ]
 
 
-def build_encoder(spec: ModelSpec, dataset: TextDataset) -> TextEncoder:
+def build_encoder(spec: ModelSpec, dataset: TextDataset, extra_texts: Iterable[str] = ()) -> TextEncoder:
     """The encoder for ``spec`` on ``dataset``, truncating to ``spec.max_length`` (None: the
     dataset's ``max_length``).
 
     bert: the checkpoint's fast tokenizer (``BertEncoder``). bilstm: loads ``spec.vectors`` and
-    builds the vocabulary of ``dataset``'s words (``BiLSTMEncoder``; its ``embedding_matrix``
-    goes into the model).
+    builds the vocabulary of the words of ``dataset`` and ``extra_texts`` (``BiLSTMEncoder``;
+    its ``embedding_matrix`` goes into the model).
     """
     if not isinstance(spec, ModelSpec):
         raise ParameterError("spec", type(spec).__name__, "a ModelSpec")
     max_length = spec.resolved_max_length(dataset.max_length)
     if spec.arch == "bert":
         return BertEncoder.from_checkpoint(spec.checkpoint, max_length)
-    return BiLSTMEncoder.from_dataset(dataset, spec.vectors, max_length)
+    return BiLSTMEncoder.from_dataset(dataset, spec.vectors, max_length, extra_texts)
 
 
 def build_model(spec: ModelSpec, num_labels: int, seed: int, encoder: TextEncoder | None = None) -> nn.Module:

@@ -289,11 +289,14 @@ class BiLSTMEncoder:
         self.fingerprint = digest.hexdigest()
 
     @classmethod
-    def from_dataset(cls, dataset: TextDataset, vectors: str, max_length: int) -> BiLSTMEncoder:
-        """Load ``vectors`` (a ``ModelSpec.vectors`` value) and build the vocabulary of ``dataset``."""
+    def from_dataset(cls, dataset: TextDataset, vectors: str, max_length: int,
+                     extra_texts: Iterable[str] = ()) -> BiLSTMEncoder:
+        """Load ``vectors`` (a ``ModelSpec.vectors`` value) and build the vocabulary of
+        ``dataset``'s texts and ``extra_texts`` (e.g. an out-of-distribution test set)."""
         from pie_utils.models.vectors import load_word_vectors
 
-        vocab, matrix = build_bilstm_vocabulary(dataset, load_word_vectors(vectors))
+        texts = itertools.chain(_dataset_texts(dataset), extra_texts)
+        vocab, matrix = build_bilstm_vocabulary(texts, load_word_vectors(vectors))
         return cls(vocab, matrix, max_length, vectors)
 
     def ids(self, text: str, max_length: int | None = None) -> list[int]:
