@@ -15,6 +15,11 @@ Modules (one job each):
     influence  per-example loss, EL2N and its percentile bins
     hardness   text and model-based difficulty measures
     plots      the book's figure style
+    influence_truth  exact leave-one-out influence on a convex stand-in, TracIn, leave-group-out
+    human      human sentiment ratings of Rotten Tomatoes snippets, matched to the dataset
+    stability  how reproducible PIE sets are across disjoint seed subsets
+    shift      PIEs and accuracy in and out of distribution, one bootstrap over both domains
+    attributions  integrated-gradients token attributions of dense and pruned models
 """
 
 __version__ = "0.2.0"
