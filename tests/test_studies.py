@@ -48,6 +48,11 @@ def test_unknown_studies_and_bad_analysis_settings_are_refused():
         analysis_parameters("ci", n_bins=0)
     with pytest.raises(ParameterError, match="analysis parameter"):
         analysis_parameters("ci", bins=20)
+    assert analysis_parameters("ci", group_retrains=0)["group_retrains"] == 0  # 0: leave-group-out not run
+    with pytest.raises(ParameterError, match="loo_points.*>= 1"):
+        analysis_parameters("ci", loo_points=0)
+    with pytest.raises(ParameterError, match="group_retrains.*>= 0"):
+        analysis_parameters("ci", group_retrains=-1)
 
 
 def test_seed_halves_split_positions_with_the_extra_seed_in_half_a():
