@@ -90,9 +90,9 @@ assert (domains.n > 0).all() and domains["fresh/positive"].between(0, 1).all()
 forward = domains[domains.direction == direction(studies["ood"])].set_index("domain")
 glue("train_budget", int(forward.loc[DOMAIN_NAMES["id"], "token budget"]), display=False)
 glue("transfer_budget", int(forward.loc[DOMAIN_NAMES["ood"], "token budget"]), display=False)
-glue("median_tokens_id", forward.loc[DOMAIN_NAMES["id"], "median tokens read"], display=False)
-glue("median_tokens_ood", forward.loc[DOMAIN_NAMES["ood"], "median tokens read"], display=False)
-glue("cut_share_ood", forward.loc[DOMAIN_NAMES["ood"], "cut at the budget"], display=False)
+glue("median_tokens_id", float(forward.loc[DOMAIN_NAMES["id"], "median tokens read"]), display=False)
+glue("median_tokens_ood", float(forward.loc[DOMAIN_NAMES["ood"], "median tokens read"]), display=False)
+glue("cut_share_ood", float(forward.loc[DOMAIN_NAMES["ood"], "cut at the budget"]), display=False)
 domains.style.format({"median tokens read": "{:.0f}", "cut at the budget": "{:.1%}", "fresh/positive": "{:.1%}"})
 
 # %% [markdown]
