@@ -299,7 +299,7 @@ class PopulationTrainer:
 
     def _train_iterative(self, method: str, sparsity: float, seed: int, dense_key: str) -> None:
         started = time.perf_counter()
-        model, pruning = self._iterative_model(method, sparsity, seed, dense_key)
+        model, pruning = self._iterative_model(method, sparsity, seed, self.store.load_checkpoint(dense_key))
         self._finish(model, pruning, (method, sparsity, seed), started)
 
     def rebuild(self, method: str, sparsity: float, seed: int) -> torch.nn.Module:
@@ -309,17 +309,17 @@ class PopulationTrainer:
         after its E epochs); a pruned one is trained again, the same steps from the same
         checkpoint or initialisation, which gives the same weights at the same thread count.
         """
-        dense_key = self.key(DENSE, 0.0, seed)
-        checkpoint = self.store.load_checkpoint(dense_key)
+        if method != DENSE and get_method(method).schedule == "AI":
+            model, _ = self._at_initialisation_model(method, sparsity, seed)
+            return model.eval()
+        checkpoint = self.store.load_checkpoint(self.key(DENSE, 0.0, seed))
         if checkpoint is None:
             raise KeyError(f"seed {seed}: no dense checkpoint in {self.store.root}; train the study first")
         if method == DENSE:
             model = self._new_model(seed)
             model.load_state_dict(checkpoint["model"])
-        elif get_method(method).schedule == "AI":
-            model, _ = self._at_initialisation_model(method, sparsity, seed)
         else:
-            model, _ = self._iterative_model(method, sparsity, seed, dense_key)
+            model, _ = self._iterative_model(method, sparsity, seed, checkpoint)
         return model.eval()
 
     def _at_initialisation_model(self, method: str, sparsity: float, seed: int):
@@ -331,9 +331,10 @@ class PopulationTrainer:
             self._train_epoch(model, optimizer, pruning, seed, epoch, run=(method, sparsity, seed))
         return model, pruning
 
-    def _iterative_model(self, method: str, sparsity: float, seed: int, dense_key: str):
+    def _iterative_model(self, method: str, sparsity: float, seed: int, checkpoint: dict[str, Any]):
+        """FT/WR: the dense ``checkpoint`` (weights and Adam state after E epochs), then three
+        rounds of prune → train E epochs."""
         rewind = get_method(method).schedule == "WR"
-        checkpoint = self.store.load_checkpoint(dense_key)
         model = self._new_model(seed)
         initial_state = copy.deepcopy(model.state_dict()) if rewind else None
         model.load_state_dict(checkpoint["model"])

@@ -290,7 +290,7 @@ def test_a_nan_in_a_pruned_run_keeps_the_finished_dense_run_and_stores_nothing_o
 
 def test_non_finite_logits_are_refused_before_anything_is_written(pristine, tmp_path, monkeypatch):
     root = tmp_path / "store"
-    real = PopulationTrainer._logits
+    real = PopulationTrainer.logits
 
     def infinite_test_logits(self, model, split):
         logits = real(self, model, split)
@@ -298,7 +298,7 @@ def test_non_finite_logits_are_refused_before_anything_is_written(pristine, tmp_
             logits[3, 1] = np.inf
         return logits
 
-    monkeypatch.setattr(PopulationTrainer, "_logits", infinite_test_logits)
+    monkeypatch.setattr(PopulationTrainer, "logits", infinite_test_logits)
     with pytest.raises(NonFiniteLossError, match=r"test_logits of dense sparsity=0\.0 seed=0 are not finite; nothing stored"):
         train_study(_small(root), progress=False, prepared=pristine.prepared)
     assert ResultsStore(root).keys() == []
