@@ -223,6 +223,8 @@ if any(fit is None for fit in fits.values()):
     extrapolated = "not fitted (fewer than two tie-free population sizes in some cell)"
 elif len(finite_reach) < len(reach):
     extrapolated = "never, in some cell (its fitted trend does not rise to the threshold)"
+elif max(finite_reach) > 100:  # a fit to k ≤ 15 says nothing precise that far out
+    extrapolated = "beyond 100 seeds per population in the slowest cell (its fitted trend is too flat to say where)"
 else:
     extrapolated = f"about {max(finite_reach):.0f} seeds per population in the slowest cell"
 glue("verdict", verdict, display=False)
