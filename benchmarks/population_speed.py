@@ -19,8 +19,9 @@ Prints a markdown table and writes it, with a CSV of the same rows, to
   pct_of_peak: that against the fp32 ``torch.matmul`` peak measured in this run (the best of a
   measurement before and one after the paths, at the same thread count).
 
-``--profile`` adds a torch.profiler table of one pie_utils dense epoch (seed 0), sorted by
-self CPU time, written to ``benchmarks/results/<arch>-<dataset>-profile.txt``.
+``--profile`` adds torch.profiler tables of one dense epoch (seed 0) on each path, sorted by self
+CPU time, and the share of that time in the model's own kernels (``MODEL_KERNELS``), written to
+``benchmarks/results/<arch>-<dataset>-profile.txt``.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, required=True, help="E: dense epochs and epochs per pruning round")
     parser.add_argument("--batch-size", type=int, default=None, help="default: hyperparameters.toml")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--profile", action="store_true", help="also profile one pie_utils dense epoch")
+    parser.add_argument("--profile", action="store_true", help="also profile one dense epoch on each path")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the table and CSV")
     return parser.parse_args(argv)
 
@@ -127,13 +128,44 @@ def goal_lines(arch: str, table: pd.DataFrame, peak: float | None) -> list[str]:
     return lines
 
 
-def profile_fast_epoch(study, path: Path) -> str:
-    """torch.profiler table of one pie_utils dense epoch of seed 0 (the study's data), written to ``path``."""
+# The kernels that do the model's arithmetic, per architecture: what the profile summary totals.
+MODEL_KERNELS = {"bilstm": ("aten::mkldnn_rnn_layer", "aten::mkldnn_rnn_layer_backward"),
+                 "bert": ("aten::addmm", "aten::mm", "aten::bmm")}
+
+
+def profile_epoch(study, runner) -> torch.profiler.profile:
+    """torch.profiler over one dense epoch of seed 0 of ``study`` (validation and test logits
+    included) trained by ``runner`` (``run_fast_path`` or ``run_baseline``)."""
     one = replace(study, methods=(), sparsities=(), seeds=1,
                   training=replace(study.training, epochs=1, train_logit_epochs=()))
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
-        run_fast_path(one)
-    text = profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=25)
+        runner(one)
+    return profiler
+
+
+def profile_summary(arch: str, profiles: dict[str, torch.profiler.profile]) -> pd.DataFrame:
+    """Per path: total self CPU seconds of the profiled epoch, those in ``MODEL_KERNELS[arch]``,
+    and their share; the rest is what a faster strategy around the kernels can still remove."""
+    rows = []
+    for path, profiler in profiles.items():
+        events = profiler.key_averages()
+        total = sum(event.self_cpu_time_total for event in events) / 1e6
+        kernels = sum(event.self_cpu_time_total for event in events if event.key in MODEL_KERNELS[arch]) / 1e6
+        rows.append({"path": path, "epoch_self_cpu_s": total, "model_kernels_s": kernels,
+                     "model_kernels_share": kernels / total, "other_s": total - kernels})
+    return pd.DataFrame(rows)
+
+
+def profile_both_paths(arch: str, study, path: Path) -> str:
+    """Profile one dense epoch on each path; write the summary and both op tables to ``path``."""
+    profiles = {"pie_utils": profile_epoch(study, run_fast_path), "baseline": profile_epoch(study, run_baseline)}
+    summary = profile_summary(arch, profiles)
+    parts = [f"One dense epoch of seed 0 per path; model kernels = {', '.join(MODEL_KERNELS[arch])}.", "",
+             summary.to_markdown(index=False, floatfmt=".3g"), ""]
+    for name, profiler in profiles.items():
+        parts += [f"## {name}: ops by self CPU time", "",
+                  profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=25), ""]
+    text = "\n".join(parts)
     path.write_text(text)
     return text
 
@@ -167,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     (arguments.out / f"{stem}.md").write_text(text)
     table.assign(config=header).to_csv(arguments.out / f"{stem}.csv", index=False)
     if arguments.profile:
-        print(profile_fast_epoch(study, arguments.out / f"{stem}-profile.txt"))
+        print(profile_both_paths(arguments.arch, study, arguments.out / f"{stem}-profile.txt"))
     return 0
 
 
