@@ -1,4 +1,5 @@
-"""The benchmark's profile summary totals the model's own kernels from a real torch.profiler trace."""
+"""Pure parts of the benchmarks: the profile summary (on real torch.profiler traces) and the LSTM
+kernel benchmark's FLOP count, argument checks and table (on tiny real LSTMs)."""
 
 import sys
 from pathlib import Path
@@ -8,7 +9,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is not an installed package
 
+from benchmarks.lstm_kernel import kernel_table, parse_arguments, training_flops  # noqa: E402
 from benchmarks.population_speed import MODEL_KERNELS, profile_summary  # noqa: E402
+from pie_utils.errors import ParameterError  # noqa: E402
 
 
 def profiled_lstm_step() -> torch.profiler.profile:
@@ -38,3 +41,24 @@ def test_summary_finds_no_lstm_kernel_time_in_a_matmul_only_trace():
     bilstm, bert = profile_summary("bilstm", {"x": profiler}), profile_summary("bert", {"x": profiler})
     assert bilstm.model_kernels_s.iloc[0] == 0
     assert bert.model_kernels_s.iloc[0] > 0
+
+
+def test_lstm_training_flops_count_four_gates_forward_and_twice_that_backward():
+    # 2 rows × 3 positions × 4 gates × 100 units × (50 inputs + 100 recurrent) × 2 FLOPs × 3 passes
+    assert training_flops(50, 100, 2, 3) == 2 * 3 * 4 * 100 * 150 * 2 * 3 == 2_160_000
+
+
+def test_lstm_kernel_refuses_a_non_positive_size_naming_it():
+    with pytest.raises(ParameterError, match="seeds"):
+        parse_arguments(["--seeds", "0"])
+
+
+def test_kernel_table_times_one_seed_and_several_in_one_call(tmp_path):
+    arguments = parse_arguments(["--input-size", "8", "--hidden", "4", "--batch", "2", "--length", "3",
+                                 "--seeds", "2", "--repeats", "1", "--out", str(tmp_path)])
+    table = kernel_table(arguments)
+    assert list(table.layer) == ["1 (vectors in)", "2 (both directions in)"]
+    assert (table.one_seed_ms > 0).all() and (table["2_seeds_one_call_ms"] > 0).all()
+    assert table["2_separate_calls_ms"].tolist() == pytest.approx((2 * table.one_seed_ms).tolist())
+    assert table.seed_batching_speedup.tolist() == pytest.approx(
+        (table["2_separate_calls_ms"] / table["2_seeds_one_call_ms"]).tolist())
