@@ -39,10 +39,12 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 import seaborn as sns
+from IPython.display import Markdown
 from myst_nb import glue
 
 from pie_utils import plots
 from pie_utils.influence import per_example_loss
+from pie_utils.intervals import outside_note
 from pie_utils.pies import accuracy_on_subsets, find_pies, modal_labels
 from pie_utils.pruning import DENSE
 from pie_utils.stats import (apply_verdicts, bootstrap, bootstrap_p_value, overall_rule, overall_verdict,
@@ -110,11 +112,14 @@ counts.merge(counts_cells[["population", "p_holm", "verdict"]], how="left").styl
     {"pie_share": "{:.3f}", "null_share": "{:.3f}", "excess": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}",
      "p_value": "{:.3g}", "p_holm": "{:.3g}", "pies_all_seeds": "{:.0f}"}, na_rep="")
 
+# %%
+Markdown(outside_note(counts, "excess", "excess PIE shares", label="population"))
+
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7.5, 3.8))
 order = counts.sort_values("excess")
 colours = [plots.DENSE_COLOUR if p == "dense 4E" else plots.method_palette([p.split()[0]])[p.split()[0]] for p in order.population]
-ax.barh(order.population, order.excess, xerr=[order.excess - order.low, order.high - order.excess], color=colours, capsize=3)
+plots.interval_bars(ax, order.population, order.excess, order.low, order.high, colours)
 ax.axvline(0, color="black", linewidth=0.8)
 ax.set_xlabel("PIE share above the dense-vs-dense null")
 ax.set_title(f"PIEs beyond seed noise ({main.study.dataset}, BiLSTM, {len(half_a)} vs {len(half_b)} seeds)")
@@ -163,6 +168,9 @@ assert len(impact) == len(cells) and (impact.pies_a >= 0).all() and subsets.valu
 impact.style.format({"sparsity": "{:.0%}", "drop_on_pies": "{:+.3f}", "drop_on_non_pies": "{:+.3f}", "effect": "{:+.3f}",
                      "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}",
                      "share_of_loss_on_pies": "{:.0%}", "loss_ratio_pies": "{:.2f}", "loss_ratio_non_pies": "{:.2f}"})
+
+# %%
+Markdown(outside_note(impact, "effect", "drop differences", label=["method", "sparsity"]))
 
 # %% [markdown]
 # Accuracy of the held-out half B on all points, on PIEs and on non-PIEs (modal label of the
@@ -237,6 +245,9 @@ frequency_cells = apply_verdicts(pd.concat(groups, ignore_index=True), alpha=set
 assert len(frequency_cells) == 4 and per_class.pie_rate.between(0, 1).all()
 frequency_cells.style.format({"sparsity": "{:.0%}", "dense_accuracy": "{:.3f}", "pie_rate": "{:.3f}", "drop_on_pies": "{:+.3f}", "low": "{:+.3f}",
                               "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}"}, na_rep="–")
+
+# %%
+Markdown(outside_note(frequency_cells, "drop_on_pies", "drops on PIEs", label=["dataset", "group"]))
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(2, 1, figsize=(9, 6.5))

@@ -32,9 +32,11 @@ alpha = None  # family-wise error rate; None: the profile's analysis value
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
+from IPython.display import Markdown
 from myst_nb import glue
 
 from pie_utils import plots
+from pie_utils.intervals import outside_note
 from pie_utils.pies import modal_labels
 from pie_utils.pruning import DENSE
 from pie_utils.stats import apply_verdicts, bootstrap, bootstrap_p_value, overall_rule, overall_verdict, percentile_interval, verdict_rule
@@ -92,6 +94,9 @@ assert comparison[["pie_share_minilm", "pie_share_bilstm"]].stack().between(0, 1
 comparison.style.format({c: "{:.3f}" for c in comparison.columns if c.startswith(("pie_share", "accuracy", "dense"))}
                         | {"sparsity": "{:.0%}", "effect": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}",
                            "p_value": "{:.3g}", "p_holm": "{:.3g}"})
+
+# %%
+Markdown(outside_note(comparison, "effect", "differences of PIE share", label=["method", "sparsity"]))
 
 # %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))

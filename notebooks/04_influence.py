@@ -38,10 +38,12 @@ top_bins = 2  # the "most influential" points: the top 2 of 20 bins, the top 10 
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
+from IPython.display import Markdown
 from myst_nb import glue
 
 from pie_utils import plots
 from pie_utils.influence import el2n_scores, influence_by_bin, per_example_loss, percentile_bins
+from pie_utils.intervals import outside_note
 from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
 from pie_utils.stats import apply_verdicts, bootstrap, bootstrap_p_value, overall_rule, overall_verdict, percentile_interval, verdict_rule
@@ -109,6 +111,9 @@ assert influence.train_pies.ge(0).all()
 influence.style.format({"sparsity": "{:.0%}", "pie_rate": "{:.3f}", "top_share": "{:.1%}", "effect": "{:+.3f}",
                         "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}",
                         "loss_ratio_top": "{:.2f}", "loss_ratio_bottom": "{:.2f}"}, na_rep="–")
+
+# %%
+Markdown(outside_note(influence, "effect", "excess top-bin shares", label=["method", "sparsity"]))
 
 # %% [markdown]
 # Per bin, for every cell: the share of all training PIEs in the bin (chance: 5 %), the PIE rate

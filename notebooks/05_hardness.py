@@ -34,10 +34,12 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 import seaborn as sns
+from IPython.display import Markdown
 from myst_nb import glue
 
 from pie_utils import plots
 from pie_utils.hardness import FEATURE_DESCRIPTIONS, hardness_features, model_difficulty
+from pie_utils.intervals import outside_note
 from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
 from pie_utils.stats import (apply_verdicts, bootstrap, mann_whitney, overall_rule, overall_verdict,
@@ -104,6 +106,9 @@ assert len(hardness) == len(main.study.methods) * len(main.study.sparsities) * l
 assert hardness.effect.dropna().between(-1, 1).all()
 hardness.style.format({"sparsity": "{:.0%}", "median_pies": "{:.3g}", "median_non_pies": "{:.3g}", "effect": "{:+.3f}",
                        "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}"}, na_rep="–")
+
+# %%
+Markdown(outside_note(hardness, "effect", "effects", label=["measure", "method", "sparsity"]))
 
 # %% tags=["hide-input"]
 heat = hardness.assign(cell=hardness.method + " " + hardness.sparsity.map("{:.0%}".format)).pivot(

@@ -59,6 +59,7 @@ import time
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
+from IPython.display import Markdown
 from myst_nb import glue
 from scipy.stats import rankdata, spearmanr
 from sklearn.preprocessing import StandardScaler
@@ -67,6 +68,7 @@ from pie_utils import plots
 from pie_utils.influence import el2n_scores, per_example_loss
 from pie_utils.influence_truth import (fit_logistic, gradient_norm, head_features, head_loss, leave_group_out,
                                        leave_one_out, tracin_scores)
+from pie_utils.intervals import outside_note
 from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
 from pie_utils.stats import (apply_verdicts, bootstrap, bootstrap_p_value, overall_rule, overall_verdict,
@@ -191,6 +193,9 @@ table = apply_verdicts(pd.DataFrame(rows), low="effect_low", high="effect_high",
 assert len(table) == 6 and table.rho.between(-1, 1).all() and table.top_overlap.between(0, 1).all()
 table.drop(columns=["effect", "effect_low", "effect_high"]).style.format(
     {"rho": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}", "top_overlap": "{:.0%}"})
+
+# %%
+Markdown(outside_note(table, "rho", "correlations", label=["proxy", "target"]))
 
 # %% [markdown]
 # Each point's rank under the proxy against its rank under the target (percentiles; a perfect

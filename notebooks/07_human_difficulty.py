@@ -40,12 +40,14 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 import seaborn as sns
+from IPython.display import Markdown
 from myst_nb import glue
 from scipy import stats
 
 from pie_utils import plots
 from pie_utils.hardness import hardness_features, model_difficulty
 from pie_utils.human import MATCH_KINDS, MEASURE_DESCRIPTIONS, human_measures, match_texts, read_ratings
+from pie_utils.intervals import outside_note
 from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
 from pie_utils.stats import (apply_verdicts, bootstrap, mann_whitney, overall_rule, overall_verdict,
@@ -175,6 +177,9 @@ assert human.effect.dropna().between(-1, 1).all() and (human.pies <= human.rated
 human.style.format({"sparsity": "{:.0%}", "median_pies": "{:.3g}", "median_non_pies": "{:.3g}", "effect": "{:+.3f}",
                     "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}"}, na_rep="–")
 
+# %%
+Markdown(outside_note(human, "effect", "effects", label=["points", "measure", "method", "sparsity"]))
+
 # %% [markdown]
 # The human measures of held-out PIEs and non-PIEs in every cell (boxes without outliers):
 
@@ -226,6 +231,9 @@ for measure in measures:
 correlations = pd.DataFrame(correlation_rows)
 assert len(correlations) == len(measures) * len(proxy_names) and correlations.rho.between(-1, 1).all()
 correlations.style.format({"rho": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}"}, na_rep="–")
+
+# %%
+Markdown(outside_note(correlations, "rho", "correlations", label=["proxy", "measure"]))
 
 # %% tags=["hide-input"]
 rho = correlations.pivot(index="proxy", columns="measure", values="rho").loc[proxy_names, measures]

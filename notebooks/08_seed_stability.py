@@ -44,9 +44,11 @@ threshold = 0.5  # the Jaccard a reproducible PIE set must clear
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
+from IPython.display import Markdown
 from myst_nb import glue
 
 from pie_utils import plots
+from pie_utils.intervals import outside_note
 from pie_utils.pruning import DENSE
 from pie_utils.stability import (chance_jaccard, disjoint_subsets, distinct_pairs, example_weights, fit_saturation,
                                  jaccard, modal_disagreements, modal_ties, resampled_draw_means)
@@ -139,6 +141,10 @@ stability.drop(columns=["effect", "effect_low", "effect_high"]).style.format(
      "high": "{:.3f}", "chance": "{:.3f}", "jaccard_ties_dropped": "{:.3f}", "p_value": "{:.3g}",
      "p_holm": "{:.3g}"}, na_rep="–")
 
+# %%
+Markdown(outside_note(stability, "jaccard", "mean Jaccard similarities", label=["method", "sparsity", "k"]) + " "
+         + outside_note(pie_counts, "count", "mean PIE counts", label=["cell", "k"]))
+
 # %% [markdown]
 # `pairs` is how many distinct pairs of disjoint k-subsets the trained seeds allow; when it is
 # smaller than the number of draws, draws repeat. `tie_rate` is the share of test points on
@@ -173,8 +179,8 @@ for ax, method in zip(axes[0], methods):
     for sparsity in main.study.sparsities:
         rows_ = stability[(stability.method == method) & (stability.sparsity == sparsity)]
         colour = colours[sparsity]
-        ax.errorbar(rows_.k, rows_.jaccard, yerr=[rows_.jaccard - rows_.low, rows_.high - rows_.jaccard], fmt="o-",
-                    capsize=3, color=colour, label=f"{sparsity:.0%}")
+        plots.interval_points(ax, rows_.k, rows_.jaccard, rows_.low, rows_.high, color=colour, label=f"{sparsity:.0%}",
+                              line=True)
         ax.plot(rows_.k, rows_.chance, "--", color=colour, linewidth=1)
         tied = rows_[rows_.tie_rate > 0]
         ax.plot(tied.k, tied.jaccard_ties_dropped, "x", color=colour, markersize=7)

@@ -46,9 +46,11 @@ alpha = None  # family-wise error rate; None: the profile's analysis value
 import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
+from IPython.display import Markdown
 from myst_nb import glue
 
 from pie_utils import plots
+from pie_utils.intervals import interval_text, outside_note
 from pie_utils.pruning import DENSE
 from pie_utils.shift import DOMAINS, bootstrap_measures, domain_measures, interval_table, pool_domains
 from pie_utils.stats import apply_verdicts, bootstrap_p_value, overall_rule, overall_verdict, verdict_rule
@@ -161,6 +163,10 @@ shift.drop(columns="study").style.format(
      "null_share_ood": "{:.3f}", "effect": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}",
      "p_holm": "{:.3g}"}, na_rep="–")
 
+# %%
+Markdown(outside_note(shift, "effect", "effects", label=["study", "method", "sparsity"]) + " "
+         + outside_note(intervals, "value", "shares and accuracies", label=["study", "cell", "measure"]))
+
 # %% [markdown]
 # Mean accuracy of the dense and pruned models (both halves) in each domain, with 95 %
 # intervals, and how often they predict class 1 (fresh/positive; half the points of each
@@ -173,8 +179,7 @@ shift.drop(columns="study").style.format(
 accuracy = intervals[intervals.measure.isin([f"{p}_accuracy_{d}" for p in (DENSE, "pruned") for d in DOMAINS])].copy()
 accuracy["population"] = accuracy.measure.str.split("_").str[0]
 accuracy["domain"] = accuracy.measure.str.split("_").str[-1].map(DOMAIN_NAMES)
-accuracy["accuracy (95 % interval)"] = [f"{v:.3f} ({lo:.3f}–{hi:.3f})"
-                                        for v, lo, hi in zip(accuracy.value, accuracy.low, accuracy.high)]
+accuracy["accuracy (95 % interval)"] = [interval_text(v, lo, hi) for v, lo, hi in zip(accuracy.value, accuracy.low, accuracy.high)]
 balance = pd.DataFrame(balance)
 balance["cell"] = balance.method + " " + balance.sparsity.map("{:.0%}".format)
 assert balance["predicts class 1"].between(0, 1).all() and len(balance) == 4 * n_cells
@@ -204,8 +209,8 @@ def dodged(ax, table, series, width=0.7):
     for i, (label, (measure, colour, marker, filled)) in enumerate(series.items()):
         shown = table[table.measure == measure].set_index("cell").loc[cells]
         x = np.arange(len(cells)) + (i - (len(series) - 1) / 2) * width / len(series)
-        ax.errorbar(x, shown.value, yerr=[shown.value - shown.low, shown.high - shown.value], fmt=marker, color=colour,
-                    markerfacecolor=colour if filled else "white", capsize=2, markersize=5, linewidth=1, label=label)
+        plots.interval_points(ax, x, shown.value, shown.low, shown.high, color=colour, marker=marker, filled=filled,
+                              label=label, capsize=2)
     ax.set_xticks(range(len(cells)), cells, rotation=90 if len(cells) > 8 else 0)
     ax.grid(axis="x", visible=False)  # a grid line would run through the middle series
 
@@ -224,8 +229,8 @@ for index, name in enumerate(names):
     top.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     cells_ = shift[shift.study == name].reset_index(drop=True)
     for i, row in cells_.iterrows():
-        bottom.errorbar(i, row.effect, yerr=[[row.effect - row.low], [row.high - row.effect]], fmt="o", capsize=3,
-                        color=VERDICT_COLOURS[row.verdict], label=row.verdict)
+        plots.interval_points(bottom, [i], [row.effect], [row.low], [row.high], color=VERDICT_COLOURS[row.verdict],
+                              label=row.verdict)
     bottom.axhline(0, color="black", linewidth=0.8)
     bottom.grid(axis="x", visible=False)
     bottom.set_xticks(range(len(cells_)), cells_.method + " " + cells_.sparsity.map("{:.0%}".format),

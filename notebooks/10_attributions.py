@@ -60,11 +60,13 @@ import numpy as np
 import pandas as pd
 import matplotlib.pyplot as plt
 import seaborn as sns
+from IPython.display import Markdown
 from myst_nb import glue
 from scipy.special import softmax
 
 from pie_utils import plots
 from pie_utils.attributions import attribution_shift, token_attributions
+from pie_utils.intervals import outside_note
 from pie_utils.models import word_tokenize
 from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
@@ -260,6 +262,10 @@ assert attribution.effect.between(-1, 1).all() and len(attribution) == len(cells
 formats = {"sparsity": "{:.0%}", "median_pies": "{:.3f}", "median_non_pies": "{:.3f}", "effect": "{:+.3f}",
            "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}"}
 attribution.drop(columns=MATCHED).style.format(formats, na_rep="–")
+
+# %%
+Markdown(outside_note(attribution, "effect", "effects", label="method") + " "
+         + outside_note(matched, "matched", "length-matched effects", label="method", low="matched_low", high="matched_high"))
 
 # %% [markdown]
 # Within length quintiles:

@@ -1,4 +1,9 @@
-"""One look for every figure of the book: seaborn style, method colours, interval error bars."""
+"""One look for every figure of the book: seaborn style, method colours, interval error bars.
+
+Interval helpers draw the interval from its two ends and the estimate where it is, so an
+estimate outside its own interval (a biased resampling, see ``pie_utils.intervals``) is shown
+with a red ring instead of breaking the figure; NaN intervals draw the estimate alone.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from pie_utils.intervals import outside
 from pie_utils.pruning import METHODS
 
 DENSE_COLOUR = "#333333"
+OUTSIDE_COLOUR = "#d62728"
+OUTSIDE_LABEL = "estimate outside its interval"
 
 
 def use_style() -> None:
@@ -26,17 +34,64 @@ def method_palette(methods) -> dict[str, tuple]:
     return {m: colours[order.index(m) % len(colours)] if m in order else DENSE_COLOUR for m in methods}
 
 
+def interval_points(ax, x, value, low, high, *, color, marker: str | None = "o", filled: bool = True,
+                    label: str | None = None, line: bool = False, horizontal: bool = False,
+                    capsize: float = 3, markersize: float = 5) -> int:
+    """Estimates at ``(x, value)`` with bars from ``low`` to ``high``; returns how many lie outside.
+
+    All four are 1-D of one length (``n`` points; ``x`` is the position on the category or
+    numeric axis, ``value`` the estimate). With ``horizontal`` the estimates run along x (for
+    horizontal bars); ``marker=None`` draws no point (a bar shows the estimate). ``line`` joins
+    the points in order. Bars are drawn only where both ends are finite; an estimate outside
+    its interval gets a red ring, labelled once per axes.
+    """
+    x, value, low, high = (np.atleast_1d(np.asarray(v, dtype=np.float64)) for v in (x, value, low, high))
+    bottom, top = np.minimum(low, high), np.maximum(low, high)
+    has_bar = np.isfinite(bottom) & np.isfinite(top)
+    middle, half = (bottom + top) / 2, (top - bottom) / 2
+    where = (middle[has_bar], x[has_bar]) if horizontal else (x[has_bar], middle[has_bar])
+    error = {"xerr" if horizontal else "yerr": half[has_bar]}
+    if has_bar.any():
+        ax.errorbar(*where, **error, fmt="none", ecolor=color, capsize=capsize, linewidth=1.2)
+    if marker is not None:
+        points = (value, x) if horizontal else (x, value)
+        ax.plot(*points, marker=marker, linestyle="-" if line else "none", color=color, label=label,
+                markerfacecolor=color if filled else "white", markersize=markersize, linewidth=1.2)
+    off = outside(value, low, high)
+    if off.any():
+        labelled = OUTSIDE_LABEL in ax.get_legend_handles_labels()[1]
+        ring = (value[off], x[off]) if horizontal else (x[off], value[off])
+        ax.plot(*ring, marker="o", linestyle="none", markerfacecolor="none", markeredgecolor=OUTSIDE_COLOUR,
+                markeredgewidth=1.5, markersize=markersize + 6, label=None if labelled else OUTSIDE_LABEL)
+    return int(off.sum())
+
+
+def interval_bars(ax, labels, value, low, high, colours) -> int:
+    """Horizontal bars of ``value`` per label with interval whiskers; returns how many lie outside.
+
+    ``labels``, ``value``, ``low``, ``high`` and ``colours`` are 1-D of one length, bars in that
+    order from the bottom.
+    """
+    labels = [str(label) for label in labels]
+    positions = np.arange(len(labels), dtype=np.float64)
+    ax.barh(positions, np.asarray(value, dtype=np.float64), color=list(colours))
+    ax.set_yticks(positions, labels)
+    return interval_points(ax, positions, value, low, high, color="black", marker=None, horizontal=True)
+
+
 def interval_plot(ax, table: pd.DataFrame, x: str, y: str, low: str, high: str, hue: str,
-                  palette: dict | None = None, dodge: float = 0.0) -> None:
+                  palette: dict | None = None, dodge: float = 0.0) -> int:
     """Points at ``y`` with error bars from ``low`` to ``high``, one line per ``hue`` level.
 
     ``table`` has one row per (hue, x); ``dodge`` shifts hue levels apart on a numeric x axis.
+    Returns how many estimates lie outside their interval (drawn with a red ring).
     """
     levels = list(dict.fromkeys(table[hue]))
     palette = palette or method_palette(levels)
+    outside_count = 0
     for i, level in enumerate(levels):
         rows = table[table[hue] == level].sort_values(x)
         shift = (i - (len(levels) - 1) / 2) * dodge
-        xs = np.asarray(rows[x], dtype=float) + shift
-        ax.errorbar(xs, rows[y], yerr=[rows[y] - rows[low], rows[high] - rows[y]], fmt="o-", capsize=3,
-                    color=palette.get(level, DENSE_COLOUR), label=str(level), markersize=5, linewidth=1.2)
+        outside_count += interval_points(ax, np.asarray(rows[x], dtype=float) + shift, rows[y], rows[low], rows[high],
+                                         color=palette.get(level, DENSE_COLOUR), label=str(level), line=True)
+    return outside_count

@@ -3,7 +3,7 @@
 Layout under ``root``::
 
     runs/<key>/arrays.npz     logits and other arrays; holds its own key under ``__key__``
-    runs/<key>/meta.json      spec, metrics, versions, device, wall time, sha256 of arrays.npz
+    runs/<key>/meta.json      spec, metrics, versions, device, machine, wall time, sha256 of arrays.npz
     checkpoints/<key>.pt      dense state after E epochs, for the FT and WR branches
     locks/<key>.lock          claims: a process trains a run only while holding its lock
     training.log              one line per run started and finished (audit trail)
@@ -32,6 +32,7 @@ import importlib.metadata
 import io
 import json
 import os
+import platform
 import shutil
 import time
 import uuid
@@ -61,6 +62,30 @@ def library_versions() -> dict[str, str]:
     """
     return {"pie_utils": pie_utils.__version__, "torch": torch.__version__,
             "transformers": importlib.metadata.version("transformers"), "numpy": np.__version__}
+
+
+@functools.cache  # the processor does not change within a process
+def _processor() -> dict[str, str]:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:  # not Linux: platform's answer stands
+        pass
+    return {"cpu": model, "architecture": platform.machine(), "isa": torch.backends.cpu.get_cpu_capability()}
+
+
+def machine_description() -> dict[str, Any]:
+    """What of this machine can change a run's numbers without changing its key.
+
+    ``cpu`` is the processor's model name, ``isa`` the vector instruction set PyTorch's CPU
+    kernels dispatch to (``AVX512``, ``AVX2``, ``DEFAULT``; ``ATEN_CPU_CAPABILITY`` lowers it),
+    ``threads`` the intra-op thread count now (also in the key, as ``training.threads``).
+    Recorded with every run, so two stores can be told apart before their numbers are compared.
+    """
+    return {**_processor(), "threads": torch.get_num_threads()}
 
 
 def run_key(spec: dict[str, Any]) -> str:

@@ -43,7 +43,7 @@ from pie_utils.errors import ParameterError
 from pie_utils.metrics import score_logits
 from pie_utils.models import EncodedSplit, ModelSpec, build_encoder, build_model, encode_dataset
 from pie_utils.pruning import DENSE, ROUNDS, PruningState, get_method
-from pie_utils.store import ResultsStore, run_key
+from pie_utils.store import ResultsStore, machine_description, run_key
 
 if TYPE_CHECKING:
     from pie_utils.executors import Executor
@@ -439,7 +439,7 @@ class PopulationTrainer:
         key = self.key(method, sparsity, seed)
         self.store.write(key, run_spec(self.study, self.prepared, method, sparsity, seed), arrays, metrics,
                          {"wall_time_s": time.perf_counter() - started, "device": str(self.device),
-                          "realised_sparsity": realised})
+                          "machine": machine_description(), "realised_sparsity": realised})
 
     # ---- plumbing --------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """Build the book: execute every chapter notebook with papermill, then jupyter-book build.
 
-    python scripts/book.py build --profile ci|default|extended|full [--out build/book-ci]
+    python scripts/book.py build --profile ci|default|extended|full [--out build/book-ci] [--force]
+                                 [--param NAME:KEY=VALUE ...]
+    python scripts/book.py execute NAME --profile P [--param NAME:KEY=VALUE ...]
     python scripts/book.py ipynb [--check]
 
 `build` stages the book sources in ``OUT/src`` (``_config.yml``, ``_toc.yml``, ``book/``), executes
@@ -9,6 +11,13 @@ with the profile as its parameter (runs already in the store are not trained aga
 MathJax from a local copy, and runs ``jupyter-book build -W -n --keep-going`` into
 ``OUT/src/_build/html``. Per-notebook times go to ``OUT/timings.json``.
 
+A long build never loses its work to one chapter: every chapter is executed even when another
+fails (a failed page shows its error), the HTML is built, a summary names what failed, and the
+exit status is 1. A rerun executes only the chapters that failed or whose inputs changed: the
+notebook, its parameters, the profile, the library's sources or the lock (``OUT/executed.json``
+records a fingerprint of them per chapter; ``--force`` executes every chapter). The results
+store is not part of the fingerprint: a stored run is a function of its key.
+
 `ipynb` writes the output-free ``.ipynb`` copies in ``ipynb/`` that Colab and Binder open (Colab
 cannot read jupytext text); `--check` only reports copies that are missing or stale (exit 1).
 """
@@ -16,6 +25,7 @@ cannot read jupytext text); `--check` only reports copies that are missing or st
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -36,6 +46,7 @@ PROFILES = ("ci", "default", "extended", "full")
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "book")
 MATHJAX_PACKAGE = "mathjax@3.2.2"
 INJECTED_TAG = "injected-parameters"  # the cell papermill adds; hidden from readers
+LIBRARY_INPUTS = ("pie_utils/**/*.py", "pie_utils/**/*.toml", "pie_utils/**/*.json", "requirements.txt")
 
 
 def chapter_names() -> list[str]:
@@ -71,20 +82,47 @@ def write_ipynb(check: bool) -> int:
     return stale
 
 
-def execute(name: str, profile: str, destination: Path) -> float:
-    """Execute ``notebooks/NAME.py`` with ``profile`` into ``destination``; return seconds."""
+def execute(name: str, profile: str, destination: Path, parameters: dict | None = None) -> float:
+    """Execute ``notebooks/NAME.py`` with ``profile`` (and ``parameters``) into ``destination``.
+
+    Returns seconds. On a failing cell papermill raises ``PapermillExecutionError`` after it has
+    written the notebook up to that cell, with the error shown; the injected cell is hidden either way.
+    """
     started = time.perf_counter()
-    papermill.execute_notebook(
-        jupytext.read(NOTEBOOKS / f"{name}.py"), str(destination),
-        parameters={"profile": profile}, kernel_name="python3", cwd=str(destination.parent),
-        progress_bar=False)
-    notebook = nbformat.read(destination, as_version=4)
-    for cell in notebook.cells:  # the injected cell repeats the parameters; readers see the tagged one
+    try:
+        papermill.execute_notebook(
+            jupytext.read(NOTEBOOKS / f"{name}.py"), str(destination),
+            parameters={"profile": profile, **(parameters or {})}, kernel_name="python3",
+            cwd=str(destination.parent), progress_bar=False)
+    finally:
+        if destination.is_file():
+            hide_injected_cell(destination)
+    return time.perf_counter() - started
+
+
+def hide_injected_cell(path: Path) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell``: readers see the parameters cell."""
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
         tags = cell.metadata.setdefault("tags", [])
         if INJECTED_TAG in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
-    nbformat.write(notebook, destination)
-    return time.perf_counter() - started
+    nbformat.write(notebook, path)
+
+
+def fingerprint(name: str, profile: str, parameters: dict) -> str:
+    """sha256 of what a chapter's executed notebook depends on, besides the results store."""
+    digest = hashlib.sha256(json.dumps({"profile": profile, "parameters": parameters}, sort_keys=True).encode())
+    digest.update((NOTEBOOKS / f"{name}.py").read_bytes())
+    for path in sorted({p for pattern in LIBRARY_INPUTS for p in ROOT.glob(pattern)}):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def failure_text(error: BaseException) -> str:
+    """One line for the summary: the exception a chapter's cell raised."""
+    name, value = getattr(error, "ename", type(error).__name__), getattr(error, "evalue", str(error))
+    return f"{name}: {value}".splitlines()[0][:300]
 
 
 def stage_mathjax(static: Path) -> None:
@@ -97,30 +135,86 @@ def stage_mathjax(static: Path) -> None:
     shutil.copytree(bundle, static / "mathjax", dirs_exist_ok=True)
 
 
-def build(profile: str, out: Path) -> dict[str, float]:
-    """Stage, execute and build the book for ``profile``; return seconds per step."""
-    source = out / "src"
-    if source.exists():
-        shutil.rmtree(source)
-    source.mkdir(parents=True)
+def stage_sources(source: Path) -> None:
+    """Copy the book's prose and configuration into ``source``; executed notebooks stay."""
     for item in BOOK_SOURCES:
+        target = source / item
+        if target.is_dir():
+            shutil.rmtree(target)
         copy = shutil.copytree if (ROOT / item).is_dir() else shutil.copy2
-        copy(ROOT / item, source / item)
-    (source / "ipynb").mkdir()
+        copy(ROOT / item, target)
+    (source / "ipynb").mkdir(exist_ok=True)
+
+
+def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, force: bool = False) -> int:
+    """Execute every chapter that needs it, build the HTML, print a summary; return the exit status.
+
+    ``parameters`` maps a chapter name to extra papermill parameters. Status 0 when every
+    chapter ran and the strict build passed, 1 otherwise (the HTML is written either way).
+    """
+    parameters = parameters or {}
+    source = out / "src"
+    source.mkdir(parents=True, exist_ok=True)
+    stage_sources(source)
     stage_mathjax(source / "_mathjax")
     os.environ["PIE_UTILS_ROOT"] = str(ROOT)  # the kernels share the repository's results store
-    timings = {}
+    record_path = out / "executed.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    timings, failed, reused = {}, {}, []
     for name in chapter_names():
+        chapter_parameters = parameters.get(name, {})
+        stamp, destination = fingerprint(name, profile, chapter_parameters), source / "ipynb" / f"{name}.ipynb"
+        previous = record.get(name, {})
+        if not force and previous.get("ok") and previous.get("fingerprint") == stamp and destination.is_file():
+            print(f"{name}: up to date (executed {previous['seconds']:.0f} s)", flush=True)
+            timings[name], record[name] = previous["seconds"], previous
+            reused.append(name)
+            continue
         print(f"executing {name} (profile {profile})", flush=True)
-        timings[name] = execute(name, profile, source / "ipynb" / f"{name}.ipynb")
-        print(f"  {timings[name]:.0f} s", flush=True)
+        started = time.perf_counter()
+        try:
+            seconds = execute(name, profile, destination, chapter_parameters)
+            record[name] = {"fingerprint": stamp, "ok": True, "seconds": seconds}
+            print(f"  {seconds:.0f} s", flush=True)
+        except Exception as error:  # a failing chapter is reported at the end; the others still run
+            seconds = time.perf_counter() - started
+            failed[name] = failure_text(error)
+            record[name] = {"fingerprint": stamp, "ok": False, "seconds": seconds, "error": failed[name]}
+            print(f"  FAILED after {seconds:.0f} s: {failed[name]}", flush=True)
+        timings[name] = seconds
+        record_path.write_text(json.dumps(record, indent=2) + "\n")  # a killed build keeps what finished
     started = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "-n", "--keep-going", str(source)],
-                   check=True)
+    sphinx = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "-n", "--keep-going",
+                             str(source)])
     timings["jupyter-book build"] = time.perf_counter() - started
-    (out / "timings.json").write_text(json.dumps({"profile": profile, "seconds": timings}, indent=2) + "\n")
+    (out / "timings.json").write_text(json.dumps({"profile": profile, "seconds": timings, "reused": reused,
+                                                  "failed": failed}, indent=2) + "\n")
     print(f"book: {source / '_build' / 'html' / 'index.html'}")
-    return timings
+    print(f"summary: {len(timings) - 1 - len(failed) - len(reused)} chapters executed, {len(reused)} up to date, "
+          f"{len(failed)} failed")
+    for name, error in failed.items():
+        print(f"  FAILED {name}: {error} (its page shows the error; rerun to execute only what failed)")
+    if sphinx.returncode:
+        print(f"  jupyter-book build exited {sphinx.returncode} (warnings are errors here"
+              + ("; a failed chapter leaves glue keys undefined)" if failed else ")"))
+    return 1 if failed or sphinx.returncode else 0
+
+
+def parse_parameters(items: list[str]) -> dict[str, dict]:
+    """``["NAME:KEY=VALUE", ...]`` → ``{NAME: {KEY: VALUE}}``; VALUE is JSON, else a string."""
+    chosen: dict[str, dict] = {}
+    names = chapter_names()
+    for item in items:
+        name, _, assignment = item.partition(":")
+        key, equals, text = assignment.partition("=")
+        if name not in names or not key or not equals:
+            raise ValueError(f"--param: {item!r} is not NAME:KEY=VALUE with NAME one of {', '.join(names)}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        chosen.setdefault(name, {})[key] = value
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,13 +223,23 @@ def main(argv: list[str] | None = None) -> int:
     build_parser = commands.add_parser("build", help="execute the notebooks and build the HTML book")
     build_parser.add_argument("--profile", choices=PROFILES, default="default")
     build_parser.add_argument("--out", type=Path, help="build folder (default: build/book-PROFILE)")
+    build_parser.add_argument("--force", action="store_true", help="execute every chapter, even those up to date")
+    build_parser.add_argument("--param", action="append", default=[], metavar="NAME:KEY=VALUE",
+                              help="a papermill parameter for one chapter (VALUE as JSON), e.g. 08_seed_stability:alpha=0.01")
     execute_parser = commands.add_parser("execute", help="execute one chapter notebook (no book build)")
     execute_parser.add_argument("name", choices=chapter_names())
     execute_parser.add_argument("--profile", choices=PROFILES, default="default")
     execute_parser.add_argument("--out", type=Path, help="executed notebook (default: build/NAME-PROFILE.ipynb)")
+    execute_parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                                help="a papermill parameter (VALUE as JSON), e.g. alpha=0.01")
     ipynb_parser = commands.add_parser("ipynb", help="write the output-free .ipynb copies for Colab/Binder")
     ipynb_parser.add_argument("--check", action="store_true", help="only report stale copies")
     arguments = parser.parse_args(argv)
+    try:
+        chosen = parse_parameters([f"{arguments.name}:{item}" for item in arguments.param] if arguments.command == "execute"
+                                  else getattr(arguments, "param", []))
+    except ValueError as error:
+        parser.error(str(error))  # exit 2, before any work
     if arguments.command == "ipynb":
         stale = write_ipynb(arguments.check)
         return 1 if arguments.check and stale else 0
@@ -143,10 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         destination = (arguments.out or ROOT / "build" / f"{arguments.name}-{arguments.profile}.ipynb").resolve()
         destination.parent.mkdir(parents=True, exist_ok=True)
         os.environ["PIE_UTILS_ROOT"] = str(ROOT)
-        print(f"{arguments.name}: {execute(arguments.name, arguments.profile, destination):.0f} s -> {destination}")
+        seconds = execute(arguments.name, arguments.profile, destination, chosen.get(arguments.name, {}))
+        print(f"{arguments.name}: {seconds:.0f} s -> {destination}")
         return 0
-    build(arguments.profile, (arguments.out or ROOT / "build" / f"book-{arguments.profile}").resolve())
-    return 0
+    return build(arguments.profile, (arguments.out or ROOT / "build" / f"book-{arguments.profile}").resolve(),
+                 chosen, arguments.force)
 
 
 if __name__ == "__main__":

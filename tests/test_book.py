@@ -28,13 +28,54 @@ import book  # noqa: E402  (scripts/book.py)
 CHAPTERS = book.chapter_names()
 
 
+FAILING = "08_seed_stability"  # made to fail in the first build by a parameter its settings refuse
+
+
+def _build(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "book.py"), "build", "--profile", "ci",
+                           "--out", str(out), *extra], capture_output=True, text=True, cwd=ROOT)
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    """The staged sources of a `ci` build (notebooks executed, HTML under _build/html)."""
+def builds(tmp_path_factory) -> dict:
+    """Two `ci` builds into one folder: the first with one chapter made to fail, then a rerun
+    without that parameter. What the first left behind is read before the rerun replaces it."""
     out = tmp_path_factory.mktemp("book-ci")
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "book.py"), "build", "--profile", "ci", "--out", str(out)],
-                   check=True, cwd=ROOT)
-    return out
+    first = _build(out, "--param", f"{FAILING}:alpha=2")
+    html_root = out / "src" / "_build" / "html" / "ipynb"
+    failed_page = (html_root / f"{FAILING}.html").read_text() if (html_root / f"{FAILING}.html").is_file() else ""
+    pages = sorted(p.stem for p in html_root.glob("*.html"))
+    first_timings = json.loads((out / "timings.json").read_text())
+    second = _build(out)
+    return {"out": out, "first": first, "failed_page": failed_page, "pages": pages, "first_timings": first_timings,
+            "second": second, "second_timings": json.loads((out / "timings.json").read_text())}
+
+
+@pytest.fixture(scope="module")
+def built(builds) -> Path:
+    """The staged sources of the complete `ci` build (notebooks executed, HTML under _build/html)."""
+    assert builds["second"].returncode == 0, builds["second"].stdout[-3000:] + builds["second"].stderr[-3000:]
+    return builds["out"]
+
+
+def test_a_failing_chapter_leaves_every_other_page_built_and_the_build_names_it(builds):
+    first = builds["first"]
+    assert first.returncode == 1
+    summary = first.stdout[first.stdout.index("summary:"):]
+    assert f"FAILED {FAILING}: ParameterError" in summary and "alpha" in summary
+    assert [line for line in summary.splitlines() if line.strip().startswith("FAILED")] == [
+        line for line in summary.splitlines() if FAILING in line and "FAILED" in line]  # no other chapter failed
+    assert builds["pages"] == sorted(CHAPTERS)  # every page written, the failed one included ...
+    text = html.unescape(re.sub(r"<[^>]+>", "", builds["failed_page"]))
+    assert "ParameterError" in text and "a number in (0, 1)" in text  # ... showing its error
+    assert builds["first_timings"]["failed"].keys() == {FAILING}
+
+
+def test_the_rerun_executes_only_what_failed(builds):
+    second = builds["second_timings"]
+    assert second["failed"] == {} and sorted(second["reused"]) == sorted(set(CHAPTERS) - {FAILING})
+    assert f"executing {FAILING}" in builds["second"].stdout
+    assert builds["second"].stdout.count("executing ") == 1
 
 
 def test_the_table_of_contents_names_every_notebook():

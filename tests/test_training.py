@@ -1,6 +1,7 @@
 """Populations on real embedded data (small subsets of Rotten Tomatoes), end to end."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,6 +51,17 @@ def test_logits_have_one_row_per_example_and_dense_keeps_early_training_logits(t
     assert dense.arrays["train_logits"].shape == (300, 2)
     # one epoch of training: the epoch-1 logits are the final ones
     np.testing.assert_array_equal(dense.arrays["train_logits_epoch1"], dense.arrays["train_logits"])
+
+
+def test_every_run_records_the_machine_that_trained_it(trained):
+    study, table = trained
+    run = ResultsStore(study.store).read(table.key.iloc[-1])
+    machine = run.meta["machine"]
+    assert machine["threads"] == study.training.threads == 1  # set by the trainer, as the key says
+    assert machine["isa"] == torch.backends.cpu.get_cpu_capability()  # e.g. AVX512, AVX2, DEFAULT
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():  # Linux: the model name as the kernel reports it
+        assert f"model name\t: {machine['cpu']}" in cpuinfo.read_text()
 
 
 def test_a_second_invocation_trains_nothing(trained, monkeypatch):

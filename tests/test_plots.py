@@ -1,0 +1,85 @@
+"""The figure helpers draw any finite table: estimates outside intervals, NaN intervals, empty or
+single cells (hypothesis), and they draw the interval from its ends, wherever the estimate is."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.pandas import column, data_frames, range_indexes  # noqa: E402
+
+from pie_utils import plots  # noqa: E402
+from pie_utils.intervals import outside  # noqa: E402
+
+MAYBE_NAN = st.one_of(st.floats(min_value=-1e3, max_value=1e3, allow_nan=False), st.just(math.nan))
+TABLES = data_frames([column("x", elements=st.floats(0, 1, allow_nan=False), dtype=float),
+                      column("value", elements=MAYBE_NAN, dtype=float), column("low", elements=MAYBE_NAN, dtype=float),
+                      column("high", elements=MAYBE_NAN, dtype=float),
+                      column("method", elements=st.sampled_from(["IMP-FT", "MP-AI", "dense"]))],
+                     index=range_indexes(min_size=0, max_size=10))
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _bar_ends(ax) -> list[tuple[float, float]]:
+    """(low, high) of every vertical error bar drawn on ``ax``."""
+    ends = []
+    for container in ax.containers:
+        for segments in container.lines[2]:
+            ends += [(min(seg[:, 1]), max(seg[:, 1])) for seg in segments.get_segments()]
+    return ends
+
+
+def test_the_crash_case_draws_its_interval_and_rings_the_estimate():
+    fig, ax = plt.subplots()
+    # chapter 9 of the crash: an estimate above its own interval
+    n = plots.interval_points(ax, [0, 1], [0.058, 0.02], [-0.077, -0.01], [0.05, 0.03], color="C0", label="effect")
+    assert n == 1
+    assert np.allclose(sorted(_bar_ends(ax)), [(-0.077, 0.05), (-0.01, 0.03)])
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels.count(plots.OUTSIDE_LABEL) == 1 and "effect" in labels
+    plots.interval_points(ax, [2], [9.0], [0.0], [1.0], color="C1")  # a second outlier: labelled once per axes
+    assert ax.get_legend_handles_labels()[1].count(plots.OUTSIDE_LABEL) == 1
+
+
+def test_nan_intervals_draw_the_estimate_alone():
+    fig, ax = plt.subplots()
+    assert plots.interval_points(ax, [0, 1], [0.3, 0.4], [math.nan, 0.2], [0.5, 0.6], color="C0") == 0
+    assert np.allclose(_bar_ends(ax), [(0.2, 0.6)])
+    points = ax.lines[-1].get_xydata()
+    assert points.tolist() == [[0.0, 0.3], [1.0, 0.4]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(TABLES)
+def test_interval_plot_draws_any_table(table):
+    fig, ax = plt.subplots()
+    n = plots.interval_plot(ax, table, "x", "value", "low", "high", hue="method", dodge=0.01)
+    assert n == int(outside(table.value, table.low, table.high).sum())
+    finite = table[np.isfinite(table[["low", "high"]]).all(axis=1)]
+    expected = sorted(zip(np.minimum(finite.low, finite.high), np.maximum(finite.low, finite.high)))
+    assert np.allclose(np.reshape(sorted(_bar_ends(ax)), (-1, 2)), np.reshape(expected, (-1, 2)))
+    fig.canvas.draw()
+    plt.close(fig)
+
+
+@settings(max_examples=60, deadline=None)
+@given(TABLES)
+def test_interval_bars_draw_any_table(table):
+    fig, ax = plt.subplots()
+    n = plots.interval_bars(ax, table.method, table.value, table.low, table.high, ["C0"] * len(table))
+    assert n == int(outside(table.value, table.low, table.high).sum())
+    assert len(ax.patches) == len(table)
+    fig.canvas.draw()
+    plt.close(fig)
