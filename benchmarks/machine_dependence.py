@@ -13,7 +13,11 @@ run with the reference condition (this machine as it is, 2 threads, quiet):
 - ``ATEN avx2``: PyTorch's own CPU kernels dispatched at AVX2 (``ATEN_CPU_CAPABILITY=avx2``);
 - ``oneDNN avx2``: oneDNN's kernels (the LSTM layer, matrix products) capped at AVX2
   (``ONEDNN_MAX_CPU_ISA=AVX2``);
-- ``both avx2``: both, which is what a machine without AVX-512 runs.
+- ``both avx2``: both, which is what a machine without AVX-512 runs;
+- ``oneDNN avx512_core``: oneDNN capped at plain AVX-512 (no AMX, VNNI or AVX-512 BF16/FP16),
+  what an older AVX-512 server (Skylake to Ice Lake) runs.
+
+``--conditions`` picks some of them (the reference is always trained).
 
 Per condition and run: whether the test logits are bitwise equal, their largest difference,
 and the share of test predictions that differ. Train nothing else while it runs.
@@ -47,6 +51,7 @@ CONDITIONS = {  # name -> (environment overrides, threads, busy processes alongs
     "ATEN avx2": ({"ATEN_CPU_CAPABILITY": "avx2"}, 2, 0),
     "oneDNN avx2": ({"ONEDNN_MAX_CPU_ISA": "AVX2"}, 2, 0),
     "both avx2": ({"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}, 2, 0),
+    "oneDNN avx512_core": ({"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}, 2, 0),
 }
 BUSY = "while True: pass"
 
@@ -118,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--sparsity", type=float, default=0.9)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/machine-dependence.md"))
+    parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS)[1:], default=list(CONDITIONS)[1:])
     parser.add_argument("--populations", nargs=2, metavar=("STORE_A", "STORE_B"),
                         help="compare two stores of the main study as populations (trains what they lack)")
     parser.add_argument("--worker", nargs=2, metavar=("THREADS", "STORE"), help=argparse.SUPPRESS)
@@ -136,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows, stores = [], {}
     with tempfile.TemporaryDirectory() as scratch:
-        for condition, (environment, threads, busy) in CONDITIONS.items():
+        chosen = ["reference", *arguments.conditions]
+        for condition in chosen:
+            environment, threads, busy = CONDITIONS[condition]
             stores[condition] = Path(scratch) / condition.replace(" ", "_").replace("=", "")
             load = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(busy)]
             try:
@@ -149,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 for process in load:
                     process.kill()
         reference = stored_runs(stores["reference"])
-        for condition in list(CONDITIONS)[1:]:
+        for condition in arguments.conditions:
             rows += compare(reference, stored_runs(stores[condition]), condition)
     table = pd.DataFrame(rows)
     summary = table.groupby("condition", sort=False).agg(
