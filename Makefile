@@ -15,7 +15,9 @@ setup: $(BIN)/python  ## a virtual environment with the exact pins and the packa
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 
-test: ## the test suite (what CI runs)
+test: ## lint and format check, then the test suite (what CI runs)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 book: $(BIN)/python  ## train what PROFILE asks for (ci|default|extended|full), run every notebook, build the HTML book

@@ -44,8 +44,9 @@ from pie_utils.data import load_dataset, subset
 from pie_utils.errors import ParameterError
 from pie_utils.metrics import score_logits
 from pie_utils.models import BiLSTMClassifier, build_encoder, build_model, load_word_vectors, word_tokenize
-from pie_utils.pruning import DENSE, ROUNDS, get_method, pruned_count_after_round
-from pie_utils.training import length_bucketed_batches, model_spec_for
+from pie_utils.pruning import DENSE, get_method, pruned_count_after_round
+from pie_utils.runs import model_spec_for
+from pie_utils.training import length_bucketed_batches
 
 SPLITS = ("train", "validation", "test")
 # Seed-derivation tags, equal to the fast path's so data order, dropout and sampling agree.
@@ -83,8 +84,9 @@ class PaddedBiLSTM(BiLSTMClassifier):
     one-row embedding layer is never used.
     """
 
-    def __init__(self, dim: int, num_labels: int, hidden_size: int, num_layers: int,
-                 head_sizes: tuple[int, ...], seed: int):
+    def __init__(
+        self, dim: int, num_labels: int, hidden_size: int, num_layers: int, head_sizes: tuple[int, ...], seed: int
+    ):
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(seed)
             super().__init__(np.zeros((1, dim), dtype=np.float32), num_labels, hidden_size, num_layers, head_sizes)
@@ -104,12 +106,16 @@ class BaselineTrainer:
     def __init__(self, study: Study, device: torch.device | str = "cpu"):
         dataset = load_dataset(study.dataset, path=study.data_path, revision=study.revision)
         if dataset.multilabel or dataset.train.text_pairs is not None:
-            raise ParameterError("dataset", study.dataset, "a single-text, single-label dataset "
-                                 "(e.g. rotten-tomatoes, movie-reviews) for the baseline")
+            raise ParameterError(
+                "dataset",
+                study.dataset,
+                "a single-text, single-label dataset (e.g. rotten-tomatoes, movie-reviews) for the baseline",
+            )
         spec = study.subset
         if any(n is not None for n in (spec.n_train, spec.n_validation, spec.n_test)):
-            dataset = subset(dataset, n_train=spec.n_train, n_validation=spec.n_validation,
-                             n_test=spec.n_test, seed=spec.seed)
+            dataset = subset(
+                dataset, n_train=spec.n_train, n_validation=spec.n_validation, n_test=spec.n_test, seed=spec.seed
+            )
         self.study, self.config, self.dataset = study, study.training, dataset
         self.device = torch.device(device)
         self.model_spec = model_spec_for(study, dataset)
@@ -129,16 +135,23 @@ class BaselineTrainer:
         self.vector_rows = table.rows()
         self.vector_matrix = np.asarray(table.matrix, dtype=np.float32)  # in memory, as a GloVe dict would be
         self.oov_vector = table.mean
-        self.words = {split: [word_tokenize(text)[:self.width] for text in self.dataset.split(split).texts]
-                      for split in SPLITS}
+        self.words = {
+            split: [word_tokenize(text)[: self.width] for text in self.dataset.split(split).texts] for split in SPLITS
+        }
         self.lengths = {split: np.array([len(w) for w in words], dtype=np.int64) for split, words in self.words.items()}
 
     def _prepare_wordpieces(self) -> None:
         self.encoder = build_encoder(self.model_spec, self.dataset)
         self.wordpieces = {}
         for split in SPLITS:
-            out = self.encoder.tokenizer(list(self.dataset.split(split).texts), padding="max_length", truncation=True,
-                                         max_length=self.width, return_tensors="pt", return_token_type_ids=False)
+            out = self.encoder.tokenizer(
+                list(self.dataset.split(split).texts),
+                padding="max_length",
+                truncation=True,
+                max_length=self.width,
+                return_tensors="pt",
+                return_token_type_ids=False,
+            )
             self.wordpieces[split] = (out["input_ids"], out["attention_mask"])
         self.lengths = {split: mask.sum(dim=1).numpy() for split, (_, mask) in self.wordpieces.items()}
 
@@ -153,14 +166,18 @@ class BaselineTrainer:
         for row, position in enumerate(positions):
             rows = np.array([self.vector_rows.get(word, -1) for word in self.words[split][position]], dtype=np.int64)
             if len(rows):
-                vectors[row, :len(rows)] = np.where((rows >= 0)[:, None], self.vector_matrix[np.maximum(rows, 0)],
-                                                    self.oov_vector)
+                vectors[row, : len(rows)] = np.where(
+                    (rows >= 0)[:, None], self.vector_matrix[np.maximum(rows, 0)], self.oov_vector
+                )
         lengths = torch.as_tensor(np.maximum(self.lengths[split][positions], 1))  # an empty text reads one PAD
         return {"vectors": torch.from_numpy(vectors), "lengths": lengths}, labels
 
     def _loader(self, split: str, batches: list[np.ndarray]) -> DataLoader:
-        return DataLoader(range(len(self.lengths[split])), batch_sampler=[list(b) for b in batches],
-                          collate_fn=lambda positions: self._collate(split, positions))
+        return DataLoader(
+            range(len(self.lengths[split])),
+            batch_sampler=[list(b) for b in batches],
+            collate_fn=lambda positions: self._collate(split, positions),
+        )
 
     # ---- a population ----------------------------------------------------------------------
 
@@ -169,8 +186,11 @@ class BaselineTrainer:
         runs = []
         for seed in self.study.seed_range:
             runs.append(self.train_run(DENSE, 0.0, seed))
-            runs += [self.train_run(method, sparsity, seed)
-                     for method in self.study.methods for sparsity in self.study.sparsities]
+            runs += [
+                self.train_run(method, sparsity, seed)
+                for method in self.study.methods
+                for sparsity in self.study.sparsities
+            ]
         return runs
 
     def train_run(self, method: str, sparsity: float, seed: int) -> BaselineRun:
@@ -184,18 +204,19 @@ class BaselineTrainer:
                 self._train_epoch(model, optimizer, seed, epoch)
                 if epoch + 1 in self.config.train_logit_epochs:
                     arrays[f"train_logits_epoch{epoch + 1}"] = self._logits(model, "train")
-        elif get_method(method).schedule == "AI":
-            self._prune(model, method, sparsity, seed, round_index=1, rounds=1)
+        elif not get_method(method).schedule.branches_from_dense:
+            self._prune(model, method, sparsity, seed, round_index=1)
             optimizer = self._optimizer(model)
             for epoch in range(epochs):
                 self._train_epoch(model, optimizer, seed, epoch)
         else:
-            rewind = get_method(method).rewinds
+            schedule = get_method(method).schedule
+            rewind = schedule.rewind
             initial = [(p, p.detach().clone()) for p in model.parameters()] if rewind else []
             for epoch in range(epochs):  # the dense run's first E epochs, trained again
                 self._train_epoch(model, optimizer, seed, epoch)
-            for round_index in range(1, ROUNDS + 1):
-                self._prune(model, method, sparsity, seed, round_index=round_index, rounds=ROUNDS)
+            for round_index in range(1, schedule.rounds + 1):
+                self._prune(model, method, sparsity, seed, round_index=round_index)
                 if rewind:
                     with torch.no_grad():  # weight_orig is the same Parameter object as before pruning
                         for parameter, start in initial:
@@ -211,8 +232,9 @@ class BaselineTrainer:
     def _train_epoch(self, model: nn.Module, optimizer: torch.optim.Optimizer, seed: int, epoch: int) -> None:
         started = time.perf_counter()
         model.train()
-        batches = length_bucketed_batches(self.lengths["train"], self.config.batch_size,
-                                          np.random.default_rng([seed, epoch]))
+        batches = length_bucketed_batches(
+            self.lengths["train"], self.config.batch_size, np.random.default_rng([seed, epoch])
+        )
         trainable = [p for p in model.parameters() if p.requires_grad]
         with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
             torch.manual_seed(derive_seed(seed, DROPOUT_TAG, epoch))
@@ -235,16 +257,19 @@ class BaselineTrainer:
         started = time.perf_counter()
         model.eval()
         n = len(self.lengths[split])
-        batches = [np.arange(start, min(start + self.config.batch_size, n)) for start in range(0, n, self.config.batch_size)]
-        logits = np.concatenate([self._forward(model, inputs).detach().cpu().numpy()
-                                 for inputs, _ in self._loader(split, batches)])
+        batches = [
+            np.arange(start, min(start + self.config.batch_size, n)) for start in range(0, n, self.config.batch_size)
+        ]
+        logits = np.concatenate(
+            [self._forward(model, inputs).detach().cpu().numpy() for inputs, _ in self._loader(split, batches)]
+        )
         model.train()
         self.eval_seconds += time.perf_counter() - started
         return logits
 
-    def _prune(self, model: nn.Module, method: str, sparsity: float, seed: int, round_index: int, rounds: int) -> None:
+    def _prune(self, model: nn.Module, method: str, sparsity: float, seed: int, round_index: int) -> None:
         """One pruning round through ``torch.nn.utils.prune`` (layer-wise, exact counts)."""
-        score = get_method(method).score
+        score, rounds = get_method(method).score.name, get_method(method).schedule.rounds
         targets = [(module, name) for _, module, name in model.prunable_parameters()]
         impact = self._impact_scores(model, targets, seed, round_index) if score == "impact" else {}
         with torch.random.fork_rng(devices=[]):
@@ -252,7 +277,9 @@ class BaselineTrainer:
             for module, name in targets:
                 mask = getattr(module, f"{name}_mask", None)
                 already = int((mask == 0).sum()) if mask is not None else 0
-                amount = pruned_count_after_round(getattr(module, name).numel(), sparsity, round_index, rounds) - already
+                amount = (
+                    pruned_count_after_round(getattr(module, name).numel(), sparsity, round_index, rounds) - already
+                )
                 if score == "random":
                     prune.random_unstructured(module, name, amount=amount)
                     continue
@@ -267,7 +294,9 @@ class BaselineTrainer:
         n_train = len(self.lengths["train"])
         rng = np.random.default_rng([seed, IMPACT_TAG, round_index])
         chosen = np.sort(rng.choice(n_train, size=min(self.config.impact_examples, n_train), replace=False))
-        batches = [chosen[start:start + self.config.batch_size] for start in range(0, len(chosen), self.config.batch_size)]
+        batches = [
+            chosen[start : start + self.config.batch_size] for start in range(0, len(chosen), self.config.batch_size)
+        ]
         model.eval()
         model.zero_grad(set_to_none=True)
         for inputs, labels in self._loader("train", batches):
@@ -285,8 +314,14 @@ class BaselineTrainer:
             model = build_model(self.model_spec, self.dataset.num_classes, seed, self.encoder)
         else:
             spec = self.model_spec
-            model = PaddedBiLSTM(self.vector_matrix.shape[1], self.dataset.num_classes, spec.hidden_size,
-                                 spec.num_layers, spec.head, seed)
+            model = PaddedBiLSTM(
+                self.vector_matrix.shape[1],
+                self.dataset.num_classes,
+                spec.hidden_size,
+                spec.num_layers,
+                spec.head,
+                seed,
+            )
         return model.to(self.device)
 
     def _optimizer(self, model: nn.Module) -> torch.optim.Optimizer:

@@ -80,12 +80,23 @@ def main(argv: list[str] | None = None) -> int:
         checkpoint = Path(scratch) / "random-bert"
         save_random_bert(checkpoint, arguments.tiny)
         subset = {**(TINY_SUBSET if arguments.tiny else {"n_train": arguments.n_train}), "seed": 0}
-        study = validate_study({
-            "dataset": "rotten-tomatoes", "arch": "bert", "checkpoint": str(checkpoint), "seeds": arguments.seeds,
-            "methods": ["IMP-FT"], "sparsities": [arguments.sparsity], "epochs": arguments.epochs,
-            "batch_size": arguments.batch_size, "threads": arguments.threads, "subset": subset,
-            "device": "cuda" if cuda else "cpu", "precision": "bf16" if cuda else "fp32",
-            "store": str(arguments.store or Path(scratch) / "store")})
+        study = validate_study(
+            {
+                "dataset": "rotten-tomatoes",
+                "arch": "bert",
+                "checkpoint": str(checkpoint),
+                "seeds": arguments.seeds,
+                "methods": ["IMP-FT"],
+                "sparsities": [arguments.sparsity],
+                "epochs": arguments.epochs,
+                "batch_size": arguments.batch_size,
+                "threads": arguments.threads,
+                "subset": subset,
+                "device": "cuda" if cuda else "cpu",
+                "precision": "bf16" if cuda else "fp32",
+                "store": str(arguments.store or Path(scratch) / "store"),
+            }
+        )
         result, trainer = run_fast_path(study, store_root=study.store)
         stored = len(ResultsStore(study.store).keys())
         prepared = trainer.prepared
@@ -95,24 +106,34 @@ def main(argv: list[str] | None = None) -> int:
         peak, peak_name = matmul_peak(arguments.threads, size=8192, dtype=torch.bfloat16, device="cuda"), "bf16"
     else:
         peak, peak_name = matmul_peak(arguments.threads, size=1024), "fp32"
-    logits = {method: np.stack([result.test_logits[key] for key in sorted(result.test_logits) if key[0] == method])
-              for method in (DENSE, "IMP-FT")}
+    logits = {
+        method: np.stack([result.test_logits[key] for key in sorted(result.test_logits) if key[0] == method])
+        for method in (DENSE, "IMP-FT")
+    }
     dense, pruned = (predictions_from_logits(logits[m]) for m in (DENSE, "IMP-FT"))
     pies = find_pies(dense, pruned, prepared.dataset.num_classes)
     gold = prepared.dataset.test.labels
     modal = {m: modal_labels(p, prepared.dataset.num_classes).labels for m, p in (("dense", dense), ("pruned", pruned))}
     flops_per_second = flops / result.train_seconds
     device = torch.cuda.get_device_name() if cuda else "cpu"
-    print(f"model: {model.bert.config.num_hidden_layers} layers, hidden {model.bert.config.hidden_size}, "
-          f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, random init; device {device}")
-    print(f"runs stored: {stored} ({arguments.seeds} dense + {arguments.seeds} IMP-FT {arguments.sparsity:g}); "
-          f"wall {time.perf_counter() - started:.1f} s")
-    print(f"training: {result.train_tokens} real tokens in {result.train_seconds:.1f} s = "
-          f"{result.tokens_per_second:.0f} tokens/s; {flops_per_second / 1e12:.4g} TFLOP/s")
+    print(
+        f"model: {model.bert.config.num_hidden_layers} layers, hidden {model.bert.config.hidden_size}, "
+        f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, random init; device {device}"
+    )
+    print(
+        f"runs stored: {stored} ({arguments.seeds} dense + {arguments.seeds} IMP-FT {arguments.sparsity:g}); "
+        f"wall {time.perf_counter() - started:.1f} s"
+    )
+    print(
+        f"training: {result.train_tokens} real tokens in {result.train_seconds:.1f} s = "
+        f"{result.tokens_per_second:.0f} tokens/s; {flops_per_second / 1e12:.4g} TFLOP/s"
+    )
     print(f"{peak_name} matmul peak {peak / 1e12:.4g} TFLOP/s; MFU {100 * flops_per_second / peak:.1f} %")
-    print(f"test accuracy, mean over seeds: dense {result.runs[result.runs.method == DENSE].test_accuracy.mean():.3f}, "
-          f"IMP-FT {result.runs[result.runs.method != DENSE].test_accuracy.mean():.3f}; modal: dense "
-          f"{(modal['dense'] == gold).mean():.3f}, pruned {(modal['pruned'] == gold).mean():.3f}")
+    print(
+        f"test accuracy, mean over seeds: dense {result.runs[result.runs.method == DENSE].test_accuracy.mean():.3f}, "
+        f"IMP-FT {result.runs[result.runs.method != DENSE].test_accuracy.mean():.3f}; modal: dense "
+        f"{(modal['dense'] == gold).mean():.3f}, pruned {(modal['pruned'] == gold).mean():.3f}"
+    )
     print(f"PIEs: {int(pies.sum())} of {len(pies)} test snippets")
     return 0
 

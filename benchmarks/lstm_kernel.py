@@ -41,8 +41,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--input-size", type=int, default=50, help="word-vector width (glove-6b-50d)")
     parser.add_argument("--hidden", type=int, default=100, help="units per direction (BiLSTMClassifier)")
     parser.add_argument("--batch", type=int, default=64, help="rows per batch (rotten-tomatoes.bilstm)")
-    parser.add_argument("--length", type=int, default=24,
-                        help="positions per row (Rotten Tomatoes' median snippet is 22 tokens)")
+    parser.add_argument(
+        "--length", type=int, default=24, help="positions per row (Rotten Tomatoes' median snippet is 22 tokens)"
+    )
     parser.add_argument("--seeds", type=int, default=3, help="S, seeds in one kernel call")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=20, help="timed passes after 3 warm-up passes")
@@ -87,10 +88,16 @@ def kernel_table(arguments: argparse.Namespace) -> pd.DataFrame:
         single = lstm_seconds(input_size, hidden, *shape, arguments.repeats)
         batched = lstm_seconds(seeds * input_size, seeds * hidden, *shape, arguments.repeats)
         single_flops = training_flops(input_size, hidden, *shape) / single
-        rows.append({"layer": layer, "one_seed_ms": 1e3 * single, "gflops_per_s": single_flops / 1e9,
-                     f"{seeds}_seeds_one_call_ms": 1e3 * batched,
-                     f"{seeds}_separate_calls_ms": 1e3 * seeds * single,
-                     "seed_batching_speedup": seeds * single / batched})
+        rows.append(
+            {
+                "layer": layer,
+                "one_seed_ms": 1e3 * single,
+                "gflops_per_s": single_flops / 1e9,
+                f"{seeds}_seeds_one_call_ms": 1e3 * batched,
+                f"{seeds}_separate_calls_ms": 1e3 * seeds * single,
+                "seed_batching_speedup": seeds * single / batched,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -101,9 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     table = kernel_table(arguments)
     peak = max(peak_before, matmul_peak(arguments.threads))
     table.insert(3, "pct_of_peak", 100 * table["gflops_per_s"] * 1e9 / peak)
-    header = (f"nn.LSTM forward + backward, batch {arguments.batch} x {arguments.length} positions, "
-              f"input {arguments.input_size}, hidden {arguments.hidden}, {arguments.seeds} seeds, "
-              f"threads={arguments.threads}, fp32 matmul peak {peak / 1e9:.1f} GFLOP/s, torch {torch.__version__}")
+    header = (
+        f"nn.LSTM forward + backward, batch {arguments.batch} x {arguments.length} positions, "
+        f"input {arguments.input_size}, hidden {arguments.hidden}, {arguments.seeds} seeds, "
+        f"threads={arguments.threads}, fp32 matmul peak {peak / 1e9:.1f} GFLOP/s, torch {torch.__version__}"
+    )
     text = "\n".join([f"### {header}", "", table.to_markdown(index=False, floatfmt=".3g"), ""])
     print(text)
     arguments.out.mkdir(parents=True, exist_ok=True)

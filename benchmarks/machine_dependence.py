@@ -73,8 +73,10 @@ def stored_runs(store: Path) -> dict[tuple, tuple[np.ndarray, dict]]:
     runs = {}
     for key in results.keys():
         run = results.read(key)
-        runs[(run.spec["method"], run.spec["sparsity"], run.spec["seed"])] = (run.arrays["test_logits"],
-                                                                              run.meta["machine"])
+        runs[(run.spec["method"], run.spec["sparsity"], run.spec["seed"])] = (
+            run.arrays["test_logits"],
+            run.meta["machine"],
+        )
     return runs
 
 
@@ -83,11 +85,19 @@ def compare(reference: dict, other: dict, condition: str) -> list[dict]:
     rows = []
     for run, (logits, _) in sorted(reference.items()):
         theirs, machine = other[run]
-        rows.append({"condition": condition, "method": run[0], "sparsity": run[1], "seed": run[2],
-                     "isa": machine["isa"], "threads": machine["threads"],
-                     "bitwise equal": bool(np.array_equal(logits, theirs)),
-                     "max |Δ logit|": float(np.abs(logits - theirs).max()),
-                     "predictions differing": float((logits.argmax(1) != theirs.argmax(1)).mean())})
+        rows.append(
+            {
+                "condition": condition,
+                "method": run[0],
+                "sparsity": run[1],
+                "seed": run[2],
+                "isa": machine["isa"],
+                "threads": machine["threads"],
+                "bitwise equal": bool(np.array_equal(logits, theirs)),
+                "max |Δ logit|": float(np.abs(logits - theirs).max()),
+                "predictions differing": float((logits.argmax(1) != theirs.argmax(1)).mean()),
+            }
+        )
     return rows
 
 
@@ -104,11 +114,19 @@ def population_table(profile: str, first: str, second: str) -> pd.DataFrame:
         pa, pb = a.predictions(method, sparsity), b.predictions(method, sparsity)
         accuracy_a, accuracy_b = (pa == gold).mean(axis=1), (pb == gold).mean(axis=1)
         votes_a, votes_b = (vote_counts(p, classes)[:, 1] / len(p) for p in (pa, pb))
-        row = {"method": method, "sparsity": sparsity, "seeds": len(pa),
-               "accuracy A": accuracy_a.mean(), "accuracy B": accuracy_b.mean(),
-               "seed sd A": accuracy_a.std(ddof=1), "Δ accuracy": accuracy_b.mean() - accuracy_a.mean(),
-               "vote-fraction r": float(np.corrcoef(votes_a, votes_b)[0, 1]),
-               "modal labels differing": float((modal_labels(pa, classes).labels != modal_labels(pb, classes).labels).mean())}
+        row = {
+            "method": method,
+            "sparsity": sparsity,
+            "seeds": len(pa),
+            "accuracy A": accuracy_a.mean(),
+            "accuracy B": accuracy_b.mean(),
+            "seed sd A": accuracy_a.std(ddof=1),
+            "Δ accuracy": accuracy_b.mean() - accuracy_a.mean(),
+            "vote-fraction r": float(np.corrcoef(votes_a, votes_b)[0, 1]),
+            "modal labels differing": float(
+                (modal_labels(pa, classes).labels != modal_labels(pb, classes).labels).mean()
+            ),
+        }
         if method != DENSE:
             share_a = find_pies(a.predictions(DENSE, 0.0), pa, classes).mean()
             share_b = find_pies(b.predictions(DENSE, 0.0), pb, classes).mean()
@@ -124,21 +142,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sparsity", type=float, default=0.9)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/machine-dependence.md"))
     parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS)[1:], default=list(CONDITIONS)[1:])
-    parser.add_argument("--populations", nargs=2, metavar=("STORE_A", "STORE_B"),
-                        help="compare two stores of the main study as populations (trains what they lack)")
+    parser.add_argument(
+        "--populations",
+        nargs=2,
+        metavar=("STORE_A", "STORE_B"),
+        help="compare two stores of the main study as populations (trains what they lack)",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("THREADS", "STORE"), help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
     command = " ".join(["python -m benchmarks.machine_dependence", *(argv if argv is not None else sys.argv[1:])])
     if arguments.populations:
         table = population_table(arguments.profile, *arguments.populations)
         arguments.out.parent.mkdir(parents=True, exist_ok=True)
-        arguments.out.write_text(f"# Two stores compared as populations\n\n`{command}`\n\n"
-                                 f"{table.to_markdown(index=False, floatfmt='.4g')}\n")
+        arguments.out.write_text(
+            f"# Two stores compared as populations\n\n`{command}`\n\n{table.to_markdown(index=False, floatfmt='.4g')}\n"
+        )
         print(table.to_string())
         return 0
     if arguments.worker:
-        train_worker(arguments.profile, arguments.seeds, arguments.sparsity, int(arguments.worker[0]),
-                     arguments.worker[1])
+        train_worker(
+            arguments.profile, arguments.seeds, arguments.sparsity, int(arguments.worker[0]), arguments.worker[1]
+        )
         return 0
     rows, stores = [], {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -149,10 +173,24 @@ def main(argv: list[str] | None = None) -> int:
             load = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(busy)]
             try:
                 print(f"training: {condition}", flush=True)
-                subprocess.run([sys.executable, "-m", "benchmarks.machine_dependence", "--profile", arguments.profile,
-                                "--seeds", str(arguments.seeds), "--sparsity", str(arguments.sparsity),
-                                "--worker", str(threads), str(stores[condition])],
-                               env={**os.environ, **environment}, check=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.machine_dependence",
+                        "--profile",
+                        arguments.profile,
+                        "--seeds",
+                        str(arguments.seeds),
+                        "--sparsity",
+                        str(arguments.sparsity),
+                        "--worker",
+                        str(threads),
+                        str(stores[condition]),
+                    ],
+                    env={**os.environ, **environment},
+                    check=True,
+                )
             finally:
                 for process in load:
                     process.kill()
@@ -161,15 +199,20 @@ def main(argv: list[str] | None = None) -> int:
             rows += compare(reference, stored_runs(stores[condition]), condition)
     table = pd.DataFrame(rows)
     summary = table.groupby("condition", sort=False).agg(
-        isa=("isa", "first"), threads=("threads", "first"), runs=("seed", "size"),
-        bitwise_equal=("bitwise equal", "sum"), max_logit_difference=("max |Δ logit|", "max"),
-        mean_predictions_differing=("predictions differing", "mean"))
+        isa=("isa", "first"),
+        threads=("threads", "first"),
+        runs=("seed", "size"),
+        bitwise_equal=("bitwise equal", "sum"),
+        max_logit_difference=("max |Δ logit|", "max"),
+        mean_predictions_differing=("predictions differing", "mean"),
+    )
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     cpu = next(iter(reference.values()))[1]["cpu"]
     arguments.out.write_text(
         f"# What moves a run's numbers\n\n`{command}` on {cpu} "
         f"(reference ISA {next(iter(reference.values()))[1]['isa']}).\n\n"
-        f"## Per condition\n\n{summary.to_markdown()}\n\n## Per run\n\n{table.to_markdown(index=False)}\n")
+        f"## Per condition\n\n{summary.to_markdown()}\n\n## Per run\n\n{table.to_markdown(index=False)}\n"
+    )
     print(summary.to_string())
     return 0
 

@@ -19,8 +19,10 @@ import torch
 
 from benchmarks.baseline import BaselineTrainer
 from pie_utils.config import Study
+from pie_utils.devices import resolve_device
+from pie_utils.runs import prepare_data, study_table
 from pie_utils.store import ResultsStore
-from pie_utils.training import PopulationTrainer, prepare_data, resolve_device, study_table
+from pie_utils.training import PopulationTrainer
 
 
 class TimedPopulationTrainer(PopulationTrainer):
@@ -79,12 +81,15 @@ def run_fast_path(study: Study, store_root: str | None = None) -> tuple[PathResu
         for seed in study.seed_range:
             trainer.train_seed(seed)
         table = study_table(study, prepared, store)
-        logits = {(row.method, row.sparsity, row.seed): store.read(row.key).arrays["test_logits"]
-                  for row in table.itertuples()}
+        logits = {
+            (row.method, row.sparsity, row.seed): store.read(row.key).arrays["test_logits"]
+            for row in table.itertuples()
+        }
         wall = time.perf_counter() - started
     runs = table[["method", "sparsity", "seed", "test_accuracy"]].reset_index(drop=True)
-    return PathResult("pie_utils", wall, trainer.train_seconds, trainer.train_tokens, runs, logits,
-                      prepared.encoded["train"].lengths), trainer
+    return PathResult(
+        "pie_utils", wall, trainer.train_seconds, trainer.train_tokens, runs, logits, prepared.encoded["train"].lengths
+    ), trainer
 
 
 def run_baseline(study: Study) -> tuple[PathResult, BaselineTrainer]:
@@ -94,15 +99,21 @@ def run_baseline(study: Study) -> tuple[PathResult, BaselineTrainer]:
     trainer = BaselineTrainer(study, resolve_device(study.device))
     runs = trainer.train_population()
     wall = time.perf_counter() - started
-    table = pd.DataFrame([{"method": r.method, "sparsity": r.sparsity, "seed": r.seed,
-                           "test_accuracy": r.metrics["test_accuracy"]} for r in runs])
+    table = pd.DataFrame(
+        [
+            {"method": r.method, "sparsity": r.sparsity, "seed": r.seed, "test_accuracy": r.metrics["test_accuracy"]}
+            for r in runs
+        ]
+    )
     logits = {(r.method, r.sparsity, r.seed): r.arrays["test_logits"] for r in runs}
-    return PathResult("baseline", wall, trainer.train_seconds, trainer.train_tokens, table, logits,
-                      trainer.lengths["train"]), trainer
+    return PathResult(
+        "baseline", wall, trainer.train_seconds, trainer.train_tokens, table, logits, trainer.lengths["train"]
+    ), trainer
 
 
-def matmul_peak(threads: int, size: int = 2048, dtype: torch.dtype = torch.float32,
-                device: str = "cpu", repeats: int = 5) -> float:
+def matmul_peak(
+    threads: int, size: int = 2048, dtype: torch.dtype = torch.float32, device: str = "cpu", repeats: int = 5
+) -> float:
     """Best FLOP/s (2·size³ per product) of ``torch.matmul`` on two ``[size, size]`` matrices,
     at ``threads`` CPU threads, over ``repeats`` timed products after one warm-up."""
     torch.set_num_threads(threads)
@@ -117,7 +128,7 @@ def matmul_peak(threads: int, size: int = 2048, dtype: torch.dtype = torch.float
         torch.matmul(a, b)
         synchronise()
         best = min(best, time.perf_counter() - started)
-    return 2 * size ** 3 / best
+    return 2 * size**3 / best
 
 
 def bert_training_flops(model: torch.nn.Module, lengths: np.ndarray) -> float:
@@ -140,5 +151,5 @@ def bert_training_flops(model: torch.nn.Module, lengths: np.ndarray) -> float:
     if getattr(bert, "pooler", None) is not None:
         per_sequence += sum(p.numel() for p in bert.pooler.parameters())
     config = bert.config
-    attention = 12 * config.num_hidden_layers * config.hidden_size * float((lengths ** 2).sum())
+    attention = 12 * config.num_hidden_layers * config.hidden_size * float((lengths**2).sum())
     return 6 * per_token * float(lengths.sum()) + 6 * per_sequence * len(lengths) + attention

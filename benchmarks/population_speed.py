@@ -67,11 +67,23 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def study_from(arguments: argparse.Namespace):
     """The validated ``Study`` both paths train (device cpu; the store is set per run)."""
-    parameters = {"dataset": arguments.dataset, "arch": arguments.arch, "seeds": arguments.seeds,
-                  "methods": arguments.methods, "sparsities": arguments.sparsity, "epochs": arguments.epochs,
-                  "threads": arguments.threads, "device": "cpu", "store": "unused",
-                  "subset": {"n_train": arguments.n_train, "n_validation": arguments.n_validation,
-                             "n_test": arguments.n_test, "seed": 0}}
+    parameters = {
+        "dataset": arguments.dataset,
+        "arch": arguments.arch,
+        "seeds": arguments.seeds,
+        "methods": arguments.methods,
+        "sparsities": arguments.sparsity,
+        "epochs": arguments.epochs,
+        "threads": arguments.threads,
+        "device": "cpu",
+        "store": "unused",
+        "subset": {
+            "n_train": arguments.n_train,
+            "n_validation": arguments.n_validation,
+            "n_test": arguments.n_test,
+            "seed": 0,
+        },
+    }
     if arguments.batch_size is not None:
         parameters["batch_size"] = arguments.batch_size
     return validate_study(parameters)
@@ -80,26 +92,37 @@ def study_from(arguments: argparse.Namespace):
 def population_accuracies(result: PathResult) -> dict[str, float]:
     """Mean test accuracy per population: ``acc dense``, ``acc IMP-FT 0.5``, …"""
     means = result.runs.groupby(["method", "sparsity"], sort=False)["test_accuracy"].mean()
-    return {f"acc {method}" + ("" if method == DENSE else f" {sparsity:g}"): float(value)
-            for (method, sparsity), value in means.items()}
+    return {
+        f"acc {method}" + ("" if method == DENSE else f" {sparsity:g}"): float(value)
+        for (method, sparsity), value in means.items()
+    }
 
 
 def same_predictions(first: PathResult, second: PathResult) -> float:
     """Share of (run, test example) pairs where both paths' argmax agree."""
-    agree = [np.mean(first.test_logits[key].argmax(axis=1) == second.test_logits[key].argmax(axis=1))
-             for key in first.test_logits]
+    agree = [
+        np.mean(first.test_logits[key].argmax(axis=1) == second.test_logits[key].argmax(axis=1))
+        for key in first.test_logits
+    ]
     return float(np.mean(agree))
 
 
-def result_rows(fast: PathResult, baseline: PathResult, flops_per_epoch: float | None,
-                peak: float | None) -> pd.DataFrame:
+def result_rows(
+    fast: PathResult, baseline: PathResult, flops_per_epoch: float | None, peak: float | None
+) -> pd.DataFrame:
     """One row per path with the columns the module docstring lists."""
     agreement = same_predictions(fast, baseline)
     rows = []
     for result in (fast, baseline):
-        row = {"path": result.path, "wall_s": result.wall_seconds, "train_s": result.train_seconds,
-               "train_tokens": result.train_tokens, "tokens_per_s": result.tokens_per_second,
-               **population_accuracies(result), "same_test_predictions": agreement}
+        row = {
+            "path": result.path,
+            "wall_s": result.wall_seconds,
+            "train_s": result.train_seconds,
+            "train_tokens": result.train_tokens,
+            "tokens_per_s": result.tokens_per_second,
+            **population_accuracies(result),
+            "same_test_predictions": agreement,
+        }
         if flops_per_epoch is not None:
             epochs_read = result.train_tokens / result.train_lengths.sum()
             row["train_flops_per_s"] = flops_per_epoch * epochs_read / result.train_seconds
@@ -115,13 +138,17 @@ def goal_lines(arch: str, table: pd.DataFrame, peak: float | None) -> list[str]:
     """Each goal, the measured value, and whether it was met."""
     fast = table[table.path == "pie_utils"].iloc[0]
     goal = SPEED_GOALS[arch]
-    lines = [f"- speed (baseline wall / pie_utils wall): {fast.speedup_wall:.2f}x, goal >= {goal:g}x: "
-             f"{'met' if fast.speedup_wall >= goal else 'MISSED'}"]
+    lines = [
+        f"- speed (baseline wall / pie_utils wall): {fast.speedup_wall:.2f}x, goal >= {goal:g}x: "
+        f"{'met' if fast.speedup_wall >= goal else 'MISSED'}"
+    ]
     if peak is not None:
         share = fast.train_flops_per_s / peak
-        lines.append(f"- pie_utils training step: {fast.train_flops_per_s / 1e9:.1f} GFLOP/s = {100 * share:.0f} % of "
-                     f"the measured fp32 matmul peak ({peak / 1e9:.1f} GFLOP/s), goal >= {100 * PEAK_GOAL:.0f} %: "
-                     f"{'met' if share >= PEAK_GOAL else 'MISSED'}")
+        lines.append(
+            f"- pie_utils training step: {fast.train_flops_per_s / 1e9:.1f} GFLOP/s = {100 * share:.0f} % of "
+            f"the measured fp32 matmul peak ({peak / 1e9:.1f} GFLOP/s), goal >= {100 * PEAK_GOAL:.0f} %: "
+            f"{'met' if share >= PEAK_GOAL else 'MISSED'}"
+        )
     accuracy_columns = [c for c in table.columns if c.startswith("acc ")]
     gap = max(abs(table[c].iloc[0] - table[c].iloc[1]) for c in accuracy_columns)
     lines.append(f"- largest accuracy gap between the paths: {100 * gap:.2f} points (goal < 1)")
@@ -129,15 +156,18 @@ def goal_lines(arch: str, table: pd.DataFrame, peak: float | None) -> list[str]:
 
 
 # The kernels that do the model's arithmetic, per architecture: what the profile summary totals.
-MODEL_KERNELS = {"bilstm": ("aten::mkldnn_rnn_layer", "aten::mkldnn_rnn_layer_backward"),
-                 "bert": ("aten::addmm", "aten::mm", "aten::bmm")}
+MODEL_KERNELS = {
+    "bilstm": ("aten::mkldnn_rnn_layer", "aten::mkldnn_rnn_layer_backward"),
+    "bert": ("aten::addmm", "aten::mm", "aten::bmm"),
+}
 
 
 def profile_epoch(study, runner) -> torch.profiler.profile:
     """torch.profiler over one dense epoch of seed 0 of ``study`` (validation and test logits
     included) trained by ``runner`` (``run_fast_path`` or ``run_baseline``)."""
-    one = replace(study, methods=(), sparsities=(), seeds=1,
-                  training=replace(study.training, epochs=1, train_logit_epochs=()))
+    one = replace(
+        study, methods=(), sparsities=(), seeds=1, training=replace(study.training, epochs=1, train_logit_epochs=())
+    )
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiler:
         runner(one)
     return profiler
@@ -151,8 +181,15 @@ def profile_summary(arch: str, profiles: dict[str, torch.profiler.profile]) -> p
         events = profiler.key_averages()
         total = sum(event.self_cpu_time_total for event in events) / 1e6
         kernels = sum(event.self_cpu_time_total for event in events if event.key in MODEL_KERNELS[arch]) / 1e6
-        rows.append({"path": path, "epoch_self_cpu_s": total, "model_kernels_s": kernels,
-                     "model_kernels_share": kernels / total, "other_s": total - kernels})
+        rows.append(
+            {
+                "path": path,
+                "epoch_self_cpu_s": total,
+                "model_kernels_s": kernels,
+                "model_kernels_share": kernels / total,
+                "other_s": total - kernels,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -160,11 +197,19 @@ def profile_both_paths(arch: str, study, path: Path) -> str:
     """Profile one dense epoch on each path; write the summary and both op tables to ``path``."""
     profiles = {"pie_utils": profile_epoch(study, run_fast_path), "baseline": profile_epoch(study, run_baseline)}
     summary = profile_summary(arch, profiles)
-    parts = [f"One dense epoch of seed 0 per path; model kernels = {', '.join(MODEL_KERNELS[arch])}.", "",
-             summary.to_markdown(index=False, floatfmt=".3g"), ""]
+    parts = [
+        f"One dense epoch of seed 0 per path; model kernels = {', '.join(MODEL_KERNELS[arch])}.",
+        "",
+        summary.to_markdown(index=False, floatfmt=".3g"),
+        "",
+    ]
     for name, profiler in profiles.items():
-        parts += [f"## {name}: ops by self CPU time", "",
-                  profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=25), ""]
+        parts += [
+            f"## {name}: ops by self CPU time",
+            "",
+            profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=25),
+            "",
+        ]
     text = "\n".join(parts)
     path.write_text(text)
     return text
@@ -188,13 +233,23 @@ def main(argv: list[str] | None = None) -> int:
         flops_per_epoch = bert_training_flops(model, fast.train_lengths)
     table = result_rows(fast, baseline, flops_per_epoch, peak)
     stem = f"{arguments.arch}-{arguments.dataset}"
-    header = (f"{arguments.arch} on {arguments.dataset}: n_train={arguments.n_train}, "
-              f"n_validation={study.subset.n_validation or 'split'}, "
-              f"n_test={study.subset.n_test or 'split'}, seeds={study.seeds}, methods={' '.join(study.methods)}, "
-              f"sparsity={' '.join(f'{s:g}' for s in study.sparsities)}, E={study.training.epochs}, "
-              f"batch={study.training.batch_size}, threads={study.training.threads}, torch {torch.__version__}")
-    text = "\n".join([f"### {header}", "", table.to_markdown(index=False, floatfmt=".4g"), "",
-                      *goal_lines(arguments.arch, table, peak), ""])
+    header = (
+        f"{arguments.arch} on {arguments.dataset}: n_train={arguments.n_train}, "
+        f"n_validation={study.subset.n_validation or 'split'}, "
+        f"n_test={study.subset.n_test or 'split'}, seeds={study.seeds}, methods={' '.join(study.methods)}, "
+        f"sparsity={' '.join(f'{s:g}' for s in study.sparsities)}, E={study.training.epochs}, "
+        f"batch={study.training.batch_size}, threads={study.training.threads}, torch {torch.__version__}"
+    )
+    text = "\n".join(
+        [
+            f"### {header}",
+            "",
+            table.to_markdown(index=False, floatfmt=".4g"),
+            "",
+            *goal_lines(arguments.arch, table, peak),
+            "",
+        ]
+    )
     print(text)
     (arguments.out / f"{stem}.md").write_text(text)
     table.assign(config=header).to_csv(arguments.out / f"{stem}.csv", index=False)

@@ -32,15 +32,21 @@ n_test = 300  # test snippets (of 1,275)
 epochs = 3  # fewer and the BiLSTM predicts one class only
 
 # %%
-import numpy as np
 import pandas as pd
 from myst_nb import glue
 
 from pie_utils.pies import find_pies, modal_labels, vote_counts
 from pie_utils.studies import train
 
-example = train(profile, methods=[method], sparsities=[sparsity], seeds=seeds, epochs=epochs,
-                subset={"n_train": n_train, "n_validation": 200, "n_test": n_test, "seed": 0}, progress=False)
+example = train(
+    profile,
+    methods=[method],
+    sparsities=[sparsity],
+    seeds=seeds,
+    epochs=epochs,
+    subset={"n_train": n_train, "n_validation": 200, "n_test": n_test, "seed": 0},
+    progress=False,
+)
 dense = example.predictions("dense", 0.0)  # [seed, example] predicted class
 pruned = example.predictions(method, sparsity)
 gold = example.labels()
@@ -53,8 +59,10 @@ assert dense.shape == pruned.shape == (seeds, n_test)
 # The usual summary: each model scored on its own, then averaged over the population.
 
 # %%
-accuracy = pd.DataFrame({"dense": (dense == gold).mean(axis=1), "pruned": (pruned == gold).mean(axis=1)},
-                        index=pd.Index(range(seeds), name="seed"))
+accuracy = pd.DataFrame(
+    {"dense": (dense == gold).mean(axis=1), "pruned": (pruned == gold).mean(axis=1)},
+    index=pd.Index(range(seeds), name="seed"),
+)
 glue("dense_mean", float(accuracy.dense.mean()), display=False)
 glue("pruned_mean", float(accuracy.pruned.mean()), display=False)
 accuracy.style.format("{:.3f}")
@@ -75,19 +83,23 @@ pruned_modal = modal_labels(pruned, len(names))
 pies = find_pies(dense, pruned, len(names))
 dense_votes, pruned_votes = vote_counts(dense, len(names)), vote_counts(pruned, len(names))
 texts = example.texts()
-table = pd.DataFrame({
-    "text": [t[:90] + ("…" if len(t) > 90 else "") for t in texts],
-    "gold": [names[g] for g in gold],
-    "dense votes": [" / ".join(f"{names[c]} {v}" for c, v in enumerate(row)) for row in dense_votes],
-    "pruned votes": [" / ".join(f"{names[c]} {v}" for c, v in enumerate(row)) for row in pruned_votes],
-    "PIE": pies,
-})
+table = pd.DataFrame(
+    {
+        "text": [t[:90] + ("…" if len(t) > 90 else "") for t in texts],
+        "gold": [names[g] for g in gold],
+        "dense votes": [" / ".join(f"{names[c]} {v}" for c, v in enumerate(row)) for row in dense_votes],
+        "pruned votes": [" / ".join(f"{names[c]} {v}" for c, v in enumerate(row)) for row in pruned_votes],
+        "PIE": pies,
+    }
+)
 n_pies = int(pies.sum())
 assert 0 <= n_pies <= n_test
 glue("n_pies", n_pies, display=False)
 glue("pie_share", float(pies.mean()), display=False)
 glue("dense_on_pies", float((dense_modal.labels[pies] == gold[pies]).mean()) if n_pies else float("nan"), display=False)
-glue("pruned_on_pies", float((pruned_modal.labels[pies] == gold[pies]).mean()) if n_pies else float("nan"), display=False)
+glue(
+    "pruned_on_pies", float((pruned_modal.labels[pies] == gold[pies]).mean()) if n_pies else float("nan"), display=False
+)
 table[table.PIE].head(8) if n_pies else table.head(8)
 
 # %% [markdown]
@@ -99,7 +111,8 @@ table[table.PIE].head(8) if n_pies else table.head(8)
 # seeds to separate the two.
 
 # %%
-counts = pd.Series({"points": n_test, "PIEs": n_pies, "dense ties": dense_modal.n_ties,
-                    "pruned ties": pruned_modal.n_ties})
+counts = pd.Series(
+    {"points": n_test, "PIEs": n_pies, "dense ties": dense_modal.n_ties, "pruned ties": pruned_modal.n_ties}
+)
 assert counts["dense ties"] <= n_test and counts["pruned ties"] <= n_test
 counts.to_frame("count")

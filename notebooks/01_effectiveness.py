@@ -34,16 +34,22 @@ alpha = None  # family-wise error rate; None: the profile's analysis value
 margin = 0.02  # the largest accuracy change that still counts as "kept"
 
 # %%
-import numpy as np
-import pandas as pd
 import matplotlib.pyplot as plt
+import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
 from pie_utils import plots
 from pie_utils.intervals import outside_note
 from pie_utils.pruning import DENSE
-from pie_utils.stats import bootstrap, equivalence_rule, equivalence_verdict, overall_rule, overall_verdict, percentile_interval
+from pie_utils.stats import (
+    bootstrap,
+    equivalence_rule,
+    equivalence_verdict,
+    overall_rule,
+    overall_verdict,
+    percentile_interval,
+)
 from pie_utils.studies import analysis_parameters, project_root, train
 
 settings = analysis_parameters(profile, n_resamples=n_resamples, alpha=alpha)
@@ -67,6 +73,7 @@ rule = equivalence_rule(margin, what="the change in mean accuracy") + " " + over
 print(rule)
 print(f"{n_cells} cells; interval level {level:.4f}; {settings['n_resamples']} bootstrap resamples.")
 
+
 # %%
 def correctness(trained, method, sparsity):
     """[seed, example] bool: which test points each model of the population gets right."""
@@ -76,24 +83,47 @@ def correctness(trained, method, sparsity):
 rows = []
 for name, trained in studies.items():
     dense = correctness(trained, DENSE, 0.0)
-    rows.append({"study": name, "arch": STUDIES[name], "dataset": trained.study.dataset, "method": DENSE,
-                 "sparsity": 0.0, "accuracy": dense.mean(), "change": 0.0})
+    rows.append(
+        {
+            "study": name,
+            "arch": STUDIES[name],
+            "dataset": trained.study.dataset,
+            "method": DENSE,
+            "sparsity": 0.0,
+            "accuracy": dense.mean(),
+            "change": 0.0,
+        }
+    )
     for method in trained.study.methods:
         for sparsity in trained.study.sparsities:
             pruned = correctness(trained, method, sparsity)
-            change = bootstrap([dense, pruned], lambda d, p: p.mean() - d.mean(),
-                               n_resamples=settings["n_resamples"], seed=0)
+            change = bootstrap(
+                [dense, pruned], lambda d, p: p.mean() - d.mean(), n_resamples=settings["n_resamples"], seed=0
+            )
             low, high = percentile_interval(change, level)
-            rows.append({"study": name, "arch": STUDIES[name], "dataset": trained.study.dataset, "method": method,
-                         "sparsity": sparsity, "accuracy": pruned.mean(), "change": pruned.mean() - dense.mean(),
-                         "low": low, "high": high, "verdict": equivalence_verdict((low, high), margin)})
+            rows.append(
+                {
+                    "study": name,
+                    "arch": STUDIES[name],
+                    "dataset": trained.study.dataset,
+                    "method": method,
+                    "sparsity": sparsity,
+                    "accuracy": pruned.mean(),
+                    "change": pruned.mean() - dense.mean(),
+                    "low": low,
+                    "high": high,
+                    "verdict": equivalence_verdict((low, high), margin),
+                }
+            )
 effectiveness = pd.DataFrame(rows)
 cells = effectiveness[effectiveness.method != DENSE]
 assert len(cells) == n_cells and cells.accuracy.between(0, 1).all() and cells[["low", "high"]].notna().all().all()
 assert (cells.low <= cells.high).all()
-(cells.assign(sparsity=cells.sparsity.map("{:.0%}".format))
-      .set_index(["dataset", "arch", "method", "sparsity"])[["accuracy", "change", "low", "high", "verdict"]]
-      .style.format({"accuracy": "{:.3f}", "change": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}"}))
+(
+    cells.assign(sparsity=cells.sparsity.map("{:.0%}".format))
+    .set_index(["dataset", "arch", "method", "sparsity"])[["accuracy", "change", "low", "high", "verdict"]]
+    .style.format({"accuracy": "{:.3f}", "change": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}"})
+)
 
 # %%
 Markdown(outside_note(cells, "change", "accuracy changes", label=["dataset", "arch", "method", "sparsity"]))
@@ -118,13 +148,32 @@ for ax, (name, trained) in zip(axes, studies.items()):
     dense = correctness(trained, DENSE, 0.0)
     curve = []
     for method in trained.study.methods:
-        curve.append({"method": method, "sparsity": 0.0, "mean": dense.mean(),
-                      **dict(zip(("low", "high"), percentile_interval(bootstrap([dense], lambda d: d.mean(), n_resamples=settings["n_resamples"]))))})
+        curve.append(
+            {
+                "method": method,
+                "sparsity": 0.0,
+                "mean": dense.mean(),
+                **dict(
+                    zip(
+                        ("low", "high"),
+                        percentile_interval(
+                            bootstrap([dense], lambda d: d.mean(), n_resamples=settings["n_resamples"])
+                        ),
+                    )
+                ),
+            }
+        )
         for sparsity in trained.study.sparsities:
             pruned = correctness(trained, method, sparsity)
             samples = bootstrap([pruned], lambda p: p.mean(), n_resamples=settings["n_resamples"])
-            curve.append({"method": method, "sparsity": sparsity, "mean": pruned.mean(),
-                          **dict(zip(("low", "high"), percentile_interval(samples)))})
+            curve.append(
+                {
+                    "method": method,
+                    "sparsity": sparsity,
+                    "mean": pruned.mean(),
+                    **dict(zip(("low", "high"), percentile_interval(samples))),
+                }
+            )
     plots.interval_plot(ax, pd.DataFrame(curve), "sparsity", "mean", "low", "high", "method", dodge=0.012)
     ax.set_title(f"ours: {trained.study.dataset}, {STUDIES[name]}", fontsize=10)
     ax.set_xlabel("sparsity")
@@ -133,9 +182,17 @@ paper_panel = imdb[imdb.method.isin(shown_methods) & (imdb.sparsity_percent <= 9
 paper_panel["sparsity"] = paper_panel.sparsity_percent / 100
 paper_panel["label"] = paper_panel.architecture + " " + paper_panel.method
 for (arch, method), rows_ in paper_panel.groupby(["architecture", "method"]):
-    axes[-1].errorbar(rows_.sparsity, rows_["mean"], yerr=rows_["std"], fmt="o-" if arch == "BERT" else "s--",
-                      capsize=3, markersize=4, linewidth=1, color=plots.method_palette([method])[method],
-                      label=f"{arch} {method}")
+    axes[-1].errorbar(
+        rows_.sparsity,
+        rows_["mean"],
+        yerr=rows_["std"],
+        fmt="o-" if arch == "BERT" else "s--",
+        capsize=3,
+        markersize=4,
+        linewidth=1,
+        color=plots.method_palette([method])[method],
+        label=f"{arch} {method}",
+    )
 axes[-1].set_title("paper: IMDB, 30 seeds (mean ± sd)", fontsize=10)
 axes[-1].set_xlabel("sparsity")
 axes[0].legend(fontsize=8, loc="lower left")
@@ -148,16 +205,22 @@ plt.show()
 # (IMDB) and here (Rotten Tomatoes), for the same methods and sparsities.
 
 # %%
-paper_change = (imdb.merge(imdb[imdb.sparsity_percent == 0][["architecture", "method", "mean"]],
-                           on=["architecture", "method"], suffixes=("", "_dense"))
-                .assign(paper_change=lambda t: t["mean"] - t["mean_dense"], sparsity=lambda t: t.sparsity_percent / 100))
+paper_change = imdb.merge(
+    imdb[imdb.sparsity_percent == 0][["architecture", "method", "mean"]],
+    on=["architecture", "method"],
+    suffixes=("", "_dense"),
+).assign(paper_change=lambda t: t["mean"] - t["mean_dense"], sparsity=lambda t: t.sparsity_percent / 100)
 ours = cells[cells.study.isin(["run", "bert"])][["arch", "method", "sparsity", "change"]]
 ours = ours.assign(architecture=ours.arch.map({"BiLSTM": "BiLSTM", "MiniLM": "BERT"}))
-comparison = ours.merge(paper_change[["architecture", "method", "sparsity", "paper_change"]],
-                        on=["architecture", "method", "sparsity"], how="left")
+comparison = ours.merge(
+    paper_change[["architecture", "method", "sparsity", "paper_change"]],
+    on=["architecture", "method", "sparsity"],
+    how="left",
+)
 assert len(comparison) == len(ours)
 comparison.rename(columns={"change": "ours (Rotten Tomatoes)", "paper_change": "paper (IMDB)"}).drop(
-    columns="architecture").style.format({"sparsity": "{:.0%}", "ours (Rotten Tomatoes)": "{:+.3f}", "paper (IMDB)": "{:+.3f}"})
+    columns="architecture"
+).style.format({"sparsity": "{:.0%}", "ours (Rotten Tomatoes)": "{:+.3f}", "paper (IMDB)": "{:+.3f}"})
 
 # %% [markdown]
 # ## Verdict
@@ -171,7 +234,11 @@ glue("n_cells", n_cells, display=False)
 glue("n_kept", int(counts.get("supported", 0)), display=False)
 glue("worst_change", float(worst.change), display=False)
 glue("worst_cell", f"{worst.method} at {worst.sparsity:.0%} ({worst.dataset}, {worst.arch})", display=False)
-glue("dense_accuracy", float(effectiveness[(effectiveness.study == "run") & (effectiveness.method == DENSE)].accuracy.iloc[0]), display=False)
+glue(
+    "dense_accuracy",
+    float(effectiveness[(effectiveness.study == "run") & (effectiveness.method == DENSE)].accuracy.iloc[0]),
+    display=False,
+)
 print(f"Verdict: {verdict}. {counts.to_dict()}")
 
 # %% [markdown]

@@ -29,9 +29,9 @@ n_resamples = None  # bootstrap resamples; None: the profile's analysis value
 alpha = None  # family-wise error rate; None: the profile's analysis value
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from IPython.display import Markdown
 from myst_nb import glue
 
@@ -39,12 +39,23 @@ from pie_utils import plots
 from pie_utils.intervals import outside_note
 from pie_utils.pies import modal_labels
 from pie_utils.pruning import DENSE
-from pie_utils.stats import apply_verdicts, bootstrap, bootstrap_p_value, overall_rule, overall_verdict, percentile_interval, verdict_rule
+from pie_utils.stats import (
+    apply_verdicts,
+    bootstrap,
+    bootstrap_p_value,
+    overall_rule,
+    overall_verdict,
+    percentile_interval,
+    verdict_rule,
+)
 from pie_utils.studies import analysis_parameters, train
 
 settings = analysis_parameters(profile, n_resamples=n_resamples, alpha=alpha)
 plots.use_style()
-archs = {"MiniLM (BERT)": train(profile, "bert", progress=False), "BiLSTM": train(profile, "bilstm_pair", progress=False)}
+archs = {
+    "MiniLM (BERT)": train(profile, "bert", progress=False),
+    "BiLSTM": train(profile, "bilstm_pair", progress=False),
+}
 bert, bilstm = archs.values()
 assert bert.study.seeds == bilstm.study.seeds, "populations must be of equal size"
 assert bert.dataset.fingerprint() == bilstm.dataset.fingerprint(), "both studies must use the same data and splits"
@@ -78,22 +89,45 @@ def share_difference(bert_dense, bert_pruned, lstm_dense, lstm_pruned):
 
 rows = []
 for method, sparsity in cells:
-    populations = [bert.predictions(DENSE, 0.0), bert.predictions(method, sparsity),
-                   bilstm.predictions(DENSE, 0.0), bilstm.predictions(method, sparsity)]
+    populations = [
+        bert.predictions(DENSE, 0.0),
+        bert.predictions(method, sparsity),
+        bilstm.predictions(DENSE, 0.0),
+        bilstm.predictions(method, sparsity),
+    ]
     samples = bootstrap(populations, share_difference, n_resamples=settings["n_resamples"])
     low, high = percentile_interval(samples)
     accuracy = [(p == gold).mean() for p in populations]
-    rows.append({"method": method, "sparsity": sparsity,
-                 "pie_share_minilm": pie_share(*populations[:2]), "pie_share_bilstm": pie_share(*populations[2:]),
-                 "effect": share_difference(*populations), "low": low, "high": high, "p_value": bootstrap_p_value(samples),
-                 "accuracy_drop_minilm": accuracy[0] - accuracy[1], "accuracy_drop_bilstm": accuracy[2] - accuracy[3],
-                 "dense_accuracy_minilm": accuracy[0], "dense_accuracy_bilstm": accuracy[2]})
+    rows.append(
+        {
+            "method": method,
+            "sparsity": sparsity,
+            "pie_share_minilm": pie_share(*populations[:2]),
+            "pie_share_bilstm": pie_share(*populations[2:]),
+            "effect": share_difference(*populations),
+            "low": low,
+            "high": high,
+            "p_value": bootstrap_p_value(samples),
+            "accuracy_drop_minilm": accuracy[0] - accuracy[1],
+            "accuracy_drop_bilstm": accuracy[2] - accuracy[3],
+            "dense_accuracy_minilm": accuracy[0],
+            "dense_accuracy_bilstm": accuracy[2],
+        }
+    )
 comparison = apply_verdicts(pd.DataFrame(rows), alpha=settings["alpha"])
 assert len(comparison) == len(cells)
 assert comparison[["pie_share_minilm", "pie_share_bilstm"]].stack().between(0, 1).all()
-comparison.style.format({c: "{:.3f}" for c in comparison.columns if c.startswith(("pie_share", "accuracy", "dense"))}
-                        | {"sparsity": "{:.0%}", "effect": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}",
-                           "p_value": "{:.3g}", "p_holm": "{:.3g}"})
+comparison.style.format(
+    {c: "{:.3f}" for c in comparison.columns if c.startswith(("pie_share", "accuracy", "dense"))}
+    | {
+        "sparsity": "{:.0%}",
+        "effect": "{:+.3f}",
+        "low": "{:+.3f}",
+        "high": "{:+.3f}",
+        "p_value": "{:.3g}",
+        "p_holm": "{:.3g}",
+    }
+)
 
 # %%
 Markdown(outside_note(comparison, "effect", "differences of PIE share", label=["method", "sparsity"]))
@@ -102,7 +136,9 @@ Markdown(outside_note(comparison, "effect", "differences of PIE share", label=["
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
 labels = [f"{m} {s:.0%}" for m, s in cells]
 x = np.arange(len(cells))
-for ax, (metric, title) in zip(axes, [("pie_share", "PIE share (dense vs pruned)"), ("accuracy_drop", "mean accuracy drop")]):
+for ax, (metric, title) in zip(
+    axes, [("pie_share", "PIE share (dense vs pruned)"), ("accuracy_drop", "mean accuracy drop")]
+):
     ax.bar(x - 0.2, comparison[f"{metric}_minilm"], width=0.4, label="MiniLM (BERT)", color="#7570b3")
     ax.bar(x + 0.2, comparison[f"{metric}_bilstm"], width=0.4, label="BiLSTM", color="#e6ab02")
     ax.set_xticks(x, labels, rotation=20)
@@ -129,7 +165,7 @@ print(verdict)
 
 # %% [markdown]
 # **Verdict: {glue:text}`verdict`.** With {glue:text}`seeds` seeds per population, the largest
-# difference is at {glue:text}`cell`: PIE share {glue:text}`share_minilm:.3f` for MiniLM against
-# {glue:text}`share_bilstm:.3f` for the BiLSTM (95 % interval of the difference
-# {glue:text}`low:+.3f` to {glue:text}`high:+.3f`). MiniLM is a 6-layer distilled model, not
+# difference is at {glue:text}`cell`: PIE share {glue:text}`share_minilm:.2f` for MiniLM against
+# {glue:text}`share_bilstm:.2f` for the BiLSTM (95 % interval of the difference
+# {glue:text}`low:+.2f` to {glue:text}`high:+.2f`). MiniLM is a 6-layer distilled model, not
 # `bert-base-uncased`; the `full` profile runs the paper's BERT where a hub is reachable.

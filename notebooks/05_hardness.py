@@ -30,20 +30,28 @@ n_resamples = None  # bootstrap resamples; None: the profile's analysis value
 alpha = None  # family-wise error rate; None: the profile's analysis value
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
 
 from pie_utils import plots
-from pie_utils.hardness import FEATURE_DESCRIPTIONS, hardness_features, model_difficulty
+from pie_utils.hardness import MEASURES, hardness_features, model_difficulty
 from pie_utils.intervals import outside_note
 from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
-from pie_utils.stats import (apply_verdicts, bootstrap, mann_whitney, overall_rule, overall_verdict,
-                             percentile_interval, rank_biserial, verdict_rule)
+from pie_utils.stats import (
+    apply_verdicts,
+    bootstrap,
+    mann_whitney,
+    overall_rule,
+    overall_verdict,
+    percentile_interval,
+    rank_biserial,
+    verdict_rule,
+)
 from pie_utils.studies import analysis_parameters, train
 
 settings = analysis_parameters(profile, n_resamples=n_resamples, alpha=alpha)
@@ -53,13 +61,17 @@ gold, n_classes = main.labels(), main.dataset.num_classes
 half_a, half_b = main.seed_halves()
 features = hardness_features(main.texts("test"), main.texts("train"))
 features["model_difficulty"] = model_difficulty(main.logits(DENSE, 0.0)[half_b], gold)
-# the claimed direction of each measure for PIEs: +1 larger, −1 smaller
-DIRECTIONS = {"length_words": +1, "readability": -1, "lexical_diversity": +1, "word_rarity": +1, "model_difficulty": +1}
+DIRECTIONS = {name: measure.claimed_direction for name, measure in MEASURES.items()}  # +1: PIEs claimed higher
 measured = [f for f in DIRECTIONS if features[f].notna().any()]
 assert len(features) == len(gold) and "length_words" in measured and (features.length_words > 0).all()
-pd.DataFrame({"measure": list(FEATURE_DESCRIPTIONS), "what it is": list(FEATURE_DESCRIPTIONS.values()),
-              "claimed direction for PIEs": [{1: "higher", -1: "lower"}[DIRECTIONS[f]] for f in FEATURE_DESCRIPTIONS],
-              "computed here": [f in measured for f in FEATURE_DESCRIPTIONS]})
+pd.DataFrame(
+    {
+        "measure": list(MEASURES),
+        "what it is": [measure.description for measure in MEASURES.values()],
+        "claimed direction for PIEs": [{1: "higher", -1: "lower"}[DIRECTIONS[f]] for f in MEASURES],
+        "computed here": [f in measured for f in MEASURES],
+    }
+)
 
 # %% [markdown]
 # ## The rule, before the result
@@ -72,8 +84,11 @@ pd.DataFrame({"measure": list(FEATURE_DESCRIPTIONS), "what it is": list(FEATURE_
 # model-based difficulty is reported beside it.
 
 # %%
-print(verdict_rule(settings["alpha"], what="the rank-biserial effect (signed so that the claimed direction is positive)"))
+print(
+    verdict_rule(settings["alpha"], what="the rank-biserial effect (signed so that the claimed direction is positive)")
+)
 print(overall_rule())
+
 
 # %%
 def pie_effect(values, mask):
@@ -97,28 +112,62 @@ for method in main.study.methods:
                 median_pies, median_rest = test.median_x, test.median_y
             else:
                 effect = p_value = low = high = median_pies = median_rest = np.nan
-            rows.append({"method": method, "sparsity": sparsity, "measure": feature, "pies": int(pies.sum()),
-                         "median_pies": median_pies, "median_non_pies": median_rest,
-                         "effect": effect, "low": low, "high": high, "p_value": p_value})
+            rows.append(
+                {
+                    "method": method,
+                    "sparsity": sparsity,
+                    "measure": feature,
+                    "pies": int(pies.sum()),
+                    "median_pies": median_pies,
+                    "median_non_pies": median_rest,
+                    "effect": effect,
+                    "low": low,
+                    "high": high,
+                    "p_value": p_value,
+                }
+            )
 hardness = apply_verdicts(pd.DataFrame(rows), alpha=settings["alpha"])
 hardness.loc[hardness.p_value.isna(), "verdict"] = "inconclusive at this scale"
 assert len(hardness) == len(main.study.methods) * len(main.study.sparsities) * len(measured)
 assert hardness.effect.dropna().between(-1, 1).all()
-hardness.style.format({"sparsity": "{:.0%}", "median_pies": "{:.3g}", "median_non_pies": "{:.3g}", "effect": "{:+.3f}",
-                       "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}"}, na_rep="–")
+hardness.style.format(
+    {
+        "sparsity": "{:.0%}",
+        "median_pies": "{:.3g}",
+        "median_non_pies": "{:.3g}",
+        "effect": "{:+.3f}",
+        "low": "{:+.3f}",
+        "high": "{:+.3f}",
+        "p_value": "{:.3g}",
+        "p_holm": "{:.3g}",
+    },
+    na_rep="–",
+)
 
 # %%
 Markdown(outside_note(hardness, "effect", "effects", label=["measure", "method", "sparsity"]))
 
 # %% tags=["hide-input"]
 heat = hardness.assign(cell=hardness.method + " " + hardness.sparsity.map("{:.0%}".format)).pivot(
-    index="cell", columns="measure", values="effect")[measured]
-marks = hardness.assign(cell=hardness.method + " " + hardness.sparsity.map("{:.0%}".format)).pivot(
-    index="cell", columns="measure", values="verdict")[measured].replace(
-    {"supported": "✓", "not supported": "✗", "inconclusive at this scale": "?"})
+    index="cell", columns="measure", values="effect"
+)[measured]
+marks = (
+    hardness.assign(cell=hardness.method + " " + hardness.sparsity.map("{:.0%}".format))
+    .pivot(index="cell", columns="measure", values="verdict")[measured]
+    .replace({"supported": "✓", "not supported": "✗", "inconclusive at this scale": "?"})
+)
 fig, ax = plt.subplots(figsize=(8, 0.45 * len(heat) + 1.5))
-sns.heatmap(heat, annot=heat.round(2).astype(str) + " " + marks, fmt="", cmap="RdBu_r", center=0, vmin=-0.5, vmax=0.5,
-            cbar_kws={"label": "rank-biserial effect (claimed direction > 0)"}, ax=ax)
+sns.heatmap(
+    heat,
+    annot=heat.round(2).astype(str) + " " + marks,
+    fmt="",
+    cmap="RdBu_r",
+    center=0,
+    vmin=-0.5,
+    vmax=0.5,
+    cbar_kws={"label": "rank-biserial effect (claimed direction > 0)"},
+    ax=ax,
+)
 ax.set_title("PIEs vs non-PIEs: ✓ supported, ✗ not supported, ? inconclusive", fontsize=10)
 ax.set_ylabel("")
 fig.tight_layout()
@@ -132,9 +181,23 @@ counts = hardness.drop_duplicates(["method", "sparsity"]).set_index(["method", "
 method, sparsity = counts.idxmax()
 pies = find_pies(dense[half_a], main.predictions(method, sparsity)[half_a], n_classes)
 shown = features[measured].assign(points=np.where(pies, "PIE", "non-PIE")).melt(id_vars="points", var_name="measure")
-grid = sns.catplot(data=shown, x="points", y="value", col="measure", kind="box", sharey=False, height=3.0, aspect=0.7,
-                   palette=["#1b9e77", "#d95f02"], hue="points", order=["non-PIE", "PIE"], showfliers=False)
-grid.figure.suptitle(f"{method} at {sparsity:.0%}: {int(pies.sum())} PIEs of {len(pies)} test points", y=1.03, fontsize=10)
+grid = sns.catplot(
+    data=shown,
+    x="points",
+    y="value",
+    col="measure",
+    kind="box",
+    sharey=False,
+    height=3.0,
+    aspect=0.7,
+    palette=["#1b9e77", "#d95f02"],
+    hue="points",
+    order=["non-PIE", "PIE"],
+    showfliers=False,
+)
+grid.figure.suptitle(
+    f"{method} at {sparsity:.0%}: {int(pies.sum())} PIEs of {len(pies)} test points", y=1.03, fontsize=10
+)
 plt.show()
 
 # %% [markdown]
@@ -144,7 +207,9 @@ plt.show()
 claim_measures = [f for f in ("length_words", "readability", "lexical_diversity", "word_rarity") if f in measured]
 per_measure = {f: overall_verdict(hardness[hardness.measure == f].verdict) for f in measured}
 verdict = overall_verdict(hardness[hardness.measure.isin(claim_measures)].verdict)
-length = hardness[(hardness.measure == "length_words") & (hardness.method == method) & (hardness.sparsity == sparsity)].iloc[0]
+length = hardness[
+    (hardness.measure == "length_words") & (hardness.method == method) & (hardness.sparsity == sparsity)
+].iloc[0]
 glue("verdict", verdict, display=False)
 for feature in DIRECTIONS:
     glue(f"verdict_{feature}", per_measure.get(feature, "not measured"), display=False)

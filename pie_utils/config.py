@@ -12,21 +12,20 @@ from __future__ import annotations
 import sys
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from importlib import resources
 from typing import Any
 
 from pie_utils.data import DATASETS
 from pie_utils.data.types import TextDataset
 from pie_utils.errors import ParameterError
-from pie_utils.pruning import DENSE, METHODS
+from pie_utils.models.spec import ARCHS, POOLINGS
+from pie_utils.pruning import DENSE, METHODS, SCOPES
 
-ARCHS = ("bert", "bilstm")
 # dataset → datasets its models may be evaluated on out of distribution: class i means the same
 # in both (rotten/negative, fresh/positive), so logits need no relabelling
 TRANSFER_PARTNERS = {"rotten-tomatoes": ("movie-reviews",), "movie-reviews": ("rotten-tomatoes",)}
 PRECISIONS = ("fp32", "bf16")
-SCOPES = ("layer", "global")
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 PROFILES_FILE = "profiles.toml"
 HYPERPARAMETERS_FILE = "hyperparameters.toml"
@@ -140,6 +139,61 @@ class Study:
 _STUDY_KEYS = {f.name for f in fields(Study)} - {"training"}
 _TRAINING_KEYS = {f.name for f in fields(TrainingConfig)}
 _SUBSET_KEYS = {f.name for f in fields(SubsetSpec)}
+# the dataclasses' own defaults: validate_study fills missing parameters from these, never retyped
+_DEFAULT = {f.name: f.default for cls in (Study, TrainingConfig) for f in fields(cls) if f.default is not MISSING}
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What the chapters compute from a profile's store; every profile's ``analysis`` table
+    sets all of them (a chapter parameter overrides one for that chapter).
+
+    Attributes:
+        n_resamples: bootstrap resamples per interval.
+        alpha: family-wise error rate of each chapter's table.
+        el2n_epoch: the dense epoch whose training logits score EL2N.
+        n_bins: EL2N percentile bins.
+        loo_points: training points refitted without, in the convex leave-one-out stand-in.
+        stability_draws: random pairs of disjoint seed subsets per population size.
+        attribution_seeds: seeds whose models are attributed.
+        attribution_steps: integration steps of integrated gradients.
+        group_retrains: leave-group-out BiLSTM retrains (0: that part is not run).
+    """
+
+    n_resamples: int
+    alpha: float
+    el2n_epoch: int
+    n_bins: int
+    loo_points: int
+    stability_draws: int
+    attribution_seeds: int
+    attribution_steps: int
+    group_retrains: int
+
+
+def validate_analysis(parameters: Mapping[str, Any]) -> AnalysisSettings:
+    """Check an ``analysis`` table (all fields of ``AnalysisSettings``, nothing else)."""
+    names = [f.name for f in fields(AnalysisSettings)]
+    unknown = sorted(set(parameters) - set(names), key=repr)
+    if unknown:
+        raise ParameterError("analysis parameter", unknown[0], names)
+    missing = [name for name in names if name not in parameters]
+    if missing:
+        raise ParameterError("analysis parameter", f"{missing[0]} (missing)", names)
+    for name in names:
+        if name == "alpha":
+            continue
+        minimum = 0 if name == "group_retrains" else 1  # 0: the slow leave-group-out part is not run
+        value = parameters[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ParameterError(name, value, f"an integer >= {minimum}")
+    if (
+        isinstance(parameters["alpha"], bool)
+        or not isinstance(parameters["alpha"], (int, float))
+        or not 0 < parameters["alpha"] < 1
+    ):
+        raise ParameterError("alpha", parameters["alpha"], "a number in (0, 1)")
+    return AnalysisSettings(**parameters)
 
 
 def hyperparameters(dataset: str, arch: str) -> dict[str, Any]:
@@ -175,10 +229,17 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
     if DATASETS[dataset].kind == "local" and data_path is None:
         raise ParameterError("data_path", None, "a path to a CSV, Parquet or JSONL file (dataset 'local')")
     if DATASETS[dataset].kind == "hub" and DATASETS[dataset].hub_repo is None and data_path is None:
-        raise ParameterError("data_path", None, f"a local copy or an hf://datasets/OWNER/REPO path ({dataset} has no confirmed hub repository)")
+        raise ParameterError(
+            "data_path",
+            None,
+            f"a local copy or an hf://datasets/OWNER/REPO path ({dataset} has no confirmed hub repository)",
+        )
     if DATASETS[dataset].kind == "embedded" and (data_path is not None or parameters.get("revision") is not None):
-        raise ParameterError("data_path" if data_path is not None else "revision", data_path or parameters.get("revision"),
-                             f"none for the embedded dataset {dataset}")
+        raise ParameterError(
+            "data_path" if data_path is not None else "revision",
+            data_path or parameters.get("revision"),
+            f"none for the embedded dataset {dataset}",
+        )
 
     methods = _methods(parameters.get("methods", ()))
     sparsities = _sparsities(parameters.get("sparsities", ()))
@@ -190,7 +251,7 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
 
     tuned = hyperparameters(dataset, arch)
     epochs = _integer(parameters, "epochs", tuned["epochs"], minimum=1)
-    train_logit_epochs = parameters.get("train_logit_epochs", (1,))
+    train_logit_epochs = parameters.get("train_logit_epochs", _DEFAULT["train_logit_epochs"])
     if not isinstance(train_logit_epochs, (list, tuple)) or not all(
         isinstance(e, int) and not isinstance(e, bool) and 1 <= e <= epochs for e in train_logit_epochs
     ):
@@ -199,13 +260,13 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
         epochs=epochs,
         learning_rate=_positive_float(parameters, "learning_rate", tuned["learning_rate"]),
         batch_size=_integer(parameters, "batch_size", tuned["batch_size"], minimum=1),
-        eval_batch_size=_integer(parameters, "eval_batch_size", 256, minimum=1),
-        grad_clip=_positive_float(parameters, "grad_clip", 1.0),
-        impact_examples=_integer(parameters, "impact_examples", 100, minimum=1),
+        eval_batch_size=_integer(parameters, "eval_batch_size", _DEFAULT["eval_batch_size"], minimum=1),
+        grad_clip=_positive_float(parameters, "grad_clip", _DEFAULT["grad_clip"]),
+        impact_examples=_integer(parameters, "impact_examples", _DEFAULT["impact_examples"], minimum=1),
         train_logit_epochs=tuple(sorted(set(train_logit_epochs))),
-        precision=_choice(parameters, "precision", "fp32", PRECISIONS),
-        threads=_integer(parameters, "threads", 2, minimum=1),
-        scope=_choice(parameters, "scope", "layer", SCOPES),
+        precision=_choice(parameters, "precision", _DEFAULT["precision"], PRECISIONS),
+        threads=_integer(parameters, "threads", _DEFAULT["threads"], minimum=1),
+        scope=_choice(parameters, "scope", _DEFAULT["scope"], SCOPES),
     )
     return Study(
         dataset=dataset,
@@ -217,14 +278,14 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
         subset=_subset(parameters.get("subset")),
         data_path=data_path,
         revision=_optional_text(parameters, "revision"),
-        checkpoint=_text(parameters, "checkpoint", "embedded-minilm"),
-        pooling=_choice(parameters, "pooling", None, ("cls-pooler", "mean"), optional=True),
-        vectors=_text(parameters, "vectors", "glove-6b-50d"),
-        device=_device(parameters.get("device", "auto")),
-        store=_text(parameters, "store", DEFAULT_STORE),
-        profile=_text(parameters, "profile", "none"),
-        accept_other_versions=_boolean(parameters, "accept_other_versions", False),
-        first_seed=_integer(parameters, "first_seed", 0, minimum=0),
+        checkpoint=_text(parameters, "checkpoint", _DEFAULT["checkpoint"]),
+        pooling=_choice(parameters, "pooling", _DEFAULT["pooling"], POOLINGS, optional=True),
+        vectors=_text(parameters, "vectors", _DEFAULT["vectors"]),
+        device=_device(parameters.get("device", _DEFAULT["device"])),
+        store=_text(parameters, "store", _DEFAULT["store"]),
+        profile=_text(parameters, "profile", _DEFAULT["profile"]),
+        accept_other_versions=_boolean(parameters, "accept_other_versions", _DEFAULT["accept_other_versions"]),
+        first_seed=_integer(parameters, "first_seed", _DEFAULT["first_seed"], minimum=0),
         transfer=_transfer(parameters, dataset),
     )
 
@@ -235,14 +296,18 @@ def check_subset_fits(subset: SubsetSpec, dataset: TextDataset) -> None:
         wanted = getattr(subset, f"n_{split_name}")
         available = len(dataset.split(split_name))
         if wanted is not None and wanted > available:
-            raise ParameterError(f"subset.n_{split_name}", wanted, f"1..{available} (the {split_name} split of {dataset.name})")
+            raise ParameterError(
+                f"subset.n_{split_name}", wanted, f"1..{available} (the {split_name} split of {dataset.name})"
+            )
 
 
 def _transfer(parameters, dataset):
     partners = TRANSFER_PARTNERS.get(dataset)
     if partners is None and parameters.get("transfer") is not None:
         pairs = ", ".join(f"{a} → {b}" for a, bs in TRANSFER_PARTNERS.items() for b in bs)
-        raise ParameterError("transfer", parameters["transfer"], f"None ({dataset} has no transfer partner; pairs: {pairs})")
+        raise ParameterError(
+            "transfer", parameters["transfer"], f"None ({dataset} has no transfer partner; pairs: {pairs})"
+        )
     return _choice(parameters, "transfer", None, partners or (), optional=True)
 
 
@@ -277,7 +342,12 @@ def _boolean(parameters, name, default):
 def _integer(parameters, name, default, minimum, maximum=None):
     value = parameters.get(name, default)
     upper = "" if maximum is None else f"..{maximum}"
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or (maximum is not None and value > maximum):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
         raise ParameterError(name, value, f"an integer in {minimum}{upper or '..'}")
     return value
 
@@ -335,7 +405,9 @@ def _subset(value) -> SubsetSpec:
 
 def _device(value) -> str:
     # str.isdigit() also accepts digits such as '²' that torch.device does not: ASCII only
-    if isinstance(value, str) and (value in ("auto", "cpu", "cuda", "mps") or
-                                   (value.startswith("cuda:") and value[5:].isascii() and value[5:].isdigit())):
+    if isinstance(value, str) and (
+        value in ("auto", "cpu", "cuda", "mps")
+        or (value.startswith("cuda:") and value[5:].isascii() and value[5:].isdigit())
+    ):
         return value
     raise ParameterError("device", value, DEVICES)

@@ -1,7 +1,8 @@
 """Where a study's seeds train: in this process (``local``) or as Ray tasks on a cluster (``ray``).
 
-The unit of work is one seed (``training.train_seeds(study, [seed])``): a seed's pruned runs
-branch from its dense checkpoint, so a seed is the natural task. Tasks are idempotent: each
+The unit of work is one seed: an executor calls ``task(study, [seed], ...)``, the trainer's
+``training.train_seeds`` (which hands itself over, so this module never imports the trainer).
+A seed's pruned runs branch from its dense checkpoint, so a seed is the natural task. Tasks are idempotent: each
 writes its runs to the shared store under per-run claims and skips runs already stored, so a
 task lost with its worker is retried and its second attempt trains nothing twice.
 
@@ -16,15 +17,18 @@ import dataclasses
 import math
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
 from tqdm import tqdm  # plain text bars: notebooks run without ipywidgets
 
 from pie_utils.config import Study
+from pie_utils.devices import check_device
 from pie_utils.errors import ParameterError
-from pie_utils.training import PreparedData, check_device, train_seeds
+from pie_utils.runs import PreparedData
+
+SeedTask = Callable[..., None]  # task(study, seeds, prepared=None, progress=False): trains those seeds
 
 EXECUTORS = ("local", "ray")
 ADDRESS_ALLOWED = "auto, or HOST:PORT of the Ray head's GCS (e.g. 10.0.0.1:6379); only with executor=ray"
@@ -47,9 +51,15 @@ class Executor(Protocol):
     def check(self, study: Study) -> None:
         """Refuse a study this executor cannot run, before any work."""
 
-    def map_seeds(self, study: Study, seeds: Iterable[int], prepared: PreparedData | None = None,
-                  progress: bool = False) -> None:
-        """Train the missing runs of each of ``seeds`` into ``study.store``."""
+    def map_seeds(
+        self,
+        task: SeedTask,
+        study: Study,
+        seeds: Iterable[int],
+        prepared: PreparedData | None = None,
+        progress: bool = False,
+    ) -> None:
+        """Run ``task`` on each of ``seeds``: their missing runs end up in ``study.store``."""
 
 
 class LocalExecutor:
@@ -59,10 +69,16 @@ class LocalExecutor:
         """Refuse a device this machine lacks, or bf16 off CUDA."""
         check_device(study)
 
-    def map_seeds(self, study: Study, seeds: Iterable[int], prepared: PreparedData | None = None,
-                  progress: bool = False) -> None:
-        """Train the missing runs of ``seeds``, reusing ``prepared`` data when given."""
-        train_seeds(study, seeds, prepared=prepared, progress=progress)
+    def map_seeds(
+        self,
+        task: SeedTask,
+        study: Study,
+        seeds: Iterable[int],
+        prepared: PreparedData | None = None,
+        progress: bool = False,
+    ) -> None:
+        """Run ``task`` on ``seeds`` in this process, reusing ``prepared`` data when given."""
+        task(study, seeds, prepared=prepared, progress=progress)
 
 
 class RayExecutor:
@@ -82,12 +98,18 @@ class RayExecutor:
         ParameterError: a bad value, or ray is not installed (``pip install .[cluster]``).
     """
 
-    def __init__(self, address: str | None = None, gpus_per_task: float = 0.0, cpus_per_task: int | None = None,
-                 max_retries: int = MAX_RETRIES):
+    def __init__(
+        self,
+        address: str | None = None,
+        gpus_per_task: float = 0.0,
+        cpus_per_task: int | None = None,
+        max_retries: int = MAX_RETRIES,
+    ):
         self.address = _checked_address(address)
         self.gpus_per_task = _checked_gpus(gpus_per_task)
-        if cpus_per_task is not None and (isinstance(cpus_per_task, bool) or not isinstance(cpus_per_task, int)
-                                          or cpus_per_task < 1):
+        if cpus_per_task is not None and (
+            isinstance(cpus_per_task, bool) or not isinstance(cpus_per_task, int) or cpus_per_task < 1
+        ):
             raise ParameterError("cpus_per_task", cpus_per_task, CPUS_ALLOWED)
         self.cpus_per_task = cpus_per_task
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -104,8 +126,9 @@ class RayExecutor:
         workers cannot see."""
         device = study.device
         if device.startswith("cuda") and self.gpus_per_task == 0:
-            raise ParameterError("gpus_per_task", 0, f"more than 0 with device={device} (Ray hides GPUs from "
-                                                     "tasks that reserve none)")
+            raise ParameterError(
+                "gpus_per_task", 0, f"more than 0 with device={device} (Ray hides GPUs from tasks that reserve none)"
+            )
         if device in ("cpu", "mps") and self.gpus_per_task > 0:
             raise ParameterError("gpus_per_task", self.gpus_per_task, f"0 with device={device}")
         if study.training.precision == "bf16" and (self.gpus_per_task == 0 or device in ("cpu", "mps")):
@@ -117,9 +140,15 @@ class RayExecutor:
             if value and not Path(value).expanduser().is_absolute() and Path(value).expanduser().exists():
                 raise ParameterError(name, value, "an absolute path, the same on every node of the cluster")
 
-    def map_seeds(self, study: Study, seeds: Iterable[int], prepared: PreparedData | None = None,
-                  progress: bool = False) -> None:
-        """Train ``seeds`` as one task each and wait for all; ``prepared`` is not shipped (workers
+    def map_seeds(
+        self,
+        task: SeedTask,
+        study: Study,
+        seeds: Iterable[int],
+        prepared: PreparedData | None = None,
+        progress: bool = False,
+    ) -> None:
+        """Run ``task`` on ``seeds`` as one Ray task each and wait for all; ``prepared`` is not shipped (workers
         rebuild the data).
 
         Raises:
@@ -139,11 +168,15 @@ class RayExecutor:
             except ConnectionError as error:
                 raise ClusterError(f"no Ray cluster at address={self.address!r}: {error}") from None
         try:
-            task = ray.remote(num_cpus=self.cpus_per_task or study.training.threads, num_gpus=self.gpus_per_task,
-                              max_retries=self.max_retries)(_train_seed_task)
-            pending = [task.remote(study, seed) for seed in seeds]
-            with tqdm(total=len(pending), desc=f"{study.dataset}/{study.arch} seeds on Ray",
-                      disable=not progress) as bar:
+            remote = ray.remote(
+                num_cpus=self.cpus_per_task or study.training.threads,
+                num_gpus=self.gpus_per_task,
+                max_retries=self.max_retries,
+            )(_train_seed_task)
+            pending = [remote.remote(task, study, seed) for seed in seeds]
+            with tqdm(
+                total=len(pending), desc=f"{study.dataset}/{study.arch} seeds on Ray", disable=not progress
+            ) as bar:
                 while pending:
                     done, pending = ray.wait(pending, num_returns=1)
                     _get(ray, done, self.max_retries)
@@ -153,8 +186,12 @@ class RayExecutor:
                 ray.shutdown()
 
 
-def make_executor(name: str = "local", address: str | None = None, gpus_per_task: float | None = None,
-                  cpus_per_task: int | None = None) -> Executor:
+def make_executor(
+    name: str = "local",
+    address: str | None = None,
+    gpus_per_task: float | None = None,
+    cpus_per_task: int | None = None,
+) -> Executor:
     """The executor called ``name`` (``local`` or ``ray``), its inputs checked before any work.
 
     ``address``, ``gpus_per_task`` and ``cpus_per_task`` belong to ``ray`` and are refused
@@ -163,18 +200,21 @@ def make_executor(name: str = "local", address: str | None = None, gpus_per_task
     if name not in EXECUTORS:
         raise ParameterError("executor", name, EXECUTORS)
     if name == "local":
-        for parameter, value in (("address", address), ("gpus_per_task", gpus_per_task),
-                                 ("cpus_per_task", cpus_per_task)):
+        for parameter, value in (
+            ("address", address),
+            ("gpus_per_task", gpus_per_task),
+            ("cpus_per_task", cpus_per_task),
+        ):
             if value is not None:
                 raise ParameterError(parameter, value, "only with executor=ray")
         return LocalExecutor()
     return RayExecutor(address, 0.0 if gpus_per_task is None else gpus_per_task, cpus_per_task)
 
 
-def _train_seed_task(study: Study, seed: int) -> int:
-    """One Ray task: train seed ``seed`` of ``study`` into its store; returns the seed."""
+def _train_seed_task(task: SeedTask, study: Study, seed: int) -> int:
+    """One Ray task: ``task`` trains seed ``seed`` of ``study`` into its store; returns the seed."""
     try:
-        train_seeds(study, [seed])
+        task(study, [seed])
     except ParameterError as refused:
         # the worker's machine cannot run the study (e.g. no CUDA there); ParameterError itself
         # cannot cross back to the driver, as unpickling calls its three-argument __init__ with one
@@ -189,8 +229,10 @@ def _get(ray, references: list, max_retries: int) -> None:
     except ray.exceptions.RayTaskError as failure:
         raise failure.cause from None  # the worker's traceback is in the Ray logs
     except ray.exceptions.RayError as failure:
-        raise ClusterError(f"a seed task did not finish on the cluster (retried up to {max_retries} times when "
-                           f"its worker was lost): {failure}") from None
+        raise ClusterError(
+            f"a seed task did not finish on the cluster (retried up to {max_retries} times when "
+            f"its worker was lost): {failure}"
+        ) from None
 
 
 def _check_reachable(address: str | None) -> None:
@@ -201,8 +243,10 @@ def _check_reachable(address: str | None) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as error:
-        raise ClusterError(f"no Ray head answers at address={address!r} ({error}); start one with "
-                           "`ray start --head`, or check the address") from None
+        raise ClusterError(
+            f"no Ray head answers at address={address!r} ({error}); start one with "
+            "`ray start --head`, or check the address"
+        ) from None
 
 
 def _checked_address(address: str | None) -> str | None:

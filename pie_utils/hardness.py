@@ -22,8 +22,9 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
-from functools import lru_cache
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -34,14 +35,6 @@ from pie_utils.errors import ParameterError
 from pie_utils.influence import probabilities_and_targets
 
 MATTR_WINDOW = 10
-
-FEATURE_DESCRIPTIONS: dict[str, str] = {
-    "length_words": "number of words in the text (after undoing the corpus tokenisation)",
-    "readability": "Flesch Reading Ease of the cleaned text; higher is easier (NaN without sentence punctuation)",
-    "lexical_diversity": f"moving-average type-token ratio over windows of {MATTR_WINDOW} words; higher is more varied",
-    "word_rarity": "mean -log10 relative frequency of the text's words in the training texts; higher is rarer",
-    "model_difficulty": "1 - probability the held-out dense models give the gold label; higher is harder",
-}
 
 # Flesch (1948) Reading Ease for English, the constants textstat uses
 _FLESCH_BASE, _FLESCH_PER_WORD_IN_SENTENCE, _FLESCH_PER_SYLLABLE_IN_WORD = 206.835, 1.015, 84.6
@@ -94,7 +87,7 @@ def has_sentence_punctuation(texts: Sequence[str]) -> bool:
     return 2 * with_punctuation >= len(texts)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _hyphenation() -> pyphen.Pyphen:
     return pyphen.Pyphen(lang="en_US")
 
@@ -116,7 +109,11 @@ def flesch_reading_ease(text: str) -> float:
         return math.nan
     words_per_sentence = len(tokens) / textstat.sentence_count(text)
     syllables_per_word = sum(_syllables(token) for token in tokens) / len(tokens)
-    return _FLESCH_BASE - _FLESCH_PER_WORD_IN_SENTENCE * words_per_sentence - _FLESCH_PER_SYLLABLE_IN_WORD * syllables_per_word
+    return (
+        _FLESCH_BASE
+        - _FLESCH_PER_WORD_IN_SENTENCE * words_per_sentence
+        - _FLESCH_PER_SYLLABLE_IN_WORD * syllables_per_word
+    )
 
 
 def moving_average_ttr(tokens: Sequence[str], window: int = MATTR_WINDOW) -> float:
@@ -142,14 +139,85 @@ def moving_average_ttr(tokens: Sequence[str], window: int = MATTR_WINDOW) -> flo
 
 def _check_texts(name: str, texts: Sequence[str]) -> list[str]:
     if isinstance(texts, str) or not all(isinstance(text, str) for text in texts) or len(texts) == 0:
-        raise ParameterError(name, texts if isinstance(texts, str) else f"{type(texts).__name__} of {len(texts)}",
-                             "a non-empty sequence of strings (not one string)")
+        raise ParameterError(
+            name,
+            texts if isinstance(texts, str) else f"{type(texts).__name__} of {len(texts)}",
+            "a non-empty sequence of strings (not one string)",
+        )
     return list(texts)
 
 
-def hardness_features(texts: Sequence[str], reference_texts: Sequence[str],
-                      readability: bool | None = None) -> pd.DataFrame:
-    """Hardness proxies of ``texts``: one row per text, in order.
+@dataclass(frozen=True)
+class TextContext:
+    """What text measures share: word counts of the reference corpus and the readability switch."""
+
+    reference_counts: Counter
+    log_denominator: float  # log10(N + V + 1): N words and V distinct words in the reference texts
+    readability: bool
+
+
+def _word_rarity(cleaned: str, tokens: list[str], context: TextContext) -> float:
+    rarity = [context.log_denominator - math.log10(context.reference_counts[token] + 1) for token in tokens]
+    return float(np.mean(rarity)) if tokens else math.nan
+
+
+@dataclass(frozen=True)
+class HardnessMeasure:
+    """One hardness proxy.
+
+    Attributes:
+        name: its column name.
+        description: one line for a chapter's table.
+        claimed_direction: +1 where the paper's claim has PIEs score higher, −1 lower.
+        compute: ``compute(cleaned text, its words, TextContext) -> float`` for a text measure;
+            None for one computed from models (``model_difficulty``).
+    """
+
+    name: str
+    description: str
+    claimed_direction: int
+    compute: Callable[[str, list[str], TextContext], float] | None = None
+
+
+MEASURES: dict[str, HardnessMeasure] = {
+    measure.name: measure
+    for measure in (
+        HardnessMeasure(
+            "length_words",
+            "number of words in the text (after undoing the corpus tokenisation)",
+            +1,
+            lambda cleaned, tokens, context: len(tokens),
+        ),
+        HardnessMeasure(
+            "readability",
+            "Flesch Reading Ease of the cleaned text; higher is easier (NaN without sentence punctuation)",
+            -1,
+            lambda cleaned, tokens, context: flesch_reading_ease(cleaned) if context.readability else math.nan,
+        ),
+        HardnessMeasure(
+            "lexical_diversity",
+            f"moving-average type-token ratio over windows of {MATTR_WINDOW} words; higher is more varied",
+            +1,
+            lambda cleaned, tokens, context: moving_average_ttr(tokens),
+        ),
+        HardnessMeasure(
+            "word_rarity",
+            "mean -log10 relative frequency of the text's words in the training texts; higher is rarer",
+            +1,
+            _word_rarity,
+        ),
+        HardnessMeasure(
+            "model_difficulty", "1 - probability the held-out dense models give the gold label; higher is harder", +1
+        ),
+    )
+}
+TEXT_MEASURES = tuple(name for name, measure in MEASURES.items() if measure.compute is not None)
+
+
+def hardness_features(
+    texts: Sequence[str], reference_texts: Sequence[str], readability: bool | None = None
+) -> pd.DataFrame:
+    """The text measures of ``MEASURES`` for ``texts``: one row per text, in order.
 
     Args:
         texts: ``[example]`` raw texts (tokenised or not; each is ``clean_text``-ed first).
@@ -158,11 +226,11 @@ def hardness_features(texts: Sequence[str], reference_texts: Sequence[str],
             decide with ``has_sentence_punctuation(texts)`` (None).
 
     Returns:
-        Columns ``length_words`` (int), ``readability``, ``lexical_diversity`` (MATTR, window
-        10) and ``word_rarity``: the mean over the text's words of −log10 (count + 1) / (N + V
-        + 1), with count the word's count in the reference texts, N their number of words and
-        V of distinct words (add-one smoothing, one slot for unseen words). Texts without words
-        get NaN except ``length_words`` = 0. See ``FEATURE_DESCRIPTIONS``.
+        One column per name of ``TEXT_MEASURES``: ``length_words`` (int), ``readability``,
+        ``lexical_diversity`` (MATTR, window 10) and ``word_rarity``: the mean over the text's
+        words of −log10 (count + 1) / (N + V + 1), with count the word's count in the reference
+        texts, N their number of words and V of distinct words (add-one smoothing, one slot for
+        unseen words). Texts without words get NaN except ``length_words`` = 0.
     """
     texts = _check_texts("texts", texts)
     reference_texts = _check_texts("reference_texts", reference_texts)
@@ -173,19 +241,13 @@ def hardness_features(texts: Sequence[str], reference_texts: Sequence[str],
 
     reference_counts = Counter(token for text in reference_texts for token in words(clean_text(text)))
     log_denominator = math.log10(sum(reference_counts.values()) + len(reference_counts) + 1)
-
+    context = TextContext(reference_counts, log_denominator, readability)
     rows = []
     for text in texts:
         cleaned = clean_text(text)
         tokens = words(cleaned)
-        rarity = [log_denominator - math.log10(reference_counts[token] + 1) for token in tokens]
-        rows.append({
-            "length_words": len(tokens),
-            "readability": flesch_reading_ease(cleaned) if readability else math.nan,
-            "lexical_diversity": moving_average_ttr(tokens),
-            "word_rarity": float(np.mean(rarity)) if tokens else math.nan,
-        })
-    return pd.DataFrame(rows, columns=["length_words", "readability", "lexical_diversity", "word_rarity"])
+        rows.append({name: MEASURES[name].compute(cleaned, tokens, context) for name in TEXT_MEASURES})
+    return pd.DataFrame(rows, columns=list(TEXT_MEASURES))
 
 
 def model_difficulty(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -195,7 +257,7 @@ def model_difficulty(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     the gold class. Multilabel ``labels[example, class]``: the probability of the gold vector's
     value on each class (p where the label is on, 1 − p where off), averaged over classes.
     The chapters pass the dense logits of one half of the seeds (``pie_utils.pies.
-    split_seed_halves``) and select PIEs on the other half, so that a point is not called hard
+    TrainedStudy.seed_halves``) and select PIEs on the other half, so that a point is not called hard
     by the very models whose disagreement made it a PIE.
     """
     probabilities, targets = probabilities_and_targets(logits, labels)

@@ -50,9 +50,9 @@ MATCH_KINDS = ("exact", "compact", "fuzzy", "ambiguous", "none")
 MEASURE_DESCRIPTIONS: dict[str, str] = {
     "rater_spread": "standard deviation of the snippet's ratings (−4..4, ddof 0); higher: raters disagree more",
     "closeness_to_neutral": "4 − |mean rating|; 0 for a unanimous extreme rating, 4 for a mean of exactly 0; "
-                            "higher: the snippet reads as less clearly positive or negative",
+    "higher: the snippet reads as less clearly positive or negative",
     "sign_disagreement": "share of raters whose rating has the sign opposite to the gold label "
-                         "(a rating of 0 counts as half a disagreement); higher: more raters read it the other way",
+    "(a rating of 0 counts as half a disagreement); higher: more raters read it the other way",
 }
 
 _TAG = re.compile(r"<[^<>]{1,20}>")  # <i>, </b>, <br />: markup, not words
@@ -84,8 +84,9 @@ def read_ratings(folder: Path | None = None) -> pd.DataFrame:
             raise DataFileError(f"{RATINGS_FILE}: row {row_number} has ratings outside {low}..{high}: {listed}")
         if abs(np.mean(values) - float(mean)) > 1e-6:
             raise DataFileError(f"{RATINGS_FILE}: row {row_number}: mean {mean} is not the mean of {listed}")
-        rows.append({"id": int(snippet_id), "text": text, "n_raters": len(values), "mean": float(mean),
-                     "ratings": values})
+        rows.append(
+            {"id": int(snippet_id), "text": text, "n_raters": len(values), "mean": float(mean), "ratings": values}
+        )
     return pd.DataFrame(rows)
 
 
@@ -147,8 +148,13 @@ class MatchResult:
         return self.index >= 0
 
 
-def match_texts(texts: Sequence[str], rated_texts: Sequence[str], min_words: int = 5,
-                max_substitutions: int = 2, min_word_similarity: float = 0.9) -> MatchResult:
+def match_texts(
+    texts: Sequence[str],
+    rated_texts: Sequence[str],
+    min_words: int = 5,
+    max_substitutions: int = 2,
+    min_word_similarity: float = 0.9,
+) -> MatchResult:
     """Match every text of ``texts`` to at most one of ``rated_texts``.
 
     Stages, the first that succeeds wins: ``exact`` (same ``match_key``), ``compact`` (same
@@ -169,9 +175,9 @@ def match_texts(texts: Sequence[str], rated_texts: Sequence[str], min_words: int
 
     rated_words = [match_key(text).split() for text in rated_texts]
     by_key, by_compact, by_word = defaultdict(list), defaultdict(list), defaultdict(set)
-    for row, tokens in enumerate(rated_words):
+    for row, (text, tokens) in enumerate(zip(rated_texts, rated_words)):
         by_key[" ".join(tokens)].append(row)
-        by_compact["".join(tokens)].append(row)
+        by_compact[compact_key(text)].append(row)
         for token in tokens:
             by_word[len(tokens), token].add(row)  # fuzzy candidates have the same number of words
 
@@ -179,10 +185,14 @@ def match_texts(texts: Sequence[str], rated_texts: Sequence[str], min_words: int
     kind = np.full(len(texts), "none", dtype=object)
     for position, text in enumerate(texts):
         tokens = match_key(text).split()
-        for stage, rows in (("exact", by_key.get(" ".join(tokens), [])),
-                            ("compact", by_compact.get("".join(tokens), [])),
-                            ("fuzzy", _fuzzy_candidates(tokens, rated_words, by_word, min_words,
-                                                        max_substitutions, min_word_similarity))):
+        for stage, rows in (
+            ("exact", by_key.get(" ".join(tokens), [])),
+            ("compact", by_compact.get(compact_key(text), [])),
+            (
+                "fuzzy",
+                _fuzzy_candidates(tokens, rated_words, by_word, min_words, max_substitutions, min_word_similarity),
+            ),
+        ):
             if len(rows) == 1:
                 index[position], kind[position] = rows[0], stage
                 break
@@ -192,8 +202,14 @@ def match_texts(texts: Sequence[str], rated_texts: Sequence[str], min_words: int
     return MatchResult(index=index, kind=kind.astype(str))
 
 
-def _fuzzy_candidates(tokens: list[str], rated_words: list[list[str]], by_word: dict[tuple[int, str], set[int]],
-                      min_words: int, max_substitutions: int, min_word_similarity: float) -> list[int]:
+def _fuzzy_candidates(
+    tokens: list[str],
+    rated_words: list[list[str]],
+    by_word: dict[tuple[int, str], set[int]],
+    min_words: int,
+    max_substitutions: int,
+    min_word_similarity: float,
+) -> list[int]:
     """Rated rows within ``max_substitutions`` typo-like word substitutions of ``tokens``."""
     if len(tokens) < min_words:
         return []
@@ -207,15 +223,19 @@ def _fuzzy_candidates(tokens: list[str], rated_words: list[list[str]], by_word: 
             continue
         differing = [(a, b) for a, b in zip(tokens, other) if a != b]
         if len(differing) <= max_substitutions and all(
-                SequenceMatcher(None, a, b).ratio() >= min_word_similarity for a, b in differing):
+            SequenceMatcher(None, a, b).ratio() >= min_word_similarity for a, b in differing
+        ):
             found.append(row)
     return sorted(found)
 
 
 def _check_texts(name: str, texts: Sequence[str]) -> list[str]:
     if isinstance(texts, str) or len(texts) == 0 or not all(isinstance(text, str) for text in texts):
-        raise ParameterError(name, texts if isinstance(texts, str) else f"{type(texts).__name__} of {len(texts)}",
-                             "a non-empty sequence of strings (not one string)")
+        raise ParameterError(
+            name,
+            texts if isinstance(texts, str) else f"{type(texts).__name__} of {len(texts)}",
+            "a non-empty sequence of strings (not one string)",
+        )
     return list(texts)
 
 
@@ -236,8 +256,11 @@ def human_measures(ratings: Sequence[Sequence[int]], gold: np.ndarray) -> pd.Dat
     """
     gold = np.asarray(gold)
     if gold.ndim != 1 or len(gold) != len(ratings) or not np.isin(gold, (0, 1)).all():
-        raise ParameterError("gold", f"shape {gold.shape}, values {sorted(set(gold.ravel().tolist()))[:5]}",
-                             f"[example] labels 0 or 1, one per snippet ({len(ratings)})")
+        raise ParameterError(
+            "gold",
+            f"shape {gold.shape}, values {sorted(set(gold.ravel().tolist()))[:5]}",
+            f"[example] labels 0 or 1, one per snippet ({len(ratings)})",
+        )
     low, high = RATING_RANGE
     rows = []
     for values, label in zip(ratings, gold):
@@ -245,7 +268,11 @@ def human_measures(ratings: Sequence[Sequence[int]], gold: np.ndarray) -> pd.Dat
         if values.size == 0 or values.min() < low or values.max() > high:
             raise ParameterError("ratings", list(values), f"one or more ratings in {low}..{high} per snippet")
         against = values < 0 if label == 1 else values > 0
-        rows.append({"rater_spread": float(values.std()),
-                     "closeness_to_neutral": high - abs(float(values.mean())),
-                     "sign_disagreement": float(against.mean() + 0.5 * (values == 0).mean())})
+        rows.append(
+            {
+                "rater_spread": float(values.std()),
+                "closeness_to_neutral": high - abs(float(values.mean())),
+                "sign_disagreement": float(against.mean() + 0.5 * (values == 0).mean()),
+            }
+        )
     return pd.DataFrame(rows, columns=list(MEASURE_DESCRIPTIONS))

@@ -24,26 +24,34 @@ def _checked(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nda
     """``logits`` as float64 and ``labels`` validated against them; ParameterError otherwise."""
     logits, labels = np.asarray(logits), np.asarray(labels)
     if logits.ndim != 3 or 0 in logits.shape:
-        raise ParameterError("logits", f"shape {logits.shape}",
-                             "a [seed, example, class] array with at least one of each")
+        raise ParameterError(
+            "logits", f"shape {logits.shape}", "a [seed, example, class] array with at least one of each"
+        )
     if not np.issubdtype(logits.dtype, np.number) or not np.isfinite(logits).all():
-        raise ParameterError("logits", f"dtype {logits.dtype} with non-finite or non-numeric values",
-                             "finite real numbers")
+        raise ParameterError(
+            "logits", f"dtype {logits.dtype} with non-finite or non-numeric values", "finite real numbers"
+        )
     _, n_examples, n_classes = logits.shape
     if labels.ndim == 1:
         if labels.shape != (n_examples,) or not np.issubdtype(labels.dtype, np.integer):
-            raise ParameterError("labels", f"shape {labels.shape}, dtype {labels.dtype}",
-                                 f"[example] = ({n_examples},) int class indices")
+            raise ParameterError(
+                "labels",
+                f"shape {labels.shape}, dtype {labels.dtype}",
+                f"[example] = ({n_examples},) int class indices",
+            )
         if labels.min() < 0 or labels.max() >= n_classes:
-            raise ParameterError("labels", f"values {labels.min()} … {labels.max()}",
-                                 f"class indices 0 … {n_classes - 1}")
+            raise ParameterError(
+                "labels", f"values {labels.min()} … {labels.max()}", f"class indices 0 … {n_classes - 1}"
+            )
     elif labels.ndim == 2:
         if labels.shape != (n_examples, n_classes) or not np.isin(labels, (0, 1)).all():
-            raise ParameterError("labels", f"shape {labels.shape}",
-                                 f"[example, class] = ({n_examples}, {n_classes}) multi-hot of 0/1 or bool")
+            raise ParameterError(
+                "labels",
+                f"shape {labels.shape}",
+                f"[example, class] = ({n_examples}, {n_classes}) multi-hot of 0/1 or bool",
+            )
     else:
-        raise ParameterError("labels", f"shape {labels.shape}",
-                             "[example] class indices or [example, class] multi-hot")
+        raise ParameterError("labels", f"shape {labels.shape}", "[example] class indices or [example, class] multi-hot")
     return logits.astype(np.float64), labels
 
 
@@ -88,8 +96,13 @@ def el2n_scores(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def _check_vector(name: str, values: np.ndarray, length: int | None = None) -> np.ndarray:
     values = np.asarray(values)
     wanted = "a non-empty [example] array of finite numbers" + ("" if length is None else f" of length {length}")
-    if (values.ndim != 1 or len(values) == 0 or (length is not None and len(values) != length)
-            or not np.issubdtype(values.dtype, np.number) or not np.isfinite(values).all()):
+    if (
+        values.ndim != 1
+        or len(values) == 0
+        or (length is not None and len(values) != length)
+        or not np.issubdtype(values.dtype, np.number)
+        or not np.isfinite(values).all()
+    ):
         raise ParameterError(name, f"shape {values.shape}, dtype {values.dtype}", wanted)
     return values
 
@@ -114,8 +127,9 @@ def percentile_bins(scores: np.ndarray, n_bins: int = 20) -> np.ndarray:
     return bins
 
 
-def influence_by_bin(el2n: np.ndarray, pie_mask: np.ndarray, dense_loss: np.ndarray,
-                     pruned_loss: np.ndarray, n_bins: int = 20) -> pd.DataFrame:
+def influence_by_bin(
+    el2n: np.ndarray, pie_mask: np.ndarray, dense_loss: np.ndarray, pruned_loss: np.ndarray, n_bins: int = 20
+) -> pd.DataFrame:
     """Per EL2N percentile bin: how many PIEs it holds and the pruned-to-dense loss ratio.
 
     Args:
@@ -138,16 +152,30 @@ def influence_by_bin(el2n: np.ndarray, pie_mask: np.ndarray, dense_loss: np.ndar
     pie_mask = np.asarray(pie_mask)
     if pie_mask.shape != (n_examples,) or pie_mask.dtype != bool:
         # bool only: an index array of PIE positions would otherwise pass as a 0/1 mask
-        raise ParameterError("pie_mask", f"shape {pie_mask.shape}, dtype {pie_mask.dtype}",
-                             f"[example] = ({n_examples},) bool")
+        raise ParameterError(
+            "pie_mask", f"shape {pie_mask.shape}, dtype {pie_mask.dtype}", f"[example] = ({n_examples},) bool"
+        )
     dense_loss = _check_vector("dense_loss", dense_loss, n_examples)
     pruned_loss = _check_vector("pruned_loss", pruned_loss, n_examples)
     _check_n_bins(n_bins, n_examples)
 
-    points = pd.DataFrame({"bin": percentile_bins(el2n, n_bins), "el2n": el2n, "pie": pie_mask,
-                           "dense": dense_loss, "pruned": pruned_loss})
-    table = points.groupby("bin").agg(el2n_low=("el2n", "min"), el2n_high=("el2n", "max"), n=("pie", "size"),
-                                      pies=("pie", "sum"), dense=("dense", "mean"), pruned=("pruned", "mean"))
+    points = pd.DataFrame(
+        {
+            "bin": percentile_bins(el2n, n_bins),
+            "el2n": el2n,
+            "pie": pie_mask,
+            "dense": dense_loss,
+            "pruned": pruned_loss,
+        }
+    )
+    table = points.groupby("bin").agg(
+        el2n_low=("el2n", "min"),
+        el2n_high=("el2n", "max"),
+        n=("pie", "size"),
+        pies=("pie", "sum"),
+        dense=("dense", "mean"),
+        pruned=("pruned", "mean"),
+    )
     table = table.reset_index()
     total_pies = int(pie_mask.sum())
     table["pie_rate"] = table.pies / table.n

@@ -8,7 +8,7 @@ Ground truth for the influence proxies of chapter 4 (EL2N), at two scales:
   logistic head trained by SGD over the same features is the gradient estimate of the same
   quantity (``tracin_scores``);
 - on the BiLSTM itself: dense models retrained without a group of training points
-  (``leave_group_out``), through the library's own trainer and store.
+  (``pie_utils.studies.leave_group_out``, which trains; this module only computes).
 
 Shapes: ``features[example, feature]`` float64, ``labels[example]`` int class indices 0 … C−1
 (single-label only), ``points[point]`` positions in the training split.
@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import copy
 import tempfile
-from contextlib import contextmanager
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +31,7 @@ from sklearn.linear_model import LogisticRegression
 
 from pie_utils.errors import ParameterError
 from pie_utils.influence import per_example_loss
-from pie_utils.models import EncodedSplit, encode_dataset
-from pie_utils.pruning import DENSE
-from pie_utils.store import ResultsStore, run_key
-from pie_utils.training import run_spec, train_seeds
+from pie_utils.models import EncodedSplit
 
 TOLERANCE = 1e-10  # Newton's method reaches it in a few steps; LOO loss changes are ~1e-6 and up
 
@@ -79,8 +76,11 @@ def _check_data(features: np.ndarray, labels: np.ndarray, name: str = "features"
     if features.ndim != 2 or len(features) < 2 or not np.isfinite(features).all():
         raise ParameterError(name, f"shape {features.shape}", "a finite [example, feature] array with >= 2 examples")
     if labels.shape != (len(features),) or not np.issubdtype(labels.dtype, np.integer):
-        raise ParameterError("labels", f"shape {labels.shape}, dtype {labels.dtype}",
-                             f"[example] = ({len(features)},) int class indices (single-label data)")
+        raise ParameterError(
+            "labels",
+            f"shape {labels.shape}, dtype {labels.dtype}",
+            f"[example] = ({len(features)},) int class indices (single-label data)",
+        )
     return features, labels
 
 
@@ -126,20 +126,35 @@ def gradient_norm(fit: LogisticRegression, features: np.ndarray, labels: np.ndar
         residual = residual[:, 1:]
     weights = fit.C * residual.T @ features + fit.coef_
     intercept = fit.C * residual.sum(axis=0)
-    return float(np.sqrt((weights ** 2).sum() + (intercept ** 2).sum()))
+    return float(np.sqrt((weights**2).sum() + (intercept**2).sum()))
 
 
-def _check_points(points: np.ndarray, n_train: int) -> np.ndarray:
+def check_points(points: np.ndarray, n_train: int) -> np.ndarray:
     points = np.asarray(points)
-    if (points.ndim != 1 or len(points) == 0 or not np.issubdtype(points.dtype, np.integer)
-            or points.min() < 0 or points.max() >= n_train or len(np.unique(points)) != len(points)):
-        raise ParameterError("points", f"shape {points.shape}, dtype {points.dtype}",
-                             f"distinct training positions 0 … {n_train - 1}, one or more")
+    if (
+        points.ndim != 1
+        or len(points) == 0
+        or not np.issubdtype(points.dtype, np.integer)
+        or points.min() < 0
+        or points.max() >= n_train
+        or len(np.unique(points)) != len(points)
+    ):
+        raise ParameterError(
+            "points",
+            f"shape {points.shape}, dtype {points.dtype}",
+            f"distinct training positions 0 … {n_train - 1}, one or more",
+        )
     return points
 
 
-def leave_one_out(fit: LogisticRegression, train_features: np.ndarray, train_labels: np.ndarray,
-                  points: np.ndarray, test_features: np.ndarray, test_labels: np.ndarray) -> LeaveOneOut:
+def leave_one_out(
+    fit: LogisticRegression,
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    points: np.ndarray,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+) -> LeaveOneOut:
     """Refit ``fit`` (from ``fit_logistic`` on the training data) without each of ``points``.
 
     Each refit starts from the full fit (a warm start) and runs Newton's method to
@@ -147,7 +162,7 @@ def leave_one_out(fit: LogisticRegression, train_features: np.ndarray, train_lab
     """
     train_features, train_labels = _check_data(train_features, train_labels)
     test_features, test_labels = _check_data(test_features, test_labels, "test_features")
-    points = _check_points(points, len(train_features))
+    points = check_points(points, len(train_features))
     full_self = head_loss(fit, train_features[points], train_labels[points])
     full_test = head_loss(fit, test_features, test_labels)
     self_change = np.empty(len(points))
@@ -158,14 +173,25 @@ def leave_one_out(fit: LogisticRegression, train_features: np.ndarray, train_lab
         keep = np.arange(len(train_labels)) != point
         refit = copy.deepcopy(fit).set_params(warm_start=True).fit(train_features[keep], train_labels[keep])
         worst = max(worst, gradient_norm(refit, train_features[keep], train_labels[keep]))
-        self_change[row] = head_loss(refit, train_features[point:point + 1], train_labels[point:point + 1])[0] - full_self[row]
+        self_change[row] = (
+            head_loss(refit, train_features[point : point + 1], train_labels[point : point + 1])[0] - full_self[row]
+        )
         test_change[row] = head_loss(refit, test_features, test_labels) - full_test
     return LeaveOneOut(self_change, test_change, worst, time.perf_counter() - started)
 
 
-def tracin_scores(train_features: np.ndarray, train_labels: np.ndarray, points: np.ndarray,
-                  test_features: np.ndarray, test_labels: np.ndarray, c: float, epochs: int = 20,
-                  learning_rate: float = 0.05, batch_size: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def tracin_scores(
+    train_features: np.ndarray,
+    train_labels: np.ndarray,
+    points: np.ndarray,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+    c: float,
+    epochs: int = 20,
+    learning_rate: float = 0.05,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """TracIn self-influence ``[point]`` and influence on each test loss ``[point, test example]``.
 
     A linear head ``[feature] → [class]`` is trained by minibatch SGD on every training point
@@ -176,14 +202,25 @@ def tracin_scores(train_features: np.ndarray, train_labels: np.ndarray, points: 
     """
     train_features, train_labels = _check_data(train_features, train_labels)
     test_features, test_labels = _check_data(test_features, test_labels, "test_features")
-    points = _check_points(points, len(train_features))
+    points = check_points(points, len(train_features))
     _check_c(c)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ParameterError("epochs", epochs, "an integer >= 1")
     n_classes = int(max(train_labels.max(), test_labels.max())) + 1
     with _one_thread():
-        return _tracin(train_features, train_labels, points, test_features, test_labels, n_classes, c, epochs,
-                       learning_rate, batch_size, seed)
+        return _tracin(
+            train_features,
+            train_labels,
+            points,
+            test_features,
+            test_labels,
+            n_classes,
+            c,
+            epochs,
+            learning_rate,
+            batch_size,
+            seed,
+        )
 
 
 @contextmanager
@@ -198,16 +235,29 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _tracin(train_features, train_labels, points, test_features, test_labels, n_classes, c, epochs,
-            learning_rate, batch_size, seed) -> tuple[np.ndarray, np.ndarray]:
+def _tracin(
+    train_features,
+    train_labels,
+    points,
+    test_features,
+    test_labels,
+    n_classes,
+    c,
+    epochs,
+    learning_rate,
+    batch_size,
+    seed,
+) -> tuple[np.ndarray, np.ndarray]:
     x, y = torch.as_tensor(train_features, dtype=torch.float32), torch.as_tensor(train_labels)
     generator = torch.Generator().manual_seed(seed)
     head = torch.nn.Linear(x.shape[1], n_classes)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         head.reset_parameters()
-    optimizer = torch.optim.SGD([{"params": [head.weight], "weight_decay": 1.0 / (c * len(x))},
-                                 {"params": [head.bias], "weight_decay": 0.0}], lr=learning_rate)
+    optimizer = torch.optim.SGD(
+        [{"params": [head.weight], "weight_decay": 1.0 / (c * len(x))}, {"params": [head.bias], "weight_decay": 0.0}],
+        lr=learning_rate,
+    )
     with tempfile.TemporaryDirectory() as folder:
         checkpoints = []
         for epoch in range(epochs):
@@ -218,8 +268,15 @@ def _tracin(train_features, train_labels, points, test_features, test_labels, n_
             checkpoints.append(str(Path(folder) / f"epoch{epoch + 1}.pt"))
             torch.save({"model": head.state_dict(), "learning_rate": learning_rate}, checkpoints[-1])
         subset = torch.utils.data.TensorDataset(x[points], y[points])
-        tracin = TracInCPFast(head, head, subset, checkpoints, checkpoints_load_func=_load_checkpoint,
-                              loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"), batch_size=256)
+        tracin = TracInCPFast(
+            head,
+            head,
+            subset,
+            checkpoints,
+            checkpoints_load_func=_load_checkpoint,
+            loss_fn=torch.nn.CrossEntropyLoss(reduction="sum"),
+            batch_size=256,
+        )
         self_scores = tracin.self_influence()
         test = (torch.as_tensor(test_features, dtype=torch.float32), torch.as_tensor(test_labels))
         test_scores = tracin.influence(test)  # [test example, point]
@@ -230,33 +287,3 @@ def _load_checkpoint(model: torch.nn.Module, path: str) -> float:
     state = torch.load(path, weights_only=True)
     model.load_state_dict(state["model"])
     return state["learning_rate"]
-
-
-def leave_group_out(main, removed: np.ndarray, seeds: Sequence[int],
-                    store: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Test logits ``[seed, example, class]`` of dense models of ``main`` retrained without the
-    training points at positions ``removed[point]``, and each run's training time ``[seed]`` (s,
-    as stored when it was trained).
-
-    ``main``: a ``pie_utils.studies.TrainedStudy``. The runs use its configuration, encoder
-    and test split with a training split that lacks ``removed``, so they get their own store
-    keys (the dataset fingerprint differs) and a second call reads them back instead of
-    training. ``seeds``: seed numbers to train; ``store``: where (None: ``main``'s store).
-    """
-    n_train = len(main.dataset.train)
-    removed = _check_points(removed, n_train)
-    if len(removed) >= n_train - 1:
-        raise ParameterError("removed", f"{len(removed)} of {n_train} points", "fewer than n_train − 1 points")
-    seeds = [int(s) for s in seeds]
-    if not seeds or min(seeds) < 0:
-        raise ParameterError("seeds", seeds, "one or more seed numbers >= 0")
-    keep = np.setdiff1d(np.arange(n_train), removed)
-    dataset = replace(main.dataset, train=main.dataset.train.take(keep),
-                      source=f"{main.dataset.source}; without {len(removed)} training points")
-    prepared = replace(main.prepared, dataset=dataset,  # keeps any transfer encoding, re-encodes the splits
-                       encoded={**main.prepared.encoded, **encode_dataset(main.prepared.encoder, dataset)})
-    study = replace(main.study, methods=(), sparsities=(), store=store or main.study.store)
-    train_seeds(study, seeds, prepared=prepared)
-    results = ResultsStore(study.store, accept_other_versions=study.accept_other_versions)
-    runs = [results.read(run_key(run_spec(study, prepared, DENSE, 0.0, seed))) for seed in seeds]
-    return np.stack([run.arrays["test_logits"] for run in runs]), np.array([run.meta["wall_time_s"] for run in runs])

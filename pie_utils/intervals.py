@@ -52,8 +52,14 @@ def outside_rows(table: pd.DataFrame, value: str, low: str = "low", high: str = 
     return table[outside(table[value], table[low], table[high])]
 
 
-def outside_note(table: pd.DataFrame, value: str, what: str, label: str | list[str] | None = None,
-                 low: str = "low", high: str = "high") -> str:
+def outside_note(
+    table: pd.DataFrame,
+    value: str,
+    what: str,
+    label: str | list[str] | None = None,
+    low: str = "low",
+    high: str = "high",
+) -> str:
     """One sentence for a chapter: how many of the table's ``what`` lie outside their intervals.
 
     Names the rows by their ``label`` column(s) when given (values joined by spaces, numbers
@@ -62,17 +68,25 @@ def outside_note(table: pd.DataFrame, value: str, what: str, label: str | list[s
     estimate's uncertainty.
     """
     rows = outside_rows(table, value, low, high)
-    finite = int((np.isfinite(table[value].to_numpy(dtype=np.float64))
-                  & np.isfinite(table[low].to_numpy(dtype=np.float64))
-                  & np.isfinite(table[high].to_numpy(dtype=np.float64))).sum())
+    finite = int(
+        (
+            np.isfinite(table[value].to_numpy(dtype=np.float64))
+            & np.isfinite(table[low].to_numpy(dtype=np.float64))
+            & np.isfinite(table[high].to_numpy(dtype=np.float64))
+        ).sum()
+    )
     if rows.empty:
         return f"All {finite} {what} with an interval lie inside it."
     named = ""
     if label is not None:
         columns = [label] if isinstance(label, str) else list(label)
-        names = [" ".join(format(v, "g") if isinstance(v, float) else str(v) for v in row)
-                 for row in rows[columns].itertuples(index=False)]
+        names = [
+            " ".join(format(v, "g") if isinstance(v, float) else str(v) for v in row)
+            for row in rows[columns].itertuples(index=False)
+        ]
         named = ": " + ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return (f"{len(rows)} of {finite} {what} lie outside their own interval (marked {OUTSIDE_MARK} in "
-            f"tables, a red ring in figures){named}. There the resampling that made the interval is "
-            "biased, so the interval does not describe that estimate's uncertainty.")
+    return (
+        f"{len(rows)} of {finite} {what} lie outside their own interval (marked {OUTSIDE_MARK} in "
+        f"tables, a red ring in figures){named}. There the resampling that made the interval is "
+        "biased, so the interval does not describe that estimate's uncertainty."
+    )

@@ -29,8 +29,9 @@ SUBSETS = ("all", "pie", "non_pie")
 AGGREGATIONS = ("modal", "mean_over_models")
 
 
-def predictions_from_logits(logits: np.ndarray, multilabel: bool = False,
-                            thresholds: np.ndarray | float | None = None) -> np.ndarray:
+def predictions_from_logits(
+    logits: np.ndarray, multilabel: bool = False, thresholds: np.ndarray | float | None = None
+) -> np.ndarray:
     """Per-model predictions from ``logits[seed, example, class]``.
 
     Single-label: argmax → ``[seed, example]`` int64. Multilabel: sigmoid(logit) > threshold
@@ -80,15 +81,19 @@ def vote_counts(predictions: np.ndarray, num_classes: int) -> np.ndarray:
     """
     predictions = np.asarray(predictions)
     if predictions.ndim not in (2, 3) or predictions.shape[0] == 0:
-        raise ParameterError("predictions", f"shape {predictions.shape}",
-                             "[seed, example] class indices or [seed, example, class] bool, with at least one seed")
+        raise ParameterError(
+            "predictions",
+            f"shape {predictions.shape}",
+            "[seed, example] class indices or [seed, example, class] bool, with at least one seed",
+        )
     if predictions.ndim == 3:
         if predictions.shape[2] != num_classes:
             raise ParameterError("predictions", f"{predictions.shape[2]} classes", f"num_classes = {num_classes}")
         return predictions.astype(bool).sum(axis=0).astype(np.int64)
     if predictions.size and (predictions.min() < 0 or predictions.max() >= num_classes):
-        raise ParameterError("predictions", f"values {predictions.min()} … {predictions.max()}",
-                             f"class indices 0 … {num_classes - 1}")
+        raise ParameterError(
+            "predictions", f"values {predictions.min()} … {predictions.max()}", f"class indices 0 … {num_classes - 1}"
+        )
     n_examples = predictions.shape[1]
     counts = np.zeros((n_examples, num_classes), dtype=np.int64)
     for model_predictions in predictions:
@@ -112,8 +117,9 @@ def modal_labels(predictions: np.ndarray, num_classes: int) -> ModalResult:
     return ModalResult(labels=labels, ties=ties, votes=votes)
 
 
-def find_pies(dense_predictions: np.ndarray, pruned_predictions: np.ndarray, num_classes: int,
-              exclude_ties: bool = False) -> np.ndarray:
+def find_pies(
+    dense_predictions: np.ndarray, pruned_predictions: np.ndarray, num_classes: int, exclude_ties: bool = False
+) -> np.ndarray:
     """``[example]`` bool: True where the dense and pruned modal labels differ (on any class).
 
     The populations may have different numbers of seeds but must cover the same examples.
@@ -121,8 +127,11 @@ def find_pies(dense_predictions: np.ndarray, pruned_predictions: np.ndarray, num
     """
     dense_predictions, pruned_predictions = np.asarray(dense_predictions), np.asarray(pruned_predictions)
     if dense_predictions.shape[1:] != pruned_predictions.shape[1:]:
-        raise ParameterError("pruned_predictions", f"shape {pruned_predictions.shape}",
-                             f"[seed, {', '.join(map(str, dense_predictions.shape[1:]))}] like dense_predictions")
+        raise ParameterError(
+            "pruned_predictions",
+            f"shape {pruned_predictions.shape}",
+            f"[seed, {', '.join(map(str, dense_predictions.shape[1:]))}] like dense_predictions",
+        )
     dense = modal_labels(dense_predictions, num_classes)
     pruned = modal_labels(pruned_predictions, num_classes)
     differs = dense.labels != pruned.labels
@@ -142,8 +151,13 @@ def _effectiveness(predicted: np.ndarray, gold: np.ndarray) -> float:
     return float((predicted == gold).mean())
 
 
-def accuracy_on_subsets(dense_predictions: np.ndarray, pruned_predictions: np.ndarray, gold: np.ndarray,
-                        pie_mask: np.ndarray, num_classes: int) -> pd.DataFrame:
+def accuracy_on_subsets(
+    dense_predictions: np.ndarray,
+    pruned_predictions: np.ndarray,
+    gold: np.ndarray,
+    pie_mask: np.ndarray,
+    num_classes: int,
+) -> pd.DataFrame:
     """Effectiveness of both populations on all points, on PIEs and on non-PIEs.
 
     ``gold``: ``[example]`` class indices or ``[example, class]`` multi-hot; ``pie_mask``:
@@ -153,13 +167,16 @@ def accuracy_on_subsets(dense_predictions: np.ndarray, pruned_predictions: np.nd
     (``accuracy``, or ``macro_f1`` for multilabel, over all ``num_classes`` classes with
     zero_division=0), ``value`` and ``n_examples``. An empty subset gives NaN.
 
-    To avoid circularity, pass PIEs selected on other seeds (see ``split_seed_halves``).
+    To avoid circularity, pass PIEs selected on other seeds (``TrainedStudy.seed_halves``:
+    select on the first half of the seeds, measure with the second).
     """
     gold, pie_mask = np.asarray(gold), np.asarray(pie_mask, dtype=bool)
     multilabel = np.asarray(dense_predictions).ndim == 3
     for name, predictions in (("dense_predictions", dense_predictions), ("pruned_predictions", pruned_predictions)):
         if np.asarray(predictions).shape[1:] != gold.shape:
-            raise ParameterError(name, f"shape {np.asarray(predictions).shape}", f"[seed, {', '.join(map(str, gold.shape))}] like gold")
+            raise ParameterError(
+                name, f"shape {np.asarray(predictions).shape}", f"[seed, {', '.join(map(str, gold.shape))}] like gold"
+            )
     if pie_mask.shape != gold.shape[:1]:
         raise ParameterError("pie_mask", f"shape {pie_mask.shape}", f"[example] = ({len(gold)},)")
     subsets = {"all": np.ones_like(pie_mask), "pie": pie_mask, "non_pie": ~pie_mask}
@@ -171,51 +188,24 @@ def accuracy_on_subsets(dense_predictions: np.ndarray, pruned_predictions: np.nd
         for subset, mask in subsets.items():
             per_model = [_effectiveness(model[mask], gold[mask]) for model in predictions]
             n_examples = int(mask.sum())
-            rows.append({"population": population, "subset": subset, "aggregation": "modal", "metric": metric,
-                         "value": _effectiveness(modal[mask], gold[mask]), "n_examples": n_examples})
-            rows.append({"population": population, "subset": subset, "aggregation": "mean_over_models",
-                         "metric": metric, "value": float(np.mean(per_model)), "n_examples": n_examples})
+            rows.append(
+                {
+                    "population": population,
+                    "subset": subset,
+                    "aggregation": "modal",
+                    "metric": metric,
+                    "value": _effectiveness(modal[mask], gold[mask]),
+                    "n_examples": n_examples,
+                }
+            )
+            rows.append(
+                {
+                    "population": population,
+                    "subset": subset,
+                    "aggregation": "mean_over_models",
+                    "metric": metric,
+                    "value": float(np.mean(per_model)),
+                    "n_examples": n_examples,
+                }
+            )
     return pd.DataFrame(rows)
-
-
-def class_distribution(pie_mask: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...]) -> pd.DataFrame:
-    """Per class: how many PIEs and points carry it, and its share among PIEs vs among all points.
-
-    ``labels``: ``[example]`` class indices or ``[example, class]`` multi-hot (then label
-    occurrences are counted, and shares are of all occurrences). Returns one row per class:
-    ``label``, ``pies``, ``points``, ``share_of_pies``, ``share_of_points`` and ``pie_rate``
-    (pies / points). Shares are NaN when there are no PIEs; pie_rate is NaN for absent classes.
-    """
-    pie_mask, labels = np.asarray(pie_mask, dtype=bool), np.asarray(labels)
-    if pie_mask.shape != labels.shape[:1]:
-        raise ParameterError("pie_mask", f"shape {pie_mask.shape}", f"[example] = ({len(labels)},) like labels")
-    n_classes = len(label_names)
-    multi_hot = labels.astype(bool) if labels.ndim == 2 else np.eye(n_classes, dtype=bool)[labels]
-    pie_counts = multi_hot[pie_mask].sum(axis=0)
-    all_counts = multi_hot.sum(axis=0)
-
-    def share(counts: np.ndarray) -> np.ndarray:
-        total = counts.sum()
-        return counts / total if total else np.full(n_classes, np.nan)
-
-    return pd.DataFrame({
-        "label": list(label_names),
-        "pies": pie_counts,
-        "points": all_counts,
-        "share_of_pies": share(pie_counts),
-        "share_of_points": share(all_counts),
-        "pie_rate": np.divide(pie_counts, all_counts, out=np.full(n_classes, np.nan), where=all_counts > 0),
-    })
-
-
-def split_seed_halves(n_seeds: int, generator_seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two disjoint, sorted index arrays covering ``range(n_seeds)``: select PIEs on one, measure on the other.
-
-    A seeded permutation decides the halves; with an odd count the first gets the extra seed.
-    Index the dense and the pruned population with the same half, so seed s stays paired.
-    """
-    if isinstance(n_seeds, bool) or not isinstance(n_seeds, (int, np.integer)) or n_seeds < 2:
-        raise ParameterError("n_seeds", n_seeds, "an integer >= 2")
-    permutation = np.random.default_rng(generator_seed).permutation(n_seeds)
-    half = (n_seeds + 1) // 2
-    return np.sort(permutation[:half]), np.sort(permutation[half:])

@@ -23,8 +23,9 @@ OUTSIDE_LABEL = "estimate outside its interval"
 def use_style() -> None:
     """The book's figure style: white grid, readable fonts, high-resolution PNGs."""
     sns.set_theme(style="whitegrid", context="notebook", font_scale=0.95)
-    plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "figure.figsize": (7.5, 4.2),
-                         "axes.titleweight": "bold"})
+    plt.rcParams.update(
+        {"figure.dpi": 110, "savefig.dpi": 150, "figure.figsize": (7.5, 4.2), "axes.titleweight": "bold"}
+    )
 
 
 def method_palette(methods) -> dict[str, tuple]:
@@ -34,9 +35,22 @@ def method_palette(methods) -> dict[str, tuple]:
     return {m: colours[order.index(m) % len(colours)] if m in order else DENSE_COLOUR for m in methods}
 
 
-def interval_points(ax, x, value, low, high, *, color, marker: str | None = "o", filled: bool = True,
-                    label: str | None = None, line: bool = False, horizontal: bool = False,
-                    capsize: float = 3, markersize: float = 5) -> int:
+def interval_points(
+    ax,
+    x,
+    value,
+    low,
+    high,
+    *,
+    color,
+    marker: str | None = "o",
+    filled: bool = True,
+    label: str | None = None,
+    line: bool = False,
+    horizontal: bool = False,
+    capsize: float = 3,
+    markersize: float = 5,
+) -> int:
     """Estimates at ``(x, value)`` with bars from ``low`` to ``high``; returns how many lie outside.
 
     All four are 1-D of one length (``n`` points; ``x`` is the position on the category or
@@ -55,14 +69,30 @@ def interval_points(ax, x, value, low, high, *, color, marker: str | None = "o",
         ax.errorbar(*where, **error, fmt="none", ecolor=color, capsize=capsize, linewidth=1.2)
     if marker is not None:
         points = (value, x) if horizontal else (x, value)
-        ax.plot(*points, marker=marker, linestyle="-" if line else "none", color=color, label=label,
-                markerfacecolor=color if filled else "white", markersize=markersize, linewidth=1.2)
+        ax.plot(
+            *points,
+            marker=marker,
+            linestyle="-" if line else "none",
+            color=color,
+            label=label,
+            markerfacecolor=color if filled else "white",
+            markersize=markersize,
+            linewidth=1.2,
+        )
     off = outside(value, low, high)
     if off.any():
         labelled = OUTSIDE_LABEL in ax.get_legend_handles_labels()[1]
         ring = (value[off], x[off]) if horizontal else (x[off], value[off])
-        ax.plot(*ring, marker="o", linestyle="none", markerfacecolor="none", markeredgecolor=OUTSIDE_COLOUR,
-                markeredgewidth=1.5, markersize=markersize + 6, label=None if labelled else OUTSIDE_LABEL)
+        ax.plot(
+            *ring,
+            marker="o",
+            linestyle="none",
+            markerfacecolor="none",
+            markeredgecolor=OUTSIDE_COLOUR,
+            markeredgewidth=1.5,
+            markersize=markersize + 6,
+            label=None if labelled else OUTSIDE_LABEL,
+        )
     return int(off.sum())
 
 
@@ -79,8 +109,17 @@ def interval_bars(ax, labels, value, low, high, colours) -> int:
     return interval_points(ax, positions, value, low, high, color="black", marker=None, horizontal=True)
 
 
-def interval_plot(ax, table: pd.DataFrame, x: str, y: str, low: str, high: str, hue: str,
-                  palette: dict | None = None, dodge: float = 0.0) -> int:
+def interval_plot(
+    ax,
+    table: pd.DataFrame,
+    x: str,
+    y: str,
+    low: str,
+    high: str,
+    hue: str,
+    palette: dict | None = None,
+    dodge: float = 0.0,
+) -> int:
     """Points at ``y`` with error bars from ``low`` to ``high``, one line per ``hue`` level.
 
     ``table`` has one row per (hue, x); ``dodge`` shifts hue levels apart on a numeric x axis.
@@ -92,6 +131,14 @@ def interval_plot(ax, table: pd.DataFrame, x: str, y: str, low: str, high: str, 
     for i, level in enumerate(levels):
         rows = table[table[hue] == level].sort_values(x)
         shift = (i - (len(levels) - 1) / 2) * dodge
-        outside_count += interval_points(ax, np.asarray(rows[x], dtype=float) + shift, rows[y], rows[low], rows[high],
-                                         color=palette.get(level, DENSE_COLOUR), label=str(level), line=True)
+        outside_count += interval_points(
+            ax,
+            np.asarray(rows[x], dtype=float) + shift,
+            rows[y],
+            rows[low],
+            rows[high],
+            color=palette.get(level, DENSE_COLOUR),
+            label=str(level),
+            line=True,
+        )
     return outside_count

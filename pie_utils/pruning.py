@@ -31,50 +31,114 @@ from pie_utils.errors import ParameterError
 
 DENSE = "dense"  # the unpruned population's method name (sparsity 0)
 ROUNDS = 3  # pruning rounds of the iterative schedules (FT, WR)
-SCORES = ("magnitude", "impact", "random")
-SCHEDULES = ("FT", "WR", "AI")
 SCOPES = ("layer", "global")
 
 LossFn = Callable[[nn.Module, object], torch.Tensor]
 
 
 @dataclass(frozen=True)
-class PruningMethod:
-    """A paper method: its name, what scores the weights, and when pruning happens.
+class ScoreInputs:
+    """What a score function may need besides the model: training ``batches`` with a summed
+    ``loss_fn(model, batch)`` (impact), and a ``generator`` (random)."""
+
+    batches: Iterable[object] | None = None
+    loss_fn: LossFn | None = None
+    generator: torch.Generator | None = None
+
+
+@dataclass(frozen=True)
+class Score:
+    """A way to score weights (higher = keep).
 
     Attributes:
-        name: the paper's name, e.g. ``IMP-FT``.
-        score: ``magnitude`` |w|, ``impact`` |w · ∂L/∂w| or ``random``.
-        schedule: ``FT`` iterative, keep training; ``WR`` iterative, rewind to the initial
-            weights after each pruning; ``AI`` one shot at initialisation.
+        name: ``magnitude``, ``impact`` or ``random``.
+        compute: ``compute(model, ScoreInputs) -> {"<module>.<parameter>": scores}``, each
+            shaped like its weight and non-negative (masks keep the largest ``|score|``, as
+            ``L1Unstructured`` ranks by absolute value).
+        needs_batches: the trainer must supply training batches and a loss (impact).
     """
 
     name: str
-    score: str
-    schedule: str
-
-    @property
-    def rounds(self) -> int:
-        """Pruning rounds: 1 for AI, ``ROUNDS`` for the iterative schedules."""
-        return 1 if self.schedule == "AI" else ROUNDS
-
-    @property
-    def rewinds(self) -> bool:
-        """True when weights go back to their initial values after each pruning (WR)."""
-        return self.schedule == "WR"
+    compute: Callable[[nn.Module, ScoreInputs], dict[str, torch.Tensor]]
+    needs_batches: bool = False
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """When a method prunes, and what its run starts from.
+
+    Attributes:
+        name: ``FT``, ``WR`` or ``AI``.
+        rounds: pruning rounds; each is followed by E epochs of training.
+        rewind: after each pruning the surviving weights return to their initial values and
+            the optimiser starts afresh (WR); otherwise both carry on (FT).
+        branches_from_dense: the run starts from the dense run's state after E epochs (its
+            checkpoint: weights and Adam state) and trains epochs E..(rounds + 1)E − 1; otherwise
+            it prunes the initial weights and trains epochs 0..E − 1 (AI).
+    """
+
+    name: str
+    rounds: int
+    rewind: bool
+    branches_from_dense: bool
+
+
+@dataclass(frozen=True)
+class PruningMethod:
+    """A paper method: its name, what scores the weights, and when pruning happens."""
+
+    name: str
+    score: Score
+    schedule: Schedule
+
+
+def magnitude_scores(model: nn.Module) -> dict[str, torch.Tensor]:
+    """|w| per prunable tensor."""
+    return {name: weight.detach().abs() for name, weight in prunable_weights(model).items()}
+
+
+def _impact(model: nn.Module, inputs: ScoreInputs) -> dict[str, torch.Tensor]:
+    if inputs.batches is None or inputs.loss_fn is None:
+        raise ParameterError(
+            "batches", inputs.batches, "training batches and a loss_fn(model, batch) for impact scores"
+        )
+    return impact_scores(model, inputs.batches, inputs.loss_fn)
+
+
+def _random(model: nn.Module, inputs: ScoreInputs) -> dict[str, torch.Tensor]:
+    if not isinstance(inputs.generator, torch.Generator):
+        raise ParameterError("generator", inputs.generator, "a torch.Generator for random scores")
+    return random_scores(model, inputs.generator)
+
+
+SCORES: dict[str, Score] = {
+    score.name: score
+    for score in (
+        Score("magnitude", lambda model, inputs: magnitude_scores(model)),
+        Score("impact", _impact, needs_batches=True),
+        Score("random", _random),
+    )
+}
+SCHEDULES: dict[str, Schedule] = {
+    schedule.name: schedule
+    for schedule in (
+        Schedule("FT", rounds=ROUNDS, rewind=False, branches_from_dense=True),
+        Schedule("WR", rounds=ROUNDS, rewind=True, branches_from_dense=True),
+        Schedule("AI", rounds=1, rewind=False, branches_from_dense=False),
+    )
+}
 METHODS: dict[str, PruningMethod] = {
-    method.name: method for method in (
-        PruningMethod("IMP-FT", "magnitude", "FT"),
-        PruningMethod("IMP-WR", "magnitude", "WR"),
-        PruningMethod("MP-AI", "magnitude", "AI"),
-        PruningMethod("IIBP-FT", "impact", "FT"),
-        PruningMethod("IIBP-WR", "impact", "WR"),
-        PruningMethod("IBP-AI", "impact", "AI"),
-        PruningMethod("IRP-FT", "random", "FT"),
-        PruningMethod("RP-AI", "random", "AI"),
-        PruningMethod("IRP-WR", "random", "WR"),  # run and dropped by the paper: optional ninth
+    name: PruningMethod(name, SCORES[score], SCHEDULES[schedule])
+    for name, score, schedule in (
+        ("IMP-FT", "magnitude", "FT"),
+        ("IMP-WR", "magnitude", "WR"),
+        ("MP-AI", "magnitude", "AI"),
+        ("IIBP-FT", "impact", "FT"),
+        ("IIBP-WR", "impact", "WR"),
+        ("IBP-AI", "impact", "AI"),
+        ("IRP-FT", "random", "FT"),
+        ("RP-AI", "random", "AI"),
+        ("IRP-WR", "random", "WR"),  # run and dropped by the paper: optional ninth
     )
 }
 PAPER_METHODS = ("IMP-FT", "IMP-WR", "MP-AI", "IIBP-FT", "IIBP-WR", "IBP-AI", "IRP-FT", "RP-AI")
@@ -122,8 +186,10 @@ def pruned_count_after_round(n_weights: int, target: float, round_index: int, ro
 
 def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     """``{"<module>.<parameter>": weight}`` for every tensor ``model.prunable_parameters()`` lists."""
-    return {f"{module_name}.{parameter}": getattr(module, parameter)
-            for module_name, module, parameter in model.prunable_parameters()}
+    return {
+        f"{module_name}.{parameter}": getattr(module, parameter)
+        for module_name, module, parameter in model.prunable_parameters()
+    }
 
 
 def impact_scores(model: nn.Module, batches: Iterable[object], loss_fn: LossFn) -> dict[str, torch.Tensor]:
@@ -168,25 +234,23 @@ def random_scores(model: nn.Module, generator: torch.Generator) -> dict[str, tor
     One full tensor is drawn per weight in ``prunable_parameters`` order, pruned or not, so the
     draws do not depend on earlier masks.
     """
-    return {name: torch.rand(weight.shape, generator=generator, device=generator.device).to(weight.device)
-            for name, weight in prunable_weights(model).items()}
+    return {
+        name: torch.rand(weight.shape, generator=generator, device=generator.device).to(weight.device)
+        for name, weight in prunable_weights(model).items()
+    }
 
 
-def importance_scores(model: nn.Module, score: str, batches: Iterable[object] | None = None,
-                      loss_fn: LossFn | None = None,
-                      generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def importance_scores(
+    model: nn.Module,
+    score: str,
+    batches: Iterable[object] | None = None,
+    loss_fn: LossFn | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
     """Scores (higher = keep) per prunable tensor for ``score`` in ``SCORES``, shaped like each weight."""
-    if score == "magnitude":
-        return {name: weight.detach().abs() for name, weight in prunable_weights(model).items()}
-    if score == "impact":
-        if batches is None or loss_fn is None:
-            raise ParameterError("batches", batches, "training batches and a loss_fn(model, batch) for impact scores")
-        return impact_scores(model, batches, loss_fn)
-    if score == "random":
-        if not isinstance(generator, torch.Generator):
-            raise ParameterError("generator", generator, "a torch.Generator for random scores")
-        return random_scores(model, generator)
-    raise ParameterError("score", score, SCORES)
+    if score not in SCORES:
+        raise ParameterError("score", score, list(SCORES))
+    return SCORES[score].compute(model, ScoreInputs(batches, loss_fn, generator))
 
 
 def shrink_mask(mask: torch.Tensor, scores: torch.Tensor, pruned_total: int) -> torch.Tensor:
@@ -203,7 +267,8 @@ def shrink_mask(mask: torch.Tensor, scores: torch.Tensor, pruned_total: int) -> 
     kept = flat.nonzero().squeeze(1)
     kept_scores = scores.flatten()[kept].float()
     partial = prune.L1Unstructured(amount=to_prune).compute_mask(
-        kept_scores, default_mask=torch.ones_like(kept_scores, dtype=torch.bool))
+        kept_scores, default_mask=torch.ones_like(kept_scores, dtype=torch.bool)
+    )
     flat[kept] = partial
     return flat.view_as(mask)
 
@@ -225,13 +290,24 @@ class PruningState:
         self._pruned_names = [name for name, mask in self.masks.items() if not bool(mask.all())]
 
     @classmethod
-    def empty(cls, model: nn.Module) -> "PruningState":
+    def empty(cls, model: nn.Module) -> PruningState:
         """All-kept masks for every prunable tensor of ``model`` (the dense state)."""
-        return cls({name: torch.ones_like(weight, dtype=torch.bool) for name, weight in prunable_weights(model).items()})
+        return cls(
+            {name: torch.ones_like(weight, dtype=torch.bool) for name, weight in prunable_weights(model).items()}
+        )
 
-    def prune_round(self, model: nn.Module, score: str, target: float, round_index: int = 1,
-                    rounds: int = ROUNDS, scope: str = "layer", batches: Iterable[object] | None = None,
-                    loss_fn: LossFn | None = None, generator: torch.Generator | None = None) -> None:
+    def prune_round(
+        self,
+        model: nn.Module,
+        score: str,
+        target: float,
+        round_index: int = 1,
+        rounds: int = ROUNDS,
+        scope: str = "layer",
+        batches: Iterable[object] | None = None,
+        loss_fn: LossFn | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
         """Shrink the masks to round ``round_index`` of ``rounds`` towards ``target``, then apply them.
 
         ``score``: magnitude, impact (needs ``batches`` and ``loss_fn``) or random (needs
@@ -243,7 +319,7 @@ class PruningState:
         if scope not in SCOPES:
             raise ParameterError("scope", scope, SCOPES)
         if score not in SCORES:
-            raise ParameterError("score", score, SCORES)
+            raise ParameterError("score", score, list(SCORES))
         pruned_count_after_round(0, target, round_index, rounds)  # validates round_index
         scores = importance_scores(model, score, batches, loss_fn, generator)
         if set(scores) != set(self.masks):
@@ -307,21 +383,3 @@ class PruningState:
         pruned = sum(int((~mask).sum()) for mask in self.masks.values())
         total = sum(mask.numel() for mask in self.masks.values())
         return {"overall": pruned / total if total else 0.0, "per_tensor": per_tensor}
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """Masks as CPU bool tensors, for a checkpoint."""
-        return {name: mask.detach().cpu().clone() for name, mask in self.masks.items()}
-
-    @classmethod
-    def from_state_dict(cls, masks: dict[str, torch.Tensor], model: nn.Module | None = None) -> "PruningState":
-        """Masks from ``state_dict()``; with ``model``, checked against its tensors and moved to their devices."""
-        masks = {name: mask.bool().clone() for name, mask in masks.items()}
-        if model is not None:
-            weights = prunable_weights(model)
-            if set(weights) != set(masks):
-                raise ValueError(f"saved masks {sorted(masks)} do not match the model's prunable tensors {sorted(weights)}")
-            for name, weight in weights.items():
-                if masks[name].shape != weight.shape:
-                    raise ValueError(f"{name}: mask shape {tuple(masks[name].shape)} != weight shape {tuple(weight.shape)}")
-                masks[name] = masks[name].to(weight.device)
-        return cls(masks)

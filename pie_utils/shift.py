@@ -36,8 +36,9 @@ DOMAINS = ("id", "ood")
 POPULATION_NAMES = ("dense_a", "dense_b", "pruned_a", "pruned_b")
 
 
-def pool_domains(in_domain: Sequence[np.ndarray],
-                 out_domain: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+def pool_domains(
+    in_domain: Sequence[np.ndarray], out_domain: Sequence[np.ndarray]
+) -> tuple[list[np.ndarray], np.ndarray]:
     """Concatenate ``in_domain[i]`` and ``out_domain[i]`` along the example axis, for every i.
 
     Arrays are ``[seed, example, ...]`` or 1-D ``[example]``; a pair must agree on every axis
@@ -45,25 +46,41 @@ def pool_domains(in_domain: Sequence[np.ndarray],
     examples that came from ``out_domain``.
     """
     if len(in_domain) != len(out_domain) or not in_domain:
-        raise ParameterError("out_domain", f"{len(out_domain)} arrays",
-                             f"as many arrays as in_domain ({len(in_domain)}), at least one")
+        raise ParameterError(
+            "out_domain", f"{len(out_domain)} arrays", f"as many arrays as in_domain ({len(in_domain)}), at least one"
+        )
     pooled, sizes = [], set()
     for inside, outside in zip(in_domain, out_domain):
         inside, outside = np.asarray(inside), np.asarray(outside)
         axis = 0 if inside.ndim == 1 else 1
-        if inside.ndim != outside.ndim or np.delete(inside.shape, axis).tolist() != np.delete(outside.shape, axis).tolist():
-            raise ParameterError("out_domain", f"an array of shape {outside.shape}",
-                                 f"the shape of its in-domain partner {inside.shape} on every axis but the example axis")
+        if (
+            inside.ndim != outside.ndim
+            or np.delete(inside.shape, axis).tolist() != np.delete(outside.shape, axis).tolist()
+        ):
+            raise ParameterError(
+                "out_domain",
+                f"an array of shape {outside.shape}",
+                f"the shape of its in-domain partner {inside.shape} on every axis but the example axis",
+            )
         sizes.add((inside.shape[axis], outside.shape[axis]))
         pooled.append(np.concatenate([inside, outside], axis=axis))
     if len(sizes) != 1:
-        raise ParameterError("in_domain", f"example counts {sorted(sizes)}", "the same (in, out) example counts in every pair")
-    (n_in, n_out), = sizes
+        raise ParameterError(
+            "in_domain", f"example counts {sorted(sizes)}", "the same (in, out) example counts in every pair"
+        )
+    ((n_in, n_out),) = sizes
     return pooled, np.arange(n_in + n_out) >= n_in
 
 
-def domain_measures(dense_a: np.ndarray, dense_b: np.ndarray, pruned_a: np.ndarray, pruned_b: np.ndarray,
-                    gold: np.ndarray, ood: np.ndarray, num_classes: int) -> dict[str, float]:
+def domain_measures(
+    dense_a: np.ndarray,
+    dense_b: np.ndarray,
+    pruned_a: np.ndarray,
+    pruned_b: np.ndarray,
+    gold: np.ndarray,
+    ood: np.ndarray,
+    num_classes: int,
+) -> dict[str, float]:
     """Accuracy and PIE measures in each domain, and how they change from id to ood.
 
     Arguments: the four populations ``[seed, example]`` (see the module docstring), ``gold``
@@ -107,8 +124,12 @@ def domain_measures(dense_a: np.ndarray, dense_b: np.ndarray, pruned_a: np.ndarr
     return result
 
 
-def bootstrap_measures(populations: Sequence[np.ndarray], measures: Callable[..., Mapping[str, float]],
-                       n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def bootstrap_measures(
+    populations: Sequence[np.ndarray],
+    measures: Callable[..., Mapping[str, float]],
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Every measure of ``measures(*resampled)`` over the same ``stats.bootstrap`` resamples.
 
     ``populations`` and the resampling are those of ``stats.bootstrap`` (seeds of each array
@@ -131,7 +152,9 @@ def interval_table(point: Mapping[str, float], samples: pd.DataFrame, level: flo
     interval ``low``, ``high`` of ``samples[measure]`` (columns of ``bootstrap_measures``)."""
     missing = sorted(set(point) - set(samples.columns))
     if missing:
-        raise ParameterError("samples", f"no columns {missing}", f"a column for every measure of point: {sorted(point)}")
+        raise ParameterError(
+            "samples", f"no columns {missing}", f"a column for every measure of point: {sorted(point)}"
+        )
     rows = []
     for name, value in point.items():
         low, high = percentile_interval(samples[name].to_numpy(), level)
@@ -149,9 +172,16 @@ def _check_inputs(populations: dict[str, np.ndarray], gold: np.ndarray, ood: np.
         raise ParameterError("gold", f"shape {gold.shape}", "[example] class indices (single-label data only)")
     for name, population in populations.items():
         if population.ndim != 2 or population.shape[1] != len(gold) or population.shape[0] == 0:
-            raise ParameterError(name, f"shape {population.shape}", f"[seed, {len(gold)}] class indices with at least one seed")
+            raise ParameterError(
+                name, f"shape {population.shape}", f"[seed, {len(gold)}] class indices with at least one seed"
+            )
     if ood.dtype != bool or ood.shape != gold.shape:
-        raise ParameterError("ood", f"{ood.dtype} array of shape {ood.shape}", f"a bool [example] = ({len(gold)},) mask")
+        raise ParameterError(
+            "ood", f"{ood.dtype} array of shape {ood.shape}", f"a bool [example] = ({len(gold)},) mask"
+        )
     if ood.all() or not ood.any():
-        raise ParameterError("ood", f"{int(ood.sum())} of {len(ood)} examples out of distribution",
-                             "a mask with examples of both domains")
+        raise ParameterError(
+            "ood",
+            f"{int(ood.sum())} of {len(ood)} examples out of distribution",
+            "a mask with examples of both domains",
+        )

@@ -40,8 +40,9 @@ def jaccard(first: np.ndarray, second: np.ndarray, weights: np.ndarray | None = 
     else:
         weights = np.asarray(weights, dtype=float)
         if weights.ndim != 2 or weights.shape[1] != first.shape[-1] or (weights < 0).any():
-            raise ParameterError("weights", f"shape {weights.shape}",
-                                 f"non-negative [resample, example] with {first.shape[-1]} examples")
+            raise ParameterError(
+                "weights", f"shape {weights.shape}", f"non-negative [resample, example] with {first.shape[-1]} examples"
+            )
         intersection = np.tensordot(weights, (first & second).astype(float), axes=([1], [-1]))
         union = np.tensordot(weights, (first | second).astype(float), axes=([1], [-1]))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -88,8 +89,9 @@ def distinct_pairs(n_seeds: int, k: int) -> int:
     return math.comb(n_seeds, k) * math.comb(n_seeds - k, k) // 2
 
 
-def modal_disagreements(first: np.ndarray, second: np.ndarray, first_subsets: np.ndarray,
-                        second_subsets: np.ndarray, num_classes: int) -> np.ndarray:
+def modal_disagreements(
+    first: np.ndarray, second: np.ndarray, first_subsets: np.ndarray, second_subsets: np.ndarray, num_classes: int
+) -> np.ndarray:
     """``[draw, example]`` bool: where the modal label of ``first[first_subsets[d]]`` differs from
     that of ``second[second_subsets[d]]`` (``find_pies`` per draw).
 
@@ -98,8 +100,11 @@ def modal_disagreements(first: np.ndarray, second: np.ndarray, first_subsets: np
     """
     first_subsets, second_subsets = np.asarray(first_subsets), np.asarray(second_subsets)
     if first_subsets.ndim != 2 or first_subsets.shape[0] != second_subsets.shape[0]:
-        raise ParameterError("second_subsets", f"shape {second_subsets.shape}",
-                             f"[draw, k] with the {first_subsets.shape[0]} draws of first_subsets [draw, k]")
+        raise ParameterError(
+            "second_subsets",
+            f"shape {second_subsets.shape}",
+            f"[draw, k] with the {first_subsets.shape[0]} draws of first_subsets [draw, k]",
+        )
     return np.stack([find_pies(first[a], second[b], num_classes) for a, b in zip(first_subsets, second_subsets)])
 
 

@@ -53,12 +53,18 @@ def bootstrap(
         raise ParameterError("populations", "an empty sequence", "one or more arrays")
     for array in populations:
         if array.ndim == 0 or 0 in array.shape[:2]:
-            raise ParameterError("populations", f"an array of shape {array.shape}",
-                                 "[seed, example, ...] or [example] arrays with at least one seed and example")
+            raise ParameterError(
+                "populations",
+                f"an array of shape {array.shape}",
+                "[seed, example, ...] or [example] arrays with at least one seed and example",
+            )
     n_examples = {_n_examples(array) for array in populations}
     if len(n_examples) != 1:
-        raise ParameterError("populations", f"example counts {[_n_examples(a) for a in populations]}",
-                             "the same number of examples in every array")
+        raise ParameterError(
+            "populations",
+            f"example counts {[_n_examples(a) for a in populations]}",
+            "the same number of examples in every array",
+        )
     if not callable(statistic):
         raise ParameterError("statistic", statistic, "a callable returning a float")
     _check_positive_int("n_resamples", n_resamples)
@@ -170,7 +176,7 @@ def rank_biserial(x: np.ndarray, y: np.ndarray) -> float:
     if x.size == 0 or y.size == 0:
         return float("nan")
     ranks = stats.rankdata(np.concatenate([x, y]))
-    return float(2.0 * (ranks[: x.size].mean() - ranks[x.size:].mean()) / (x.size + y.size))
+    return float(2.0 * (ranks[: x.size].mean() - ranks[x.size :].mean()) / (x.size + y.size))
 
 
 def permutation_test(
@@ -272,8 +278,9 @@ def verdict_rule(alpha: float = 0.05, negligible: float = 0.0, what: str = "the 
     if negligible == 0.0:
         band = "or is exactly zero"
     else:
-        band = (f"or lies inside [−{negligible:g}, +{negligible:g}] "
-                "(a negligible effect, even when the p-value is small)")
+        band = (
+            f"or lies inside [−{negligible:g}, +{negligible:g}] (a negligible effect, even when the p-value is small)"
+        )
     return (
         f"A claim is supported when its Holm-adjusted p-value is below {alpha:g} and the whole "
         f"interval of {what} lies on the claimed side of zero. "
@@ -331,9 +338,11 @@ def equivalence_verdict(interval: tuple[float, float], margin: float) -> str:
 
 def equivalence_rule(margin: float, what: str = "the effect") -> str:
     """The rule of ``equivalence_verdict`` as one plain English sentence, numbers filled in."""
-    return (f"The claim of no large effect is supported when the whole confidence interval of {what} lies "
-            f"within ±{margin:g}, not supported when it lies wholly outside that band, and otherwise "
-            f"inconclusive at this scale.")
+    return (
+        f"The claim of no large effect is supported when the whole confidence interval of {what} lies "
+        f"within ±{margin:g}, not supported when it lies wholly outside that band, and otherwise "
+        f"inconclusive at this scale."
+    )
 
 
 def overall_verdict(verdicts: Sequence[str]) -> str:

@@ -43,7 +43,6 @@ from typing import Any
 
 import filelock
 import numpy as np
-import pandas as pd
 import torch
 
 import pie_utils
@@ -60,8 +59,12 @@ def library_versions() -> dict[str, str]:
     transformers' version is read from its installed metadata (a declared dependency; the same
     string as ``transformers.__version__``), sparing a BiLSTM-only process its import.
     """
-    return {"pie_utils": pie_utils.__version__, "torch": torch.__version__,
-            "transformers": importlib.metadata.version("transformers"), "numpy": np.__version__}
+    return {
+        "pie_utils": pie_utils.__version__,
+        "torch": torch.__version__,
+        "transformers": importlib.metadata.version("transformers"),
+        "numpy": np.__version__,
+    }
 
 
 @functools.cache  # the processor does not change within a process
@@ -90,8 +93,9 @@ def machine_description() -> dict[str, Any]:
 
 def run_key(spec: dict[str, Any]) -> str:
     """sha256 (hex) of a run spec as canonical JSON, with the results-format version mixed in."""
-    canonical = json.dumps({"format_version": FORMAT_VERSION, "spec": spec},
-                           sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        {"format_version": FORMAT_VERSION, "spec": spec}, sort_keys=True, separators=(",", ":"), default=str
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -161,11 +165,18 @@ class ResultsStore:
             raise StoreVersionError(
                 f"run {key} in {folder} was recorded with {run.meta['versions']}, this is "
                 f"{library_versions()}; use a new store, or accept_other_versions=True "
-                "(--accept-other-versions) to mix them knowingly")
+                "(--accept-other-versions) to mix them knowingly"
+            )
         return run
 
-    def write(self, key: str, spec: dict[str, Any], arrays: dict[str, np.ndarray],
-              metrics: dict[str, float], meta: dict[str, Any]) -> bool:
+    def write(
+        self,
+        key: str,
+        spec: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        metrics: dict[str, float],
+        meta: dict[str, Any],
+    ) -> bool:
         """Store a finished run atomically. Returns False if another writer finished it first.
 
         Arrays must be finite where they are logits; the caller checks that before calling.
@@ -177,9 +188,15 @@ class ResultsStore:
             np.savez(payload, **arrays, **{KEY_FIELD: np.array(key)})
             data = payload.getvalue()
             _write_synced(scratch / "arrays.npz", data)
-            record = {"key": key, "spec": spec, "metrics": metrics,
-                      "arrays_sha256": hashlib.sha256(data).hexdigest(),
-                      "versions": library_versions(), "format_version": FORMAT_VERSION, **meta}
+            record = {
+                "key": key,
+                "spec": spec,
+                "metrics": metrics,
+                "arrays_sha256": hashlib.sha256(data).hexdigest(),
+                "versions": library_versions(),
+                "format_version": FORMAT_VERSION,
+                **meta,
+            }
             record = json.loads(json.dumps(record, default=_jsonable))  # plain JSON values, as read back
             record[META_DIGEST_FIELD] = _meta_digest(record)
             _write_synced(scratch / "meta.json", json.dumps(record, indent=1).encode())
@@ -202,31 +219,6 @@ class ResultsStore:
         """Keys of every run folder present (finished runs; verification happens on read)."""
         folder = self.root / "runs"
         return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-    def table(self) -> pd.DataFrame:
-        """One row per verified run: its spec fields, metrics and wall time (tidy)."""
-        rows = []
-        for key in self.keys():
-            run = self.read(key)
-            if run is None:
-                continue
-            rows.append({"key": key, **_flatten(run.spec), **run.metrics,
-                         "wall_time_s": run.meta.get("wall_time_s"),
-                         "realised_sparsity": run.meta.get("realised_sparsity")})
-        return pd.DataFrame(rows)
-
-    def stack(self, keys: list[str], array: str) -> np.ndarray:
-        """Stack one array over runs: e.g. ``test_logits`` → ``[seed, example, class]``.
-
-        Raises KeyError naming the first key that is missing or damaged.
-        """
-        stacked = []
-        for key in keys:
-            run = self.read(key)
-            if run is None:
-                raise KeyError(f"run {key} is not in the store {self.root}")
-            stacked.append(run.arrays[array])
-        return np.stack(stacked)
 
     # ---- claims and the training log -------------------------------------------------------
 
@@ -289,8 +281,9 @@ class ResultsStore:
                 raise ValueError(f"holds the checkpoint of {saved[KEY_FIELD]}")
             return saved["state"]
         except Exception as error:  # any unreadable file is recomputed, never trusted
-            warnings.warn(f"checkpoint {path} is damaged ({error}); it will be recomputed",
-                          CorruptRunWarning, stacklevel=2)
+            warnings.warn(
+                f"checkpoint {path} is damaged ({error}); it will be recomputed", CorruptRunWarning, stacklevel=2
+            )
             path.unlink(missing_ok=True)
             return None
 
@@ -302,7 +295,9 @@ class ResultsStore:
         except (OSError, ValueError) as error:
             raise _Damaged(f"{folder / 'meta.json'}: unreadable ({error})") from None
         if not isinstance(meta, dict) or meta.get("key") != key:
-            raise _Damaged(f"{folder / 'meta.json'}: holds the key {meta.get('key') if isinstance(meta, dict) else None}, not {key}")
+            raise _Damaged(
+                f"{folder / 'meta.json'}: holds the key {meta.get('key') if isinstance(meta, dict) else None}, not {key}"
+            )
         if META_DIGEST_FIELD in meta and meta[META_DIGEST_FIELD] != _meta_digest(meta):
             raise _Damaged(f"{folder / 'meta.json'}: its contents do not match the sha256 recorded in it")
         try:
@@ -324,8 +319,9 @@ class ResultsStore:
             os.rename(folder, aside)
         except OSError:  # another process moved it first
             pass
-        warnings.warn(f"damaged run: {reason}; moved to {aside}, it will be recomputed",
-                      CorruptRunWarning, stacklevel=3)
+        warnings.warn(
+            f"damaged run: {reason}; moved to {aside}, it will be recomputed", CorruptRunWarning, stacklevel=3
+        )
 
 
 class _Damaged(Exception):
@@ -337,8 +333,10 @@ def _raise_if_no_space(error: Exception, what: str) -> None:
     cause, seen = error, set()
     while cause is not None and id(cause) not in seen:
         if isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StoreWriteError(f"no space left on the device while writing {what}; nothing was stored "
-                                  "for it (finished runs are intact): free space and run again to resume") from error
+            raise StoreWriteError(
+                f"no space left on the device while writing {what}; nothing was stored "
+                "for it (finished runs are intact): free space and run again to resume"
+            ) from error
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
 
@@ -362,13 +360,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
-
-
-def _flatten(spec: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat = {}
-    for name, value in spec.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{name}."))
-        else:
-            flat[f"{prefix}{name}"] = tuple(value) if isinstance(value, list) else value
-    return flat

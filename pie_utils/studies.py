@@ -9,7 +9,8 @@ hands out population arrays; a study whose runs are all stored costs a few secon
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -18,18 +19,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pie_utils.config import Study, profile_parameters, profiles, validate_study
+from pie_utils.config import Study, profile_parameters, profiles, validate_analysis, validate_study
+from pie_utils.devices import check_device
 from pie_utils.errors import ParameterError
+from pie_utils.influence_truth import check_points
+from pie_utils.models import encode_dataset
 from pie_utils.pies import predictions_from_logits
+from pie_utils.pruning import DENSE
+from pie_utils.runs import PreparedData, open_store, population, population_array, prepare_data, study_key
 from pie_utils.store import ResultsStore
-from pie_utils.summary import population
-from pie_utils.training import PopulationTrainer, PreparedData, check_device, prepare_data, train_study
+from pie_utils.training import PopulationTrainer, train_seeds, train_study
 
 MAIN_STUDY = "run"
 ANALYSIS_SECTION = "analysis"
-ANALYSIS_DEFAULTS: dict[str, Any] = {"n_resamples": 1000, "alpha": 0.05, "el2n_epoch": 1, "n_bins": 20,
-                                     "loo_points": 300, "stability_draws": 100, "attribution_seeds": 2,
-                                     "attribution_steps": 24, "group_retrains": 0}
 ROOT_MARKER = "_toc.yml"  # the book's table of contents marks the project root
 ROOT_ENV = "PIE_UTILS_ROOT"
 
@@ -68,23 +70,14 @@ def load_study(profile: str, name: str = MAIN_STUDY, **overrides: Any) -> Study:
 
 
 def analysis_parameters(profile: str, **overrides: Any) -> dict[str, Any]:
-    """The profile's ``analysis`` table over ``ANALYSIS_DEFAULTS``, then ``overrides``.
+    """The profile's ``analysis`` table with ``overrides``, checked by ``validate_analysis``.
 
     A ``None`` override keeps the profile's value, so notebook parameters can default to None.
+    Returns the settings as a dict (the chapters read ``settings["alpha"]``).
     """
-    chosen = {**ANALYSIS_DEFAULTS, **_profile(profile).get(ANALYSIS_SECTION, {})}
-    for key, value in overrides.items():
-        if key not in ANALYSIS_DEFAULTS:
-            raise ParameterError("analysis parameter", key, sorted(ANALYSIS_DEFAULTS))
-        if value is not None:
-            chosen[key] = value
-    for key in sorted(ANALYSIS_DEFAULTS.keys() - {"alpha"}):
-        minimum = 0 if key == "group_retrains" else 1  # 0: the slow leave-group-out part is not run
-        if isinstance(chosen[key], bool) or not isinstance(chosen[key], int) or chosen[key] < minimum:
-            raise ParameterError(key, chosen[key], f"an integer >= {minimum}")
-    if not 0 < chosen["alpha"] < 1:
-        raise ParameterError("alpha", chosen["alpha"], "a number in (0, 1)")
-    return chosen
+    chosen = dict(_profile(profile).get(ANALYSIS_SECTION, {}))
+    chosen.update({key: value for key, value in overrides.items() if value is not None or key not in chosen})
+    return asdict(validate_analysis(chosen))
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +96,7 @@ class TrainedStudy:
 
     @cached_property
     def store(self) -> ResultsStore:
-        return ResultsStore(self.study.store, accept_other_versions=self.study.accept_other_versions)
+        return open_store(self.study)
 
     @property
     def dataset(self):
@@ -138,17 +131,16 @@ class TrainedStudy:
         stored = self.store.read(trainer.key(method, sparsity, seed)).arrays["test_logits"]
         gap = float(np.abs(trainer.logits(model, "test") - stored).max())
         if gap > 1e-4:
-            raise RuntimeError(f"{method} sparsity={sparsity} seed={seed}: the rebuilt model's test logits differ "
-                               f"from the stored run's by up to {gap:.2g} (another thread count or library version?)")
+            raise RuntimeError(
+                f"{method} sparsity={sparsity} seed={seed}: the rebuilt model's test logits differ "
+                f"from the stored run's by up to {gap:.2g} (another thread count or library version?)"
+            )
         return model.eval()
 
     def logits(self, method: str, sparsity: float, split: str = "test", array: str | None = None) -> np.ndarray:
         """Population logits ``[seed, example, class]``; ``array`` picks another stored array
         of the same shape (e.g. ``train_logits_epoch1`` of the dense runs)."""
-        if array is None:
-            return population(self.study, self.prepared, self.store, method, sparsity, split)[0]
-        runs = self.table[(self.table.method == method) & (self.table.sparsity == sparsity)]
-        return np.stack([self.store.read(key).arrays[array] for key in runs.key])
+        return population_array(self.study, self.prepared, self.store, method, sparsity, array or f"{split}_logits")
 
     def predictions(self, method: str, sparsity: float, split: str = "test") -> np.ndarray:
         """Per-model predictions ``[seed, example]`` (``[seed, example, class]`` multilabel)."""
@@ -162,6 +154,43 @@ def train(profile: str, name: str = MAIN_STUDY, progress: bool = True, **overrid
     prepared = prepare_data(study)
     table = train_study(study, progress=progress, prepared=prepared)
     return TrainedStudy(study, prepared, table)
+
+
+def leave_group_out(
+    main: TrainedStudy, removed: np.ndarray, seeds: Sequence[int], store: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Test logits ``[seed, example, class]`` of dense models of ``main`` retrained without the
+    training points at positions ``removed[point]``, and each run's training time ``[seed]`` (s,
+    as stored when it was trained).
+
+    ``main``: a ``TrainedStudy``. The runs use its configuration, encoder
+    and test split with a training split that lacks ``removed``, so they get their own store
+    keys (the dataset fingerprint differs) and a second call reads them back instead of
+    training. ``seeds``: seed numbers to train; ``store``: where (None: ``main``'s store).
+    """
+    n_train = len(main.dataset.train)
+    removed = check_points(removed, n_train)
+    if len(removed) >= n_train - 1:
+        raise ParameterError("removed", f"{len(removed)} of {n_train} points", "fewer than n_train − 1 points")
+    seeds = [int(s) for s in seeds]
+    if not seeds or min(seeds) < 0:
+        raise ParameterError("seeds", seeds, "one or more seed numbers >= 0")
+    keep = np.setdiff1d(np.arange(n_train), removed)
+    dataset = replace(
+        main.dataset,
+        train=main.dataset.train.take(keep),
+        source=f"{main.dataset.source}; without {len(removed)} training points",
+    )
+    prepared = replace(
+        main.prepared,
+        dataset=dataset,  # keeps any transfer encoding, re-encodes the splits
+        encoded={**main.prepared.encoded, **encode_dataset(main.prepared.encoder, dataset)},
+    )
+    study = replace(main.study, methods=(), sparsities=(), store=store or main.study.store)
+    train_seeds(study, seeds, prepared=prepared)
+    store = open_store(study)
+    runs = [store.read(study_key(study, prepared, DENSE, 0.0, seed)) for seed in seeds]
+    return np.stack([run.arrays["test_logits"] for run in runs]), np.array([run.meta["wall_time_s"] for run in runs])
 
 
 def _profile(profile: str) -> dict[str, Any]:

@@ -11,6 +11,9 @@ state after any epoch is a function of the seed and the epoch and needs no check
   prune → train E epochs (epochs E..4E−1). WR rewinds the surviving weights to their initial
   values and rebuilds the optimiser after every pruning; FT keeps both.
 
+The trainer reads these from each method's ``pie_utils.pruning.Schedule`` (rounds, rewind,
+branches from dense) and ``Score`` (whether it needs training batches), never from its name.
+
 A run already in the store is never trained again, so a killed study resumes where it stopped
 (a run resumes whole; the dense checkpoint spares the shared first E epochs).
 
@@ -22,13 +25,11 @@ unset or 0, it costs one integer comparison per step.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
 import signal
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,20 +37,17 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm  # plain text bars: notebooks run without ipywidgets
 
-from pie_utils.config import Study, TrainingConfig, check_subset_fits
-from pie_utils.data import load_dataset, subset
-from pie_utils.data.types import Split, TextDataset
+from pie_utils.config import Study, TrainingConfig
+from pie_utils.devices import check_device
 from pie_utils.errors import ParameterError
+from pie_utils.executors import Executor, LocalExecutor
 from pie_utils.metrics import score_logits
-from pie_utils.models import EncodedSplit, ModelSpec, build_encoder, build_model, encode_dataset
-from pie_utils.pruning import DENSE, ROUNDS, PruningState, get_method
-from pie_utils.store import ResultsStore, machine_description, run_key
-
-if TYPE_CHECKING:
-    from pie_utils.executors import Executor
+from pie_utils.models import build_model
+from pie_utils.pruning import DENSE, PruningState, get_method
+from pie_utils.runs import PreparedData, open_store, prepare_data, run_spec, study_key, study_runs, study_table
+from pie_utils.store import ResultsStore, machine_description
 
 FAULT_AFTER_STEPS_ENV = "PIE_UTILS_FAULT_AFTER_STEPS"  # tests only: SIGKILL after N optimiser steps
-SEED_GROUPING = "sequential"  # seeds train one after another; part of every run's key
 ADAM_BETA1 = 0.9  # torch.optim.Adam's default, which _optimizer uses
 BUCKET_BATCHES = 50  # batches per length bucket: close lengths share a batch, order stays random
 
@@ -58,105 +56,9 @@ class NonFiniteLossError(RuntimeError):
     """A training loss became NaN or infinite; the run named in the message stored nothing."""
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when present, else Apple MPS when present, else CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("device", name, "auto or cpu (no CUDA device is visible)")
-    return device
-
-
-@dataclass(frozen=True, eq=False)
-class PreparedData:
-    """A study's dataset after subsetting, encoded once for its model.
-
-    Attributes:
-        dataset: the texts and labels.
-        model_spec: the model every run of the study builds.
-        encoder: turns texts into token ids (for the BiLSTM it carries the vocabulary).
-        encoded: split name → ragged token ids; with a transfer dataset also ``transfer``,
-            every example of it (``TextDataset.pooled``) at its own token budget.
-        transfer: the study's out-of-distribution dataset, or None.
-    """
-
-    dataset: TextDataset
-    model_spec: ModelSpec
-    encoder: Any
-    encoded: dict[str, EncodedSplit]
-    transfer: TextDataset | None = None
-
-    @property
-    def splits(self) -> tuple[str, ...]:
-        """The splits every run computes logits for: train, validation, test (and transfer)."""
-        return tuple(self.encoded)
-
-    def split(self, name: str) -> Split:
-        """``name``'s examples: a split of the dataset, or ``transfer`` (the pooled transfer set)."""
-        if name == "transfer" and self.transfer is not None:
-            return self.transfer.pooled()
-        return self.dataset.split(name)
-
-
-def prepare_data(study: Study) -> PreparedData:
-    """Load, subset and encode the study's dataset; refuse a subset larger than a split."""
-    dataset = load_dataset(study.dataset, path=study.data_path, revision=study.revision)
-    check_subset_fits(study.subset, dataset)
-    spec = study.subset
-    if any(n is not None for n in (spec.n_train, spec.n_validation, spec.n_test)):
-        dataset = subset(dataset, n_train=spec.n_train, n_validation=spec.n_validation,
-                         n_test=spec.n_test, seed=spec.seed)
-    model_spec = model_spec_for(study, dataset)
-    if study.transfer is None:
-        encoder = build_encoder(model_spec, dataset)
-        return PreparedData(dataset, model_spec, encoder, encode_dataset(encoder, dataset))
-    transfer = load_dataset(study.transfer)
-    pooled = transfer.pooled()
-    encoder = build_encoder(model_spec, dataset, extra_texts=pooled.texts)  # frozen vectors: no label leak
-    encoded = encode_dataset(encoder, dataset)
-    encoded["transfer"] = encoder.encode(pooled, transfer.max_length)
-    return PreparedData(dataset, model_spec, encoder, encoded, transfer)
-
-
-def model_spec_for(study: Study, dataset: TextDataset) -> ModelSpec:
-    """The ``ModelSpec`` a study asks for, with the dataset's token budget."""
-    if study.arch == "bert":
-        return ModelSpec(arch="bert", checkpoint=study.checkpoint, pooling=study.pooling,
-                         max_length=dataset.max_length)
-    return ModelSpec(arch="bilstm", vectors=study.vectors, max_length=dataset.max_length)
-
-
-def run_spec(study: Study, prepared: PreparedData, method: str, sparsity: float, seed: int) -> dict[str, Any]:
-    """Everything that determines a run's numbers, as plain JSON-able values (hashed to its key)."""
-    return {
-        "dataset": {"name": prepared.dataset.name, "fingerprint": prepared.dataset.fingerprint(),
-                    "revision": study.revision},
-        "model": prepared.model_spec.to_dict(),
-        "encoder": prepared.encoder.fingerprint,
-        "training": dataclasses.asdict(study.training),
-        "method": method,
-        "sparsity": float(sparsity),
-        "seed": int(seed),
-        "seed_grouping": SEED_GROUPING,
-        **({} if prepared.transfer is None else  # absent, so runs without one keep their keys
-           {"transfer": {"name": prepared.transfer.name, "fingerprint": prepared.transfer.fingerprint()}}),
-    }
-
-
-def study_runs(study: Study) -> list[tuple[str, float, int]]:
-    """Every (method, sparsity, seed) of the study, dense first: ``dense`` has sparsity 0."""
-    runs = [(DENSE, 0.0, seed) for seed in study.seed_range]
-    runs += [(m, s, seed) for m in study.methods for s in study.sparsities for seed in study.seed_range]
-    return runs
-
-
-def train_study(study: Study, progress: bool = True, prepared: PreparedData | None = None,
-                executor: Executor | None = None) -> pd.DataFrame:
+def train_study(
+    study: Study, progress: bool = True, prepared: PreparedData | None = None, executor: Executor | None = None
+) -> pd.DataFrame:
     """Train every run of ``study`` that the store lacks; return the study's runs as a table.
 
     The table has one row per (method, sparsity, seed) with the run key, metrics, wall time
@@ -165,28 +67,23 @@ def train_study(study: Study, progress: bool = True, prepared: PreparedData | No
     where the seeds train, a ``pie_utils.executors`` ``LocalExecutor`` (the default: this
     process, one seed after another) or ``RayExecutor`` (one task per seed on a cluster).
     """
-    from pie_utils.executors import LocalExecutor  # executors builds on this module
-
     largest_rate = torch.finfo(torch.float32).max * (1 - ADAM_BETA1)  # Adam's first step is lr / (1 − β1)
     if study.training.learning_rate >= largest_rate:  # else the optimiser step itself overflows
-        raise ParameterError("learning_rate", study.training.learning_rate,
-                             f"a number in (0, {largest_rate:.3g}) (Adam's first step, 10 x lr, must fit in float32)")
+        raise ParameterError(
+            "learning_rate",
+            study.training.learning_rate,
+            f"a number in (0, {largest_rate:.3g}) (Adam's first step, 10 x lr, must fit in float32)",
+        )
     executor = executor or LocalExecutor()
     executor.check(study)
     prepared = prepared or prepare_data(study)
-    executor.map_seeds(study, study.seed_range, prepared=prepared, progress=progress)
-    return study_table(study, prepared, ResultsStore(study.store, accept_other_versions=study.accept_other_versions))
+    executor.map_seeds(train_seeds, study, study.seed_range, prepared=prepared, progress=progress)
+    return study_table(study, prepared, open_store(study))
 
 
-def check_device(study: Study) -> torch.device:
-    """The device this process trains ``study`` on; refuses one it lacks, or bf16 off CUDA."""
-    device = resolve_device(study.device)
-    if study.training.precision == "bf16" and device.type != "cuda":
-        raise ParameterError("precision", "bf16", f"fp32 on {device.type} (bf16 autocast needs CUDA)")
-    return device
-
-
-def train_seeds(study: Study, seeds: Iterable[int], prepared: PreparedData | None = None, progress: bool = False) -> None:
+def train_seeds(
+    study: Study, seeds: Iterable[int], prepared: PreparedData | None = None, progress: bool = False
+) -> None:
     """Train the missing runs of ``seeds`` of ``study`` in this process, one seed after another.
 
     What one executor task runs: it opens the study's store, prepares the data unless given
@@ -194,7 +91,7 @@ def train_seeds(study: Study, seeds: Iterable[int], prepared: PreparedData | Non
     same seeds writes the same arrays.
     """
     device = check_device(study)
-    store = ResultsStore(study.store, accept_other_versions=study.accept_other_versions)
+    store = open_store(study)
     prepared = prepared or prepare_data(study)
     torch.set_num_threads(study.training.threads)
     trainer = PopulationTrainer(study, prepared, store, device, progress=progress)
@@ -202,25 +99,12 @@ def train_seeds(study: Study, seeds: Iterable[int], prepared: PreparedData | Non
         trainer.train_seed(seed)
 
 
-def study_table(study: Study, prepared: PreparedData, store: ResultsStore) -> pd.DataFrame:
-    """One row per run of the study: method, sparsity, seed, key and what was stored."""
-    rows = []
-    for method, sparsity, seed in study_runs(study):
-        key = run_key(run_spec(study, prepared, method, sparsity, seed))
-        run = store.read(key)
-        rows.append({"method": method, "sparsity": sparsity, "seed": seed, "key": key,
-                     "stored": run is not None,
-                     **(run.metrics if run else {}),
-                     "wall_time_s": run.meta["wall_time_s"] if run else np.nan,
-                     "realised_sparsity": run.meta["realised_sparsity"]["overall"] if run else np.nan})
-    return pd.DataFrame(rows)
-
-
 class PopulationTrainer:
     """Trains the runs of one study seed by seed, sharing each seed's dense prefix."""
 
-    def __init__(self, study: Study, prepared: PreparedData, store: ResultsStore, device: torch.device,
-                 progress: bool = False):
+    def __init__(
+        self, study: Study, prepared: PreparedData, store: ResultsStore, device: torch.device, progress: bool = False
+    ):
         self.study = study
         self.config: TrainingConfig = study.training
         self.prepared = prepared
@@ -241,10 +125,13 @@ class PopulationTrainer:
         Each run is trained under its claim in the store and looked up again once claimed, so
         processes sharing a store train every run once.
         """
-        pending = [(m, s) for m, s, sd in study_runs(self.study) if sd == seed and m != DENSE
-                   and not self.store.has(self.key(m, s, seed))]
+        pending = [
+            (m, s)
+            for m, s, sd in study_runs(self.study)
+            if sd == seed and m != DENSE and not self.store.has(self.key(m, s, seed))
+        ]
         dense_key = self.key(DENSE, 0.0, seed)
-        needs_branch = any(get_method(m).schedule != "AI" for m, _ in pending)
+        needs_branch = any(get_method(m).schedule.branches_from_dense for m, _ in pending)
         with self.store.claim(dense_key):
             if not self.store.has(dense_key) or (needs_branch and self.store.load_checkpoint(dense_key) is None):
                 self._logged(DENSE, 0.0, seed, self._train_dense, seed, dense_key)
@@ -252,10 +139,10 @@ class PopulationTrainer:
             with self.store.claim(self.key(method, sparsity, seed)):
                 if self.store.has(self.key(method, sparsity, seed)):
                     continue  # another process trained it while this one waited
-                if get_method(method).schedule == "AI":
-                    self._logged(method, sparsity, seed, self._train_at_initialisation, method, sparsity, seed)
-                else:
+                if get_method(method).schedule.branches_from_dense:
                     self._logged(method, sparsity, seed, self._train_iterative, method, sparsity, seed, dense_key)
+                else:
+                    self._logged(method, sparsity, seed, self._train_at_initialisation, method, sparsity, seed)
 
     def _logged(self, method: str, sparsity: float, seed: int, train, *arguments) -> None:
         """Run ``train(*arguments)`` between a ``start`` and a ``finish`` line of the store's log."""
@@ -309,7 +196,7 @@ class PopulationTrainer:
         after its E epochs); a pruned one is trained again, the same steps from the same
         checkpoint or initialisation, which gives the same weights at the same thread count.
         """
-        if method != DENSE and get_method(method).schedule == "AI":
+        if method != DENSE and not get_method(method).schedule.branches_from_dense:
             model, _ = self._at_initialisation_model(method, sparsity, seed)
             return model.eval()
         checkpoint = self.store.load_checkpoint(self.key(DENSE, 0.0, seed))
@@ -325,16 +212,17 @@ class PopulationTrainer:
     def _at_initialisation_model(self, method: str, sparsity: float, seed: int):
         model = self._new_model(seed)
         pruning = PruningState.empty(model)
-        self._prune(model, pruning, method, sparsity, seed, round_index=1, rounds=1)
+        self._prune(model, pruning, method, sparsity, seed, round_index=1)
         optimizer = self._optimizer(model)
         for epoch in range(self.config.epochs):
             self._train_epoch(model, optimizer, pruning, seed, epoch, run=(method, sparsity, seed))
         return model, pruning
 
     def _iterative_model(self, method: str, sparsity: float, seed: int, checkpoint: dict[str, Any]):
-        """FT/WR: the dense ``checkpoint`` (weights and Adam state after E epochs), then three
-        rounds of prune → train E epochs."""
-        rewind = get_method(method).schedule == "WR"
+        """A schedule that branches from dense (FT, WR): the dense ``checkpoint`` (weights and
+        Adam state after E epochs), then its rounds of prune → (rewind) → train E epochs."""
+        schedule = get_method(method).schedule
+        rewind = schedule.rewind
         model = self._new_model(seed)
         initial_state = copy.deepcopy(model.state_dict()) if rewind else None
         model.load_state_dict(checkpoint["model"])
@@ -342,8 +230,8 @@ class PopulationTrainer:
         optimizer.load_state_dict(checkpoint["optimizer"])
         pruning = PruningState.empty(model)
         epochs = self.config.epochs
-        for round_index in range(1, ROUNDS + 1):
-            self._prune(model, pruning, method, sparsity, seed, round_index=round_index, rounds=ROUNDS)
+        for round_index in range(1, schedule.rounds + 1):
+            self._prune(model, pruning, method, sparsity, seed, round_index=round_index)
             if rewind:
                 pruning.rewind(model, initial_state)
                 optimizer = self._optimizer(model)
@@ -351,15 +239,22 @@ class PopulationTrainer:
                 self._train_epoch(model, optimizer, pruning, seed, epoch, run=(method, sparsity, seed))
         return model, pruning
 
-    def _prune(self, model, pruning, method: str, sparsity: float, seed: int, round_index: int, rounds: int) -> None:
-        score = get_method(method).score
-        batches = None
-        if score == "impact":
-            batches = list(self._impact_batches(seed, round_index))
+    def _prune(self, model, pruning, method: str, sparsity: float, seed: int, round_index: int) -> None:
+        """Round ``round_index`` of the method's schedule, scored as the method says."""
+        method = get_method(method)
+        batches = list(self._impact_batches(seed, round_index)) if method.score.needs_batches else None
         generator = torch.Generator().manual_seed(_derive_seed(seed, 7919, round_index))
-        pruning.prune_round(model, score=score, target=sparsity, round_index=round_index, rounds=rounds,
-                            scope=self.config.scope, batches=batches, loss_fn=self._summed_batch_loss,
-                            generator=generator)
+        pruning.prune_round(
+            model,
+            score=method.score.name,
+            target=sparsity,
+            round_index=round_index,
+            rounds=method.schedule.rounds,
+            scope=self.config.scope,
+            batches=batches,
+            loss_fn=self._summed_batch_loss,
+            generator=generator,
+        )
 
     def _train_epoch(self, model, optimizer, pruning, seed: int, epoch: int, run: tuple) -> None:
         model.train()
@@ -369,15 +264,20 @@ class PopulationTrainer:
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(_derive_seed(seed, 104729, epoch))
             method, sparsity, _ = run
-            batches = tqdm(order, desc=f"{method} {sparsity:g} seed {seed} epoch {epoch + 1}", leave=False,
-                           disable=not self.progress)
+            batches = tqdm(
+                order,
+                desc=f"{method} {sparsity:g} seed {seed} epoch {epoch + 1}",
+                leave=False,
+                disable=not self.progress,
+            )
             for positions in batches:
                 loss = self._batch_loss(model, positions)
                 if not torch.isfinite(loss):
                     raise NonFiniteLossError(
                         f"loss became {loss.item()} in epoch {epoch + 1} of {self.study.dataset}/"
                         f"{self.study.arch} {method} sparsity={sparsity} seed={seed} "
-                        f"(lr={self.config.learning_rate}); nothing was stored for this run")
+                        f"(lr={self.config.learning_rate}); nothing was stored for this run"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 pruning.mask_gradients(model)
@@ -409,7 +309,7 @@ class PopulationTrainer:
         rng = np.random.default_rng([seed, 15485863, round_index])
         chosen = np.sort(rng.choice(n_train, size=count, replace=False))
         for start in range(0, count, self.config.batch_size):
-            yield chosen[start:start + self.config.batch_size]
+            yield chosen[start : start + self.config.batch_size]
 
     @torch.inference_mode()
     def logits(self, model, split: str) -> np.ndarray:
@@ -419,7 +319,7 @@ class PopulationTrainer:
         order = np.argsort(encoded.lengths, kind="stable")
         logits = np.empty((len(order), self.prepared.dataset.num_classes), dtype=np.float32)
         for start in range(0, len(order), self.config.eval_batch_size):
-            positions = order[start:start + self.config.eval_batch_size]
+            positions = order[start : start + self.config.eval_batch_size]
             input_ids, attention_mask = encoded.batch(positions)
             with self._autocast():
                 out = model(input_ids.to(self.device), attention_mask.to(self.device))
@@ -433,19 +333,30 @@ class PopulationTrainer:
         arrays.update(extra or {})
         for name, values in arrays.items():
             if not np.isfinite(values).all():
-                raise NonFiniteLossError(f"{name} of {method} sparsity={sparsity} seed={seed} are not finite; nothing stored")
+                raise NonFiniteLossError(
+                    f"{name} of {method} sparsity={sparsity} seed={seed} are not finite; nothing stored"
+                )
         metrics = score_logits(arrays, self.prepared.dataset)
         realised = pruning.realised_sparsity(model)
         key = self.key(method, sparsity, seed)
-        self.store.write(key, run_spec(self.study, self.prepared, method, sparsity, seed), arrays, metrics,
-                         {"wall_time_s": time.perf_counter() - started, "device": str(self.device),
-                          "machine": machine_description(), "realised_sparsity": realised})
+        self.store.write(
+            key,
+            run_spec(self.study, self.prepared, method, sparsity, seed),
+            arrays,
+            metrics,
+            {
+                "wall_time_s": time.perf_counter() - started,
+                "device": str(self.device),
+                "machine": machine_description(),
+                "realised_sparsity": realised,
+            },
+        )
 
     # ---- plumbing --------------------------------------------------------------------------
 
     def key(self, method: str, sparsity: float, seed: int) -> str:
         """The store key of one run of the study."""
-        return run_key(run_spec(self.study, self.prepared, method, sparsity, seed))
+        return study_key(self.study, self.prepared, method, sparsity, seed)
 
     def _new_model(self, seed: int):
         model = build_model(self.prepared.model_spec, self.prepared.dataset.num_classes, seed, self.prepared.encoder)
@@ -474,9 +385,9 @@ def length_bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random
     batches = []
     bucket = batch_size * BUCKET_BATCHES
     for start in range(0, len(permutation), bucket):
-        chunk = permutation[start:start + bucket]
+        chunk = permutation[start : start + bucket]
         chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 

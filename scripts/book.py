@@ -39,10 +39,12 @@ import nbformat
 import papermill
 import yaml
 
+from pie_utils.config import profiles
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 IPYNB = ROOT / "ipynb"
-PROFILES = ("ci", "default", "extended", "full")
+PROFILES = tuple(profiles())  # the profiles file names them; the book builds any of them
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "book")
 MATHJAX_PACKAGE = "mathjax@3.2.2"
 INJECTED_TAG = "injected-parameters"  # the cell papermill adds; hidden from readers
@@ -52,8 +54,7 @@ LIBRARY_INPUTS = ("pie_utils/**/*.py", "pie_utils/**/*.toml", "pie_utils/**/*.js
 def chapter_names() -> list[str]:
     """Notebook names in table-of-contents order (entries ``ipynb/NAME``)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]] + [entry["file"] for part in toc.get("parts", [])
-                             for entry in part.get("chapters", [])]
+    files = [toc["root"]] + [entry["file"] for part in toc.get("parts", []) for entry in part.get("chapters", [])]
     return [Path(f).name for f in files if Path(f).parent.name == "ipynb"]
 
 
@@ -91,9 +92,13 @@ def execute(name: str, profile: str, destination: Path, parameters: dict | None 
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
-            jupytext.read(NOTEBOOKS / f"{name}.py"), str(destination),
-            parameters={"profile": profile, **(parameters or {})}, kernel_name="python3",
-            cwd=str(destination.parent), progress_bar=False)
+            jupytext.read(NOTEBOOKS / f"{name}.py"),
+            str(destination),
+            parameters={"profile": profile, **(parameters or {})},
+            kernel_name="python3",
+            cwd=str(destination.parent),
+            progress_bar=False,
+        )
     finally:
         if destination.is_file():
             hide_injected_cell(destination)
@@ -130,8 +135,10 @@ def stage_mathjax(static: Path) -> None:
     cache = ROOT / "build" / "npm"
     bundle = cache / "node_modules" / "mathjax" / "es5"
     if not (bundle / "tex-chtml.js").is_file():
-        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(cache),
-                        MATHJAX_PACKAGE], check=True)
+        subprocess.run(
+            ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(cache), MATHJAX_PACKAGE],
+            check=True,
+        )
     shutil.copytree(bundle, static / "mathjax", dirs_exist_ok=True)
 
 
@@ -184,19 +191,25 @@ def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, fo
         timings[name] = seconds
         record_path.write_text(json.dumps(record, indent=2) + "\n")  # a killed build keeps what finished
     started = time.perf_counter()
-    sphinx = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "-n", "--keep-going",
-                             str(source)])
+    sphinx = subprocess.run(
+        [str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "-n", "--keep-going", str(source)]
+    )
     timings["jupyter-book build"] = time.perf_counter() - started
-    (out / "timings.json").write_text(json.dumps({"profile": profile, "seconds": timings, "reused": reused,
-                                                  "failed": failed}, indent=2) + "\n")
+    (out / "timings.json").write_text(
+        json.dumps({"profile": profile, "seconds": timings, "reused": reused, "failed": failed}, indent=2) + "\n"
+    )
     print(f"book: {source / '_build' / 'html' / 'index.html'}")
-    print(f"summary: {len(timings) - 1 - len(failed) - len(reused)} chapters executed, {len(reused)} up to date, "
-          f"{len(failed)} failed")
+    print(
+        f"summary: {len(timings) - 1 - len(failed) - len(reused)} chapters executed, {len(reused)} up to date, "
+        f"{len(failed)} failed"
+    )
     for name, error in failed.items():
         print(f"  FAILED {name}: {error} (its page shows the error; rerun to execute only what failed)")
     if sphinx.returncode:
-        print(f"  jupyter-book build exited {sphinx.returncode} (warnings are errors here"
-              + ("; a failed chapter leaves glue keys undefined)" if failed else ")"))
+        print(
+            f"  jupyter-book build exited {sphinx.returncode} (warnings are errors here"
+            + ("; a failed chapter leaves glue keys undefined)" if failed else ")")
+        )
     return 1 if failed or sphinx.returncode else 0
 
 
@@ -224,20 +237,33 @@ def main(argv: list[str] | None = None) -> int:
     build_parser.add_argument("--profile", choices=PROFILES, default="default")
     build_parser.add_argument("--out", type=Path, help="build folder (default: build/book-PROFILE)")
     build_parser.add_argument("--force", action="store_true", help="execute every chapter, even those up to date")
-    build_parser.add_argument("--param", action="append", default=[], metavar="NAME:KEY=VALUE",
-                              help="a papermill parameter for one chapter (VALUE as JSON), e.g. 08_seed_stability:alpha=0.01")
+    build_parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE",
+        help="a papermill parameter for one chapter (VALUE as JSON), e.g. 08_seed_stability:alpha=0.01",
+    )
     execute_parser = commands.add_parser("execute", help="execute one chapter notebook (no book build)")
     execute_parser.add_argument("name", choices=chapter_names())
     execute_parser.add_argument("--profile", choices=PROFILES, default="default")
     execute_parser.add_argument("--out", type=Path, help="executed notebook (default: build/NAME-PROFILE.ipynb)")
-    execute_parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                                help="a papermill parameter (VALUE as JSON), e.g. alpha=0.01")
+    execute_parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a papermill parameter (VALUE as JSON), e.g. alpha=0.01",
+    )
     ipynb_parser = commands.add_parser("ipynb", help="write the output-free .ipynb copies for Colab/Binder")
     ipynb_parser.add_argument("--check", action="store_true", help="only report stale copies")
     arguments = parser.parse_args(argv)
     try:
-        chosen = parse_parameters([f"{arguments.name}:{item}" for item in arguments.param] if arguments.command == "execute"
-                                  else getattr(arguments, "param", []))
+        chosen = parse_parameters(
+            [f"{arguments.name}:{item}" for item in arguments.param]
+            if arguments.command == "execute"
+            else getattr(arguments, "param", [])
+        )
     except ValueError as error:
         parser.error(str(error))  # exit 2, before any work
     if arguments.command == "ipynb":
@@ -250,8 +276,12 @@ def main(argv: list[str] | None = None) -> int:
         seconds = execute(arguments.name, arguments.profile, destination, chosen.get(arguments.name, {}))
         print(f"{arguments.name}: {seconds:.0f} s -> {destination}")
         return 0
-    return build(arguments.profile, (arguments.out or ROOT / "build" / f"book-{arguments.profile}").resolve(),
-                 chosen, arguments.force)
+    return build(
+        arguments.profile,
+        (arguments.out or ROOT / "build" / f"book-{arguments.profile}").resolve(),
+        chosen,
+        arguments.force,
+    )
 
 
 if __name__ == "__main__":

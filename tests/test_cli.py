@@ -5,9 +5,25 @@ import sys
 
 from pie_utils.store import ResultsStore
 
-TINY = ["--dataset", "rotten-tomatoes", "--arch", "bilstm", "--methods", "IMP-FT", "--sparsity", "0.9",
-        "--seeds", "3", "--epochs", "1", "--subset", "train=300,validation=60,test=100", "--threads", "1",
-        "--no-progress"]
+TINY = [
+    "--dataset",
+    "rotten-tomatoes",
+    "--arch",
+    "bilstm",
+    "--methods",
+    "IMP-FT",
+    "--sparsity",
+    "0.9",
+    "--seeds",
+    "3",
+    "--epochs",
+    "1",
+    "--subset",
+    "train=300,validation=60,test=100",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 def _run(*arguments: str) -> subprocess.CompletedProcess:
@@ -17,8 +33,20 @@ def _run(*arguments: str) -> subprocess.CompletedProcess:
 def test_help_lists_the_flags():
     result = _run("run", "--help")
     assert result.returncode == 0
-    for flag in ("--dataset", "--arch", "--methods", "--sparsity", "--seeds", "--subset", "--profile", "--device",
-                 "--executor", "--address", "--gpus-per-task", "--cpus-per-task"):
+    for flag in (
+        "--dataset",
+        "--arch",
+        "--methods",
+        "--sparsity",
+        "--seeds",
+        "--subset",
+        "--profile",
+        "--device",
+        "--executor",
+        "--address",
+        "--gpus-per-task",
+        "--cpus-per-task",
+    ):
         assert flag in result.stdout
 
 
@@ -34,9 +62,9 @@ def test_run_trains_a_population_prints_its_pies_and_a_rerun_trains_nothing(tmp_
     assert 0 <= int(values["pies"]) <= 100
     assert abs(float(values["pie_share"]) - int(values["pies"]) / 100) < 1e-3
     assert len(ResultsStore(store).keys()) == 6
-    table = ResultsStore(store).table()
-    assert sorted(table["method"]) == ["IMP-FT"] * 3 + ["dense"] * 3
-    assert (table.loc[table.method == "IMP-FT", "realised_sparsity"].map(lambda r: r["overall"]) > 0.899).all()
+    runs = [ResultsStore(store).read(key) for key in ResultsStore(store).keys()]
+    assert sorted(run.spec["method"] for run in runs) == ["IMP-FT"] * 3 + ["dense"] * 3
+    assert all(run.meta["realised_sparsity"]["overall"] > 0.899 for run in runs if run.spec["method"] == "IMP-FT")
 
     second = _run("run", *TINY, "--store", str(store))
     assert second.returncode == 0
@@ -68,10 +96,16 @@ def test_bad_input_exits_2_naming_the_parameter_with_no_traceback_and_no_store(t
 
 
 def test_executor_ray_without_ray_installed_exits_2_saying_how_to_install_it(tmp_path):
-    without_ray = ("import sys; sys.modules['ray'] = None; "  # `import ray` now raises ImportError
-                   "from pie_utils.cli import main; sys.exit(main(sys.argv[1:]))")
-    result = subprocess.run([sys.executable, "-c", without_ray, "run", *TINY, "--executor", "ray",
-                             "--store", str(tmp_path / "store")], capture_output=True, text=True, timeout=600)
+    without_ray = (
+        "import sys; sys.modules['ray'] = None; "  # `import ray` now raises ImportError
+        "from pie_utils.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", without_ray, "run", *TINY, "--executor", "ray", "--store", str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 2, result.stderr
     assert "executor" in result.stderr and "pip install .[cluster]" in result.stderr
     assert "Traceback" not in result.stderr

@@ -44,34 +44,38 @@ def test_a_cuda_device_with_an_ascii_index_is_accepted():
     assert validate_study({**VALID, "device": "cuda:12"}).device == "cuda:12"
 
 
-@pytest.mark.parametrize("change, parameter, allowed", [
-    ({"dataset": "imdbb"}, "dataset", "rotten-tomatoes"),
-    ({"arch": "gpt"}, "arch", "bilstm"),
-    ({"methods": ["IMP-XX"]}, "methods", "IMP-FT"),
-    ({"methods": [["IMP-FT"]]}, "methods", "IMP-FT"),  # a list is not a name (and not hashable)
-    ({"sparsities": [1.0]}, "sparsities", "[0, 1)"),
-    ({"sparsities": [-0.1]}, "sparsities", "[0, 1)"),
-    ({"seeds": 0}, "seeds", "integer in 1"),
-    ({"seeds": 2.5}, "seeds", "integer in 1"),
-    ({"device": "tpu"}, "device", "cuda"),
-    ({"device": "cuda:\u00b2"}, "device", "cuda:N"),  # '²'.isdigit() is True; torch.device refuses it
-    ({"device": "cuda:\u0663"}, "device", "cuda:N"),  # ARABIC-INDIC DIGIT THREE
-    ({"subset": {"n_train": 0}}, "subset.n_train", ">= 1"),
-    ({"subset": {"train": 10}}, "subset", "n_train"),
-    ({"subset": {1: 2, "a": 3}}, "subset", "n_train"),  # unknown keys of mixed types cannot be sorted as they are
-    ({"dataset": "local"}, "data_path", "CSV"),
-    ({"learning_rate": float("nan")}, "learning_rate", "finite"),
-    ({"learning_rate": 10**400}, "learning_rate", "finite"),  # an int beyond float's range
-    ({"grad_clip": 10**400}, "grad_clip", "finite"),
-    ({"train_logit_epochs": [99]}, "train_logit_epochs", "epochs in 1.."),
-    ({"train_logit_epochs": None}, "train_logit_epochs", "epochs in 1.."),
-    ({"train_logit_epochs": 1.5}, "train_logit_epochs", "epochs in 1.."),
-    ({"precision": "fp8"}, "precision", "bf16"),
-    ({"transfer": "imdb"}, "transfer", "movie-reviews"),
-    ({"dataset": "reuters-r8", "transfer": "movie-reviews"}, "transfer", "no transfer partner"),
-    ({"colour": "red"}, "parameter name", "dataset"),
-    ({1: "x", "y": 2}, "parameter name", "dataset"),
-], ids=repr)
+@pytest.mark.parametrize(
+    "change, parameter, allowed",
+    [
+        ({"dataset": "imdbb"}, "dataset", "rotten-tomatoes"),
+        ({"arch": "gpt"}, "arch", "bilstm"),
+        ({"methods": ["IMP-XX"]}, "methods", "IMP-FT"),
+        ({"methods": [["IMP-FT"]]}, "methods", "IMP-FT"),  # a list is not a name (and not hashable)
+        ({"sparsities": [1.0]}, "sparsities", "[0, 1)"),
+        ({"sparsities": [-0.1]}, "sparsities", "[0, 1)"),
+        ({"seeds": 0}, "seeds", "integer in 1"),
+        ({"seeds": 2.5}, "seeds", "integer in 1"),
+        ({"device": "tpu"}, "device", "cuda"),
+        ({"device": "cuda:\u00b2"}, "device", "cuda:N"),  # '²'.isdigit() is True; torch.device refuses it
+        ({"device": "cuda:\u0663"}, "device", "cuda:N"),  # ARABIC-INDIC DIGIT THREE
+        ({"subset": {"n_train": 0}}, "subset.n_train", ">= 1"),
+        ({"subset": {"train": 10}}, "subset", "n_train"),
+        ({"subset": {1: 2, "a": 3}}, "subset", "n_train"),  # unknown keys of mixed types cannot be sorted as they are
+        ({"dataset": "local"}, "data_path", "CSV"),
+        ({"learning_rate": float("nan")}, "learning_rate", "finite"),
+        ({"learning_rate": 10**400}, "learning_rate", "finite"),  # an int beyond float's range
+        ({"grad_clip": 10**400}, "grad_clip", "finite"),
+        ({"train_logit_epochs": [99]}, "train_logit_epochs", "epochs in 1.."),
+        ({"train_logit_epochs": None}, "train_logit_epochs", "epochs in 1.."),
+        ({"train_logit_epochs": 1.5}, "train_logit_epochs", "epochs in 1.."),
+        ({"precision": "fp8"}, "precision", "bf16"),
+        ({"transfer": "imdb"}, "transfer", "movie-reviews"),
+        ({"dataset": "reuters-r8", "transfer": "movie-reviews"}, "transfer", "no transfer partner"),
+        ({"colour": "red"}, "parameter name", "dataset"),
+        ({1: "x", "y": 2}, "parameter name", "dataset"),
+    ],
+    ids=repr,
+)
 def test_bad_parameters_are_refused_naming_the_parameter_and_allowed_values(change, parameter, allowed):
     with pytest.raises(ParameterError) as refused:
         validate_study({**VALID, **change})
@@ -109,63 +113,116 @@ def test_unknown_profile_is_refused():
 # ---- generated invalid parameter sets ----------------------------------------------------------------
 
 KNOWN_KEYS = _STUDY_KEYS | _TRAINING_KEYS
-BASE = {"dataset": "rotten-tomatoes", "arch": "bilstm", "methods": ["IMP-FT", "MP-AI"], "sparsities": [0.5, 0.9],
-        "seeds": 2, "epochs": 1, "batch_size": 32, "threads": 1, "device": "cpu",
-        "subset": {"n_train": 120, "n_validation": 40, "n_test": 40, "seed": 0}}
+BASE = {
+    "dataset": "rotten-tomatoes",
+    "arch": "bilstm",
+    "methods": ["IMP-FT", "MP-AI"],
+    "sparsities": [0.5, 0.9],
+    "seeds": 2,
+    "epochs": 1,
+    "batch_size": 32,
+    "threads": 1,
+    "device": "cpu",
+    "subset": {"n_train": 120, "n_validation": 40, "n_test": 40, "seed": 0},
+}
 
 small_ints = st.integers(-1000, 1000)
 beyond_float = st.integers(2**1024, 2**1100)  # float() of these overflows
 scalars = st.one_of(st.none(), st.booleans(), small_ints, beyond_float, st.floats(allow_nan=True), st.text(max_size=6))
 mixed_keys = st.one_of(st.text(max_size=3), small_ints, st.none())  # keys of several types cannot be sorted together
 # junk of any JSON-ish type, nested: lists hold lists (unhashable), dicts have keys of mixed types
-junk = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                     st.dictionaries(mixed_keys, inner, max_size=2)), max_leaves=4)
+junk = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(mixed_keys, inner, max_size=2)),
+    max_leaves=4,
+)
 words = st.text(st.characters(codec="utf-8"), max_size=12)
 
 
 def not_in(allowed):
-    return st.one_of(words.filter(lambda w: w not in allowed), junk.filter(lambda v: not isinstance(v, str) or v not in allowed))
+    return st.one_of(
+        words.filter(lambda w: w not in allowed), junk.filter(lambda v: not isinstance(v, str) or v not in allowed)
+    )
 
 
 def cuda_index(text):
     return text.startswith("cuda:") and text[5:].isascii() and text[5:].isdigit()
 
 
-bad_count = st.one_of(st.integers(-1000, 0), st.floats(allow_nan=True), st.text(max_size=4), st.booleans(),
-                      st.none(), st.lists(small_ints, max_size=2))
-bad_rate = st.one_of(st.floats(max_value=0.0), st.sampled_from([math.inf, -math.inf, math.nan]), st.integers(-1000, 0),
-                     beyond_float, st.text(max_size=4), st.booleans(), st.none(), st.lists(st.floats(0.1, 1), max_size=2))
-bad_fraction = st.one_of(st.floats(max_value=-1e-12), st.floats(min_value=1.0), st.sampled_from([math.nan, math.inf]),
-                         st.integers(1, 10**30), st.integers(-10**30, -1), st.booleans(), st.text(max_size=4), st.none())
+bad_count = st.one_of(
+    st.integers(-1000, 0),
+    st.floats(allow_nan=True),
+    st.text(max_size=4),
+    st.booleans(),
+    st.none(),
+    st.lists(small_ints, max_size=2),
+)
+bad_rate = st.one_of(
+    st.floats(max_value=0.0),
+    st.sampled_from([math.inf, -math.inf, math.nan]),
+    st.integers(-1000, 0),
+    beyond_float,
+    st.text(max_size=4),
+    st.booleans(),
+    st.none(),
+    st.lists(st.floats(0.1, 1), max_size=2),
+)
+bad_fraction = st.one_of(
+    st.floats(max_value=-1e-12),
+    st.floats(min_value=1.0),
+    st.sampled_from([math.nan, math.inf]),
+    st.integers(1, 10**30),
+    st.integers(-(10**30), -1),
+    st.booleans(),
+    st.text(max_size=4),
+    st.none(),
+)
 bad_sparsities = st.one_of(
     st.tuples(st.lists(st.floats(0.01, 0.99), max_size=2), bad_fraction).map(lambda t: [*t[0], t[1]]),
     bad_fraction.filter(lambda v: not isinstance(v, (int, float)) or isinstance(v, bool)),  # a scalar of a wrong type
-    st.dictionaries(st.text(max_size=2), st.floats(0.1, 0.9), min_size=1, max_size=2))
+    st.dictionaries(st.text(max_size=2), st.floats(0.1, 0.9), min_size=1, max_size=2),
+)
 bad_methods = st.one_of(
     st.lists(words.filter(lambda w: w not in METHODS), min_size=1, max_size=3),
-    st.tuples(st.lists(st.sampled_from(sorted(METHODS)), max_size=2), junk.filter(lambda v: v not in METHODS
-                                                                                   if isinstance(v, str) else True))
-    .map(lambda t: [*t[0], t[1]]),
+    st.tuples(
+        st.lists(st.sampled_from(sorted(METHODS)), max_size=2),
+        junk.filter(lambda v: v not in METHODS if isinstance(v, str) else True),
+    ).map(lambda t: [*t[0], t[1]]),
     words.filter(lambda w: w not in METHODS),  # one name, as a bare string
-    st.one_of(small_ints, st.floats(), st.booleans(), st.dictionaries(mixed_keys, scalars, max_size=2)))
+    st.one_of(small_ints, st.floats(), st.booleans(), st.dictionaries(mixed_keys, scalars, max_size=2)),
+)
 subset_key = st.sampled_from(["n_train", "n_validation", "n_test"])
 bad_subset = st.one_of(
     st.one_of(small_ints, st.text(max_size=4), st.lists(small_ints, max_size=2), st.floats(), st.booleans()),
     st.builds(lambda k, v: {**BASE["subset"], k: v}, subset_key, bad_count.filter(lambda v: v is not None)),
-    st.builds(lambda v: {**BASE["subset"], "seed": v},
-              st.one_of(st.integers(-1000, -1), st.floats(), st.text(max_size=3), st.booleans(), st.none())),
-    st.builds(lambda extra: {**BASE["subset"], **extra},
-              st.dictionaries(mixed_keys.filter(lambda k: k not in BASE["subset"]), small_ints, min_size=1, max_size=3)))
+    st.builds(
+        lambda v: {**BASE["subset"], "seed": v},
+        st.one_of(st.integers(-1000, -1), st.floats(), st.text(max_size=3), st.booleans(), st.none()),
+    ),
+    st.builds(
+        lambda extra: {**BASE["subset"], **extra},
+        st.dictionaries(mixed_keys.filter(lambda k: k not in BASE["subset"]), small_ints, min_size=1, max_size=3),
+    ),
+)
 bad_epochs_list = st.one_of(
-    st.lists(st.one_of(st.integers(-5, 0), st.integers(2, 50), st.floats(), st.text(max_size=2), st.booleans(), junk),
-             min_size=1, max_size=3).filter(lambda epochs: epochs != [1] * len(epochs)),
-    small_ints, st.floats(), st.none(), st.text(max_size=3))
+    st.lists(
+        st.one_of(st.integers(-5, 0), st.integers(2, 50), st.floats(), st.text(max_size=2), st.booleans(), junk),
+        min_size=1,
+        max_size=3,
+    ).filter(lambda epochs: epochs != [1] * len(epochs)),
+    small_ints,
+    st.floats(),
+    st.none(),
+    st.text(max_size=3),
+)
 bad_device = st.one_of(
     words.filter(lambda w: w not in ("auto", "cpu", "cuda", "mps") and not cuda_index(w)),
     st.sampled_from(["CPU", "cuda:", "cuda:x", "cuda:-1", "gpu", "tpu", "cuda 0", " cpu"]),
     st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=2)  # digits of other scripts: '²', '٣'
-    .filter(lambda digits: not digits.isascii()).map(lambda digits: "cuda:" + digits),
-    junk.filter(lambda v: not isinstance(v, str)))
+    .filter(lambda digits: not digits.isascii())
+    .map(lambda digits: "cuda:" + digits),
+    junk.filter(lambda v: not isinstance(v, str)),
+)
 not_text = st.one_of(st.sampled_from(["", " ", "\t\n"]), junk.filter(lambda v: not isinstance(v, str)))
 
 # field → (strategy of invalid values, names the refusal may carry): validation stops at the first
@@ -192,10 +249,18 @@ BAD_FIELDS = {
     "checkpoint": (not_text, {"checkpoint"}),
     "vectors": (not_text, {"vectors"}),
     "profile": (not_text, {"profile"}),
-    "accept_other_versions": (st.one_of(small_ints, st.text(max_size=3), st.none(), st.floats()), {"accept_other_versions"}),
-    "data_path": (st.one_of(st.text(min_size=1, max_size=8).filter(str.strip), junk.filter(lambda v: v is not None)),
-                  {"data_path"}),  # the embedded dataset takes no path
-    "revision": (st.one_of(st.text(min_size=1, max_size=8), junk.filter(lambda v: v is not None)), {"revision", "data_path"}),
+    "accept_other_versions": (
+        st.one_of(small_ints, st.text(max_size=3), st.none(), st.floats()),
+        {"accept_other_versions"},
+    ),
+    "data_path": (
+        st.one_of(st.text(min_size=1, max_size=8).filter(str.strip), junk.filter(lambda v: v is not None)),
+        {"data_path"},
+    ),  # the embedded dataset takes no path
+    "revision": (
+        st.one_of(st.text(min_size=1, max_size=8), junk.filter(lambda v: v is not None)),
+        {"revision", "data_path"},
+    ),
 }
 unknown_key = st.one_of(st.text(max_size=15), small_ints, st.none()).filter(lambda k: k not in KNOWN_KEYS)
 
@@ -206,7 +271,7 @@ def invalid_parameter_sets(draw):
     mixed types) too, sometimes not a mapping at all."""
     if draw(st.sampled_from([False] * 29 + [True])):  # (hypothesis favours early elements: True goes last)
         return draw(st.one_of(st.lists(scalars, max_size=3), scalars)), {"parameters"}
-    fields = draw(st.permutations(sorted(BAD_FIELDS)))[:draw(st.sampled_from([1, 1, 2, 3]))]
+    fields = draw(st.permutations(sorted(BAD_FIELDS)))[: draw(st.sampled_from([1, 1, 2, 3]))]
     parameters = dict(BASE)
     allowed_names = set()
     for field in fields:
@@ -230,8 +295,13 @@ def test_1000_generated_invalid_parameter_sets_are_all_refused_naming_the_parame
     monkeypatch.setattr(assets, "_download", no_download)
     refused = Counter()
 
-    @settings(max_examples=1000, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=1000,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(case=invalid_parameter_sets())
     def check(case):
         parameters, names = case
@@ -252,8 +322,18 @@ def test_1000_generated_invalid_parameter_sets_are_all_refused_naming_the_parame
     check()  # any other exception (TypeError, OverflowError, ...) fails here, with hypothesis's smallest example
     print(f"refused {sum(refused.values())} invalid parameter sets: {dict(refused.most_common())}", file=sys.stderr)
     assert sum(refused.values()) >= 1000
-    assert {"dataset", "arch", "methods", "sparsities", "seeds", "device", "parameter name", "parameters",
-            "learning_rate", "train_logit_epochs"} <= set(refused)
+    assert {
+        "dataset",
+        "arch",
+        "methods",
+        "sparsities",
+        "seeds",
+        "device",
+        "parameter name",
+        "parameters",
+        "learning_rate",
+        "train_logit_epochs",
+    } <= set(refused)
     assert any(name.startswith("subset") for name in refused)
 
 

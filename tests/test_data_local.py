@@ -45,6 +45,7 @@ def refusal(path: Path, **kwargs) -> str:
 # Good files
 # ---------------------------------------------------------------------------------------------
 
+
 def test_csv_without_split_column_is_split_80_10_10_by_class():
     dataset = load_dataset("local", path=str(LOCAL / "reviews.csv"))
     # 21 rows, one a whitespace variant of another: 20 examples, 10 per class -> 8/1/1 each.
@@ -84,11 +85,9 @@ def test_file_order_does_not_change_ids_splits_or_fingerprint(tmp_path):
 
 
 def test_label_names_fix_the_class_order(tmp_path):
-    dataset = load_dataset("local", path=str(LOCAL / "reviews.csv"),
-                           label_names=["positive", "negative"])
+    dataset = load_dataset("local", path=str(LOCAL / "reviews.csv"), label_names=["positive", "negative"])
     assert dataset.label_names == ("positive", "negative")
-    labels = {t: l for s in SPLIT_NAMES
-              for t, l in zip(dataset.split(s).texts, dataset.split(s).labels)}
+    labels = {text: label for s in SPLIT_NAMES for text, label in zip(dataset.split(s).texts, dataset.split(s).labels)}
     assert labels["a joy to watch"] == 0 and labels["a disaster"] == 1
 
 
@@ -105,6 +104,7 @@ def test_integer_labels_in_csv_and_a_missing_validation_split(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Refusals: each names the file and the row or column
 # ---------------------------------------------------------------------------------------------
+
 
 def test_empty_file(tmp_path):
     assert "empty" in refusal(write(tmp_path, "empty.csv", ""))
@@ -130,8 +130,9 @@ def test_bytes_that_are_not_utf8_are_located(tmp_path):
     data = b"text,label\ngood,pos\ncaf\xe9 au lait,neg\n"
     message = refusal(write(tmp_path, "latin1.csv", data))
     assert "not UTF-8" in message and "byte offset 23" in message and "line 3" in message
-    message = refusal(write(tmp_path, "latin1.jsonl", b'{"text": "ok", "label": "a"}\n'
-                                                      b'{"text": "caf\xe9", "label": "b"}\n'))
+    message = refusal(
+        write(tmp_path, "latin1.jsonl", b'{"text": "ok", "label": "a"}\n{"text": "caf\xe9", "label": "b"}\n')
+    )
     assert "line 2" in message and "byte offset 42" in message  # 29 bytes + len('{"text": "caf')
 
 

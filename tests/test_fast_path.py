@@ -30,8 +30,15 @@ from benchmarks.measure import run_baseline, run_fast_path  # noqa: E402
 from pie_utils.config import validate_study  # noqa: E402
 
 TOLERANCE = 1e-4
-SMALL = {"dataset": "rotten-tomatoes", "arch": "bilstm", "seeds": 1, "epochs": 1, "threads": 1, "device": "cpu",
-         "subset": {"n_train": 200, "n_validation": 40, "n_test": 150, "seed": 0}}
+SMALL = {
+    "dataset": "rotten-tomatoes",
+    "arch": "bilstm",
+    "seeds": 1,
+    "epochs": 1,
+    "threads": 1,
+    "device": "cpu",
+    "subset": {"n_train": 200, "n_validation": 40, "n_test": 150, "seed": 0},
+}
 
 
 @pytest.fixture(autouse=True)

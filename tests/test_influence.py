@@ -32,10 +32,12 @@ def test_multilabel_loss_is_mean_binary_cross_entropy():
 
 
 def test_el2n_by_hand():
-    logits = np.array([
-        [[100.0, -100.0], [0.0, 0.0], [-100.0, 100.0], [0.0, 0.0]],
-        [[100.0, -100.0], [0.0, 0.0], [-100.0, 100.0], [100.0, -100.0]],
-    ])  # [seed=2, example=4, class=2]
+    logits = np.array(
+        [
+            [[100.0, -100.0], [0.0, 0.0], [-100.0, 100.0], [0.0, 0.0]],
+            [[100.0, -100.0], [0.0, 0.0], [-100.0, 100.0], [100.0, -100.0]],
+        ]
+    )  # [seed=2, example=4, class=2]
     scores = el2n_scores(logits, np.array([0, 1, 0, 0]))
     # gold certain → 0; uniform → √(½² + ½²) = √0.5; certain and wrong → √2; mean of √0.5 and 0
     assert scores.tolist() == pytest.approx([0.0, math.sqrt(0.5), math.sqrt(2.0), math.sqrt(0.5) / 2], abs=1e-12)
@@ -58,14 +60,14 @@ def test_percentile_bins_rank_and_split_ties_by_position():
 
 
 def test_influence_table_on_40_points():
-    el2n = np.arange(40) * 0.01                    # 4 bins of 10 in position order
+    el2n = np.arange(40) * 0.01  # 4 bins of 10 in position order
     pies = np.zeros(40, dtype=bool)
-    pies[[20, 22, 25, 29]] = True                  # bin 2: 4 PIEs
+    pies[[20, 22, 25, 29]] = True  # bin 2: 4 PIEs
     pies[[30, 31, 32, 33, 34, 35, 36, 38]] = True  # bin 3: 8 PIEs
     dense = np.ones(40)
     pruned = np.ones(40)
     pruned[20:30] = 2.0
-    pruned[30:35], pruned[35:40] = 2.0, 4.0        # bin 3 mean 3
+    pruned[30:35], pruned[35:40] = 2.0, 4.0  # bin 3 mean 3
     order = np.random.default_rng(0).permutation(40)  # the table must not depend on point order
     table = influence_by_bin(el2n[order], pies[order], dense[order], pruned[order], n_bins=4)
     assert table.bin.tolist() == [0, 1, 2, 3]
@@ -82,24 +84,28 @@ def test_default_twenty_bins_and_no_pies():
     table = influence_by_bin(np.arange(40.0), np.zeros(40, dtype=bool), np.ones(40), np.ones(40))
     assert len(table) == 20 and (table.n == 2).all() and table.attrs["uniform_share"] == 0.05
     assert (table.pie_rate == 0).all() and table.pie_share.isna().all()
-    zero_dense = influence_by_bin(np.arange(4.0), np.ones(4, dtype=bool), np.array([0, 0, 1, 1.0]),
-                                  np.ones(4), n_bins=2)
+    zero_dense = influence_by_bin(
+        np.arange(4.0), np.ones(4, dtype=bool), np.array([0, 0, 1, 1.0]), np.ones(4), n_bins=2
+    )
     assert np.isnan(zero_dense.loss_ratio[0]) and zero_dense.loss_ratio[1] == 1.0
 
 
-@pytest.mark.parametrize("call", [
-    lambda: per_example_loss(np.zeros((2, 3)), np.zeros(3, dtype=int)),              # logits not 3-D
-    lambda: per_example_loss(np.zeros((1, 3, 2)), np.array([0, 2, 1])),              # class 2 of 2
-    lambda: per_example_loss(np.zeros((1, 3, 2)), np.array([0.0, 1.0, 1.0])),        # float class indices
-    lambda: el2n_scores(np.zeros((1, 3, 2)), np.zeros((3, 3), dtype=bool)),          # multi-hot of 3 classes
-    lambda: el2n_scores(np.full((1, 1, 2), np.nan), np.array([0])),                  # a diverged run
-    lambda: percentile_bins(np.arange(5.0), 6),                                      # more bins than points
-    lambda: percentile_bins(np.arange(5.0), 0),
-    lambda: percentile_bins(np.array([1.0, np.nan]), 1),
-    lambda: influence_by_bin(np.arange(4.0), np.array([0, 1]), np.ones(4), np.ones(4), 2),  # indices, not a mask
-    lambda: influence_by_bin(np.arange(4.0), np.zeros(4, dtype=bool), np.ones(3), np.ones(4), 2),
-    lambda: influence_by_bin(np.arange(4.0), np.zeros(4, dtype=bool), np.ones(4), np.ones(4), True),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: per_example_loss(np.zeros((2, 3)), np.zeros(3, dtype=int)),  # logits not 3-D
+        lambda: per_example_loss(np.zeros((1, 3, 2)), np.array([0, 2, 1])),  # class 2 of 2
+        lambda: per_example_loss(np.zeros((1, 3, 2)), np.array([0.0, 1.0, 1.0])),  # float class indices
+        lambda: el2n_scores(np.zeros((1, 3, 2)), np.zeros((3, 3), dtype=bool)),  # multi-hot of 3 classes
+        lambda: el2n_scores(np.full((1, 1, 2), np.nan), np.array([0])),  # a diverged run
+        lambda: percentile_bins(np.arange(5.0), 6),  # more bins than points
+        lambda: percentile_bins(np.arange(5.0), 0),
+        lambda: percentile_bins(np.array([1.0, np.nan]), 1),
+        lambda: influence_by_bin(np.arange(4.0), np.array([0, 1]), np.ones(4), np.ones(4), 2),  # indices, not a mask
+        lambda: influence_by_bin(np.arange(4.0), np.zeros(4, dtype=bool), np.ones(3), np.ones(4), 2),
+        lambda: influence_by_bin(np.arange(4.0), np.zeros(4, dtype=bool), np.ones(4), np.ones(4), True),
+    ],
+)
 def test_bad_input_is_refused(call):
     with pytest.raises(ParameterError):
         call()

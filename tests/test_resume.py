@@ -26,29 +26,55 @@ from collections import Counter
 
 import numpy as np
 import pytest
-import torch
 
 from pie_utils.config import validate_study
+from pie_utils.runs import prepare_data
 from pie_utils.store import CorruptRunWarning, ResultsStore
-from pie_utils.training import FAULT_AFTER_STEPS_ENV, prepare_data, train_study
+from pie_utils.training import FAULT_AFTER_STEPS_ENV, train_study
 
 SUBSET = "train=120,validation=40,test=40"
-COMMON = ["run", "--dataset", "rotten-tomatoes", "--arch", "bilstm", "--sparsity", "0.5", "--seeds", "2",
-          "--epochs", "1", "--batch-size", "32", "--threads", "1", "--subset", SUBSET, "--device", "cpu",
-          "--no-progress"]
+COMMON = [
+    "run",
+    "--dataset",
+    "rotten-tomatoes",
+    "--arch",
+    "bilstm",
+    "--sparsity",
+    "0.5",
+    "--seeds",
+    "2",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "32",
+    "--threads",
+    "1",
+    "--subset",
+    SUBSET,
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 FULL_GRID = ["--methods", "IMP-FT", "MP-AI"]
-PARAMETERS = {"dataset": "rotten-tomatoes", "arch": "bilstm", "methods": ["IMP-FT", "MP-AI"], "sparsities": [0.5],
-              "seeds": 2, "epochs": 1, "batch_size": 32, "threads": 1, "device": "cpu",
-              "subset": {"n_train": 120, "n_validation": 40, "n_test": 40, "seed": 0}}  # COMMON + FULL_GRID
 # (log description, optimiser steps), in the order one process trains them
-RUNS = [("dense sparsity=0 seed=0", 4), ("IMP-FT sparsity=0.5 seed=0", 12), ("MP-AI sparsity=0.5 seed=0", 4),
-        ("dense sparsity=0 seed=1", 4), ("IMP-FT sparsity=0.5 seed=1", 12), ("MP-AI sparsity=0.5 seed=1", 4)]
+RUNS = [
+    ("dense sparsity=0 seed=0", 4),
+    ("IMP-FT sparsity=0.5 seed=0", 12),
+    ("MP-AI sparsity=0.5 seed=0", 4),
+    ("dense sparsity=0 seed=1", 4),
+    ("IMP-FT sparsity=0.5 seed=1", 12),
+    ("MP-AI sparsity=0.5 seed=1", 4),
+]
 TIMEOUT = 300
 
 
 def _start(store, methods=FULL_GRID) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pie_utils", *COMMON, *methods, "--store", str(store)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pie_utils", *COMMON, *methods, "--store", str(store)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(process: subprocess.Popen) -> tuple[int, str, str]:
@@ -124,6 +150,7 @@ def reference(tmp_path_factory):
 
 # ---- kill and resume ----------------------------------------------------------------------------
 
+
 def _train_until_killed(study, prepared, kill_after_steps: int) -> None:
     os.environ[FAULT_AFTER_STEPS_ENV] = str(kill_after_steps)  # read when the child's trainer starts
     train_study(study, progress=False, prepared=prepared)
@@ -132,8 +159,9 @@ def _train_until_killed(study, prepared, kill_after_steps: int) -> None:
 def _forked_run(study, prepared, kill_after_steps: int = 0) -> tuple[int, int]:
     """(pid, exit code) of a process forked from this one that trains ``study`` (and, with
     ``kill_after_steps`` k > 0, SIGKILLs itself after its k-th optimiser step)."""
-    process = multiprocessing.get_context("fork").Process(target=_train_until_killed,
-                                                          args=(study, prepared, kill_after_steps))
+    process = multiprocessing.get_context("fork").Process(
+        target=_train_until_killed, args=(study, prepared, kill_after_steps)
+    )
     process.start()
     process.join(TIMEOUT)
     if process.exitcode is None:  # hung: end it, and the test fails on its exit code
@@ -158,9 +186,9 @@ def _kill_points(rng: np.random.Generator) -> list[tuple[int, int]]:
     return points
 
 
-def test_killed_at_23_seeded_steps_the_grid_ends_bitwise_equal_and_no_run_trains_twice(tmp_path, reference):
+def test_killed_at_23_seeded_steps_the_grid_ends_bitwise_equal_and_no_run_trains_twice(tmp_path, reference, tiny_grid):
     store = tmp_path / "killed"
-    study = validate_study({**PARAMETERS, "store": str(store)})
+    study = validate_study({**tiny_grid, "store": str(store)})  # the grid of COMMON + FULL_GRID
     prepared = prepare_data(study)
     import torch._dynamo  # noqa: F401  the first Adam optimiser imports it (~2 s): once here, not in 24 children
 
@@ -209,6 +237,7 @@ def test_killed_at_23_seeded_steps_the_grid_ends_bitwise_equal_and_no_run_trains
 
 # ---- processes sharing a store ------------------------------------------------------------------
 
+
 def test_two_processes_on_overlapping_grids_share_the_store_and_train_each_run_once(tmp_path, reference):
     store = tmp_path / "shared"
     # A: dense, IMP-FT, MP-AI; B: dense, MP-AI. They contend for every dense run and every MP-AI run.
@@ -218,8 +247,11 @@ def test_two_processes_on_overlapping_grids_share_the_store_and_train_each_run_o
     assert "6 runs in" in out_a and "4 runs in" in out_b
 
     log = _log(store)
-    assert Counter(key for _, event, key, _ in log if event == "start") == \
-        Counter(key for _, event, key, _ in log if event == "finish") == Counter({key: 1 for key in ResultsStore(store).keys()})
+    assert (
+        Counter(key for _, event, key, _ in log if event == "start")
+        == Counter(key for _, event, key, _ in log if event == "finish")
+        == Counter({key: 1 for key in ResultsStore(store).keys()})
+    )
     trained_by = {d: pid for pid, event, _, d in log if event == "finish"}
     assert set(trained_by.values()) <= {first.pid, second.pid}
     assert all(trained_by[d] == first.pid for d, _ in RUNS if d.startswith("IMP-FT"))  # B has none
@@ -233,13 +265,28 @@ def test_a_claim_blocks_others_until_its_holder_is_killed_then_the_run_is_traine
     then the operating system releases the lock and the waiter finishes the grid."""
     dense_0 = next(key for _, event, key, d in _log(reference.store_after_finish()) if d == RUNS[0][0])
     store = tmp_path / "shared"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_A_CLAIM, str(ResultsStore(store).claim(dense_0).lock_file)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_CLAIM, str(ResultsStore(store).claim(dense_0).lock_file)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "held"
     progress = tmp_path / "waiter.stderr"
     with open(progress, "w") as stderr:
-        waiter = subprocess.Popen([sys.executable, "-m", "pie_utils", *[a for a in COMMON if a != "--no-progress"],
-                                   *FULL_GRID, "--store", str(store)], stdout=subprocess.PIPE, stderr=stderr, text=True)
+        waiter = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pie_utils",
+                *[a for a in COMMON if a != "--no-progress"],
+                *FULL_GRID,
+                "--store",
+                str(store),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
         deadline = time.monotonic() + TIMEOUT
         while "seeds:" not in progress.read_text() and waiter.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)  # until the waiter has reached its seed loop: its first act is claiming dense 0

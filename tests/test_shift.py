@@ -13,14 +13,10 @@ from pie_utils.stats import bootstrap
 # Six points: the first three in distribution, the last three out of it.
 OOD = np.array([False, False, False, True, True, True])
 GOLD = np.array([0, 1, 1, 0, 1, 0])
-DENSE_A = np.array([[0, 1, 1, 0, 1, 0],
-                    [0, 1, 1, 0, 1, 0]])   # modal: 0 1 1 | 0 1 0 (all right)
-DENSE_B = np.array([[0, 1, 1, 0, 1, 1],
-                    [0, 1, 1, 0, 1, 1]])   # modal: 0 1 1 | 0 1 1 → disagrees with A on point 5
-PRUNED_A = np.array([[0, 1, 0, 1, 1, 0],
-                     [1, 1, 0, 1, 0, 0]])  # pruned half A, only measures
-PRUNED_B = np.array([[0, 1, 0, 1, 0, 1],
-                     [0, 1, 0, 1, 0, 1]])  # modal: 0 1 0 | 1 0 1 → PIEs at points 2, 3, 4, 5
+DENSE_A = np.array([[0, 1, 1, 0, 1, 0], [0, 1, 1, 0, 1, 0]])  # modal: 0 1 1 | 0 1 0 (all right)
+DENSE_B = np.array([[0, 1, 1, 0, 1, 1], [0, 1, 1, 0, 1, 1]])  # modal: 0 1 1 | 0 1 1 → disagrees with A on point 5
+PRUNED_A = np.array([[0, 1, 0, 1, 1, 0], [1, 1, 0, 1, 0, 0]])  # pruned half A, only measures
+PRUNED_B = np.array([[0, 1, 0, 1, 0, 1], [0, 1, 0, 1, 0, 1]])  # modal: 0 1 0 | 1 0 1 → PIEs at points 2, 3, 4, 5
 
 
 def measures():
@@ -53,7 +49,9 @@ def test_accuracies_by_hand():
     # non-PIEs in distribution, points 0 and 1: pruned A right 3 of 4, dense B 4 of 4
     assert m["pruned_accuracy_non_pies_id"] == pytest.approx(3 / 4) and m["dense_accuracy_non_pies_id"] == 1.0
     # out of distribution every point is a PIE: pruned A right 3 of 6, dense B right 4 of 6
-    assert m["pruned_accuracy_pies_ood"] == pytest.approx(3 / 6) and m["dense_accuracy_pies_ood"] == pytest.approx(4 / 6)
+    assert m["pruned_accuracy_pies_ood"] == pytest.approx(3 / 6) and m["dense_accuracy_pies_ood"] == pytest.approx(
+        4 / 6
+    )
     assert np.isnan(m["pruned_accuracy_non_pies_ood"]) and np.isnan(m["dense_accuracy_non_pies_ood"])
 
 
@@ -87,16 +85,26 @@ def test_pool_domains_rejects_mismatched_arrays():
         pool_domains([np.zeros(3)], [])
 
 
-@pytest.mark.parametrize("change, parameter", [
-    ({"ood": OOD.astype(int)}, "ood"),
-    ({"ood": np.zeros(6, dtype=bool)}, "ood"),
-    ({"gold": GOLD[:5]}, "dense_a"),
-    ({"pruned_b": PRUNED_B[:, None, :]}, "pruned_b"),
-    ({"gold": np.eye(2, dtype=bool)[GOLD]}, "gold"),
-])
+@pytest.mark.parametrize(
+    "change, parameter",
+    [
+        ({"ood": OOD.astype(int)}, "ood"),
+        ({"ood": np.zeros(6, dtype=bool)}, "ood"),
+        ({"gold": GOLD[:5]}, "dense_a"),
+        ({"pruned_b": PRUNED_B[:, None, :]}, "pruned_b"),
+        ({"gold": np.eye(2, dtype=bool)[GOLD]}, "gold"),
+    ],
+)
 def test_bad_input_names_the_parameter(change, parameter):
-    arguments = {"dense_a": DENSE_A, "dense_b": DENSE_B, "pruned_a": PRUNED_A, "pruned_b": PRUNED_B, "gold": GOLD,
-                 "ood": OOD, **change}
+    arguments = {
+        "dense_a": DENSE_A,
+        "dense_b": DENSE_B,
+        "pruned_a": PRUNED_A,
+        "pruned_b": PRUNED_B,
+        "gold": GOLD,
+        "ood": OOD,
+        **change,
+    }
     with pytest.raises(ParameterError, match=parameter):
         domain_measures(**arguments, num_classes=2)
 

@@ -67,8 +67,11 @@ def test_chance_jaccard_by_hand():
 
 def test_chance_jaccard_matches_enumeration():
     n, a, b = 5, 2, 3
-    values = [len(set(x) & set(y)) / len(set(x) | set(y))
-              for x in combinations(range(n), a) for y in combinations(range(n), b)]
+    values = [
+        len(set(x) & set(y)) / len(set(x) | set(y))
+        for x in combinations(range(n), a)
+        for y in combinations(range(n), b)
+    ]
     assert chance_jaccard(a, b, n) == pytest.approx(np.mean(values))
 
 
@@ -108,8 +111,9 @@ def test_modal_disagreements_and_ties_by_hand():
     subsets = np.array([[0, 1], [2, 3]])
     # seeds {0, 1}: dense modal [0, 0 (tie → lowest), 1], pruned modal [1, 0 (tie), 0 (tie)]
     # seeds {2, 3}: dense modal [0, 0 (tie), 1], pruned modal [0, 0 (tie), 0]
-    np.testing.assert_array_equal(modal_disagreements(dense, pruned, subsets, subsets, 2),
-                                  [[True, False, True], [False, False, True]])
+    np.testing.assert_array_equal(
+        modal_disagreements(dense, pruned, subsets, subsets, 2), [[True, False, True], [False, False, True]]
+    )
     np.testing.assert_array_equal(modal_ties(pruned, subsets, 2), [[False, True, True], [False, True, False]])
     # dense {0, 1} vs dense {2, 3}: identical modal labels
     np.testing.assert_array_equal(modal_disagreements(dense, dense, subsets[:1], subsets[1:], 2), [[False] * 3])

@@ -15,16 +15,16 @@ from pie_utils.stats import (
     RankTest,
     apply_verdicts,
     bootstrap,
+    bootstrap_p_value,
+    equivalence_rule,
+    equivalence_verdict,
     holm,
     mann_whitney,
     overall_rule,
     overall_verdict,
-    rank_biserial,
-    bootstrap_p_value,
-    equivalence_verdict,
-    equivalence_rule,
     percentile_interval,
     permutation_test,
+    rank_biserial,
     verdict,
     verdict_rule,
 )
@@ -176,8 +176,12 @@ def test_bootstrap_keeps_examples_paired():
 
 def test_bootstrap_draws_seeds_independently_per_array():
     seed_identity = np.repeat(np.arange(6.0)[:, None], 10, axis=1)  # value = seed number
-    samples = bootstrap([seed_identity, seed_identity.copy()], lambda a, b: np.mean(a) - np.mean(b),
-                        n_resamples=300, resample_examples=False)
+    samples = bootstrap(
+        [seed_identity, seed_identity.copy()],
+        lambda a, b: np.mean(a) - np.mean(b),
+        n_resamples=300,
+        resample_examples=False,
+    )
     # a shared seed draw would give exactly 0 every time
     assert np.std(samples) > 0.3
     # the example axis is untouched when resample_examples=False
@@ -274,12 +278,14 @@ def test_verdict_rule_states_the_numbers():
 
 
 def test_apply_verdicts_adjusts_across_rows():
-    table = pd.DataFrame({
-        "cell": ["a", "b", "c"],
-        "p_value": [0.01, 0.02, 0.5],
-        "low": [0.1, 0.05, -0.2],
-        "high": [0.3, 0.2, 0.1],
-    })
+    table = pd.DataFrame(
+        {
+            "cell": ["a", "b", "c"],
+            "p_value": [0.01, 0.02, 0.5],
+            "low": [0.1, 0.05, -0.2],
+            "high": [0.3, 0.2, 0.1],
+        }
+    )
     result = apply_verdicts(table, direction=+1, alpha=0.05)
     # Holm: 0.01·3 = 0.03, 0.02·2 = 0.04, 0.5·1 = 0.5
     assert np.allclose(result["p_holm"], [0.03, 0.04, 0.5])
@@ -305,13 +311,16 @@ def test_overall_verdict():
         overall_verdict([])
 
 
-@pytest.mark.parametrize("interval, expected", [
-    ((-0.01, 0.015), SUPPORTED),         # wholly inside ±0.02
-    ((0.03, 0.05), NOT_SUPPORTED),       # wholly above the band
-    ((-0.09, -0.021), NOT_SUPPORTED),    # wholly below the band
-    ((0.01, 0.04), INCONCLUSIVE),        # straddles the band's edge
-    ((float("nan"), 0.0), INCONCLUSIVE),
-])
+@pytest.mark.parametrize(
+    "interval, expected",
+    [
+        ((-0.01, 0.015), SUPPORTED),  # wholly inside ±0.02
+        ((0.03, 0.05), NOT_SUPPORTED),  # wholly above the band
+        ((-0.09, -0.021), NOT_SUPPORTED),  # wholly below the band
+        ((0.01, 0.04), INCONCLUSIVE),  # straddles the band's edge
+        ((float("nan"), 0.0), INCONCLUSIVE),
+    ],
+)
 def test_equivalence_verdict(interval, expected):
     assert equivalence_verdict(interval, margin=0.02) == expected
 

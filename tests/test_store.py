@@ -23,8 +23,9 @@ def _arrays(offset: float = 0.0) -> dict[str, np.ndarray]:
 
 def _write(store: ResultsStore, spec=SPEC, offset=0.0) -> str:
     key = run_key(spec)
-    assert store.write(key, spec, _arrays(offset), {"test_accuracy": 0.5}, {"wall_time_s": 1.0,
-                       "realised_sparsity": {"overall": 0.9}})
+    assert store.write(
+        key, spec, _arrays(offset), {"test_accuracy": 0.5}, {"wall_time_s": 1.0, "realised_sparsity": {"overall": 0.9}}
+    )
     return key
 
 
@@ -50,14 +51,6 @@ def test_second_writer_of_the_same_run_is_refused_quietly(tmp_path):
     key = _write(store)
     assert not store.write(key, SPEC, _arrays(offset=100.0), {}, {})
     np.testing.assert_array_equal(store.read(key).arrays["test_logits"], _arrays()["test_logits"])
-
-
-def test_stack_gives_seed_example_class(tmp_path):
-    store = ResultsStore(tmp_path)
-    keys = [_write(store, {**SPEC, "seed": s}, offset=s) for s in range(4)]
-    stacked = store.stack(keys, "test_logits")
-    assert stacked.shape == (4, 3, 2)
-    assert stacked[2, 0, 1] == 1.0 + 2
 
 
 def test_runs_from_other_library_versions_are_refused_unless_accepted(tmp_path, monkeypatch):
@@ -94,6 +87,7 @@ def test_a_full_disk_on_the_training_log_is_reported_naming_the_log(tmp_path, mo
             raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(store_module, "os", NoSpaceOs())
-    with pytest.raises(StoreWriteError, match=rf"writing the training log {tmp_path}/training\.log; nothing was stored"):
+    with pytest.raises(
+        StoreWriteError, match=rf"writing the training log {tmp_path}/training\.log; nothing was stored"
+    ):
         ResultsStore(tmp_path).log("start", "0" * 64, "dense sparsity=0 seed=0")
-

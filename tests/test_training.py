@@ -8,26 +8,30 @@ import pytest
 import torch
 
 from pie_utils.config import validate_study
+from pie_utils.devices import resolve_device
 from pie_utils.pruning import DENSE
+from pie_utils.runs import prepare_data
 from pie_utils.store import ResultsStore
-from pie_utils.training import (
-    PopulationTrainer,
-    length_bucketed_batches,
-    prepare_data,
-    resolve_device,
-    train_study,
-)
+from pie_utils.training import PopulationTrainer, length_bucketed_batches, train_study
 
-SMALL = {"dataset": "rotten-tomatoes", "arch": "bilstm", "seeds": 2, "epochs": 1, "batch_size": 32, "threads": 1,
-         "subset": {"n_train": 300, "n_validation": 60, "n_test": 80, "seed": 0}}
+SMALL = {
+    "dataset": "rotten-tomatoes",
+    "arch": "bilstm",
+    "seeds": 2,
+    "epochs": 1,
+    "batch_size": 32,
+    "threads": 1,
+    "subset": {"n_train": 300, "n_validation": 60, "n_test": 80, "seed": 0},
+}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A 2-seed BiLSTM grid: dense plus one FT, WR, AI method each at 70 %, and impact at 50 %."""
     store = tmp_path_factory.mktemp("store")
-    study = validate_study({**SMALL, "methods": ["IMP-FT", "IMP-WR", "MP-AI", "IIBP-FT"],
-                            "sparsities": [0.5, 0.7], "store": str(store)})
+    study = validate_study(
+        {**SMALL, "methods": ["IMP-FT", "IMP-WR", "MP-AI", "IIBP-FT"], "sparsities": [0.5, 0.7], "store": str(store)}
+    )
     table = train_study(study, progress=False)
     return study, table
 
@@ -135,9 +139,12 @@ def test_pie_summary_matches_votes_counted_from_the_stored_logits(trained):
     summary = pie_summary(study, split="test").set_index(["method", "sparsity"])
     assert len(summary) == 4 * 2
     store = ResultsStore(study.store)
-    keys = lambda method, sparsity: list(table[(table.method == method) & (table.sparsity == sparsity)].key)  # noqa: E731
-    dense_votes = store.stack(keys(DENSE, 0.0), "test_logits").argmax(axis=2)  # [seed, example]
-    pruned_votes = store.stack(keys("IMP-FT", 0.7), "test_logits").argmax(axis=2)
+
+    def votes(method, sparsity):  # [seed, example]
+        keys = table[(table.method == method) & (table.sparsity == sparsity)].key
+        return np.stack([store.read(k).arrays["test_logits"] for k in keys]).argmax(axis=2)
+
+    dense_votes, pruned_votes = votes(DENSE, 0.0), votes("IMP-FT", 0.7)
     # two seeds, two classes: the modal label is class 1 only when both seeds say 1 (ties → 0)
     dense_modal, pruned_modal = dense_votes.min(axis=0), pruned_votes.min(axis=0)
     row = summary.loc[("IMP-FT", 0.7)]
@@ -152,9 +159,20 @@ def test_multilabel_and_sentence_pair_paths_train_end_to_end_on_hub_format_fixtu
     from pathlib import Path
 
     fixture = Path(__file__).parent / "fixtures" / "data" / dataset
-    study = validate_study({"dataset": dataset, "data_path": str(fixture), "arch": arch, "seeds": 1, "epochs": 1,
-                            "batch_size": 4, "threads": 1, "methods": ["MP-AI"], "sparsities": [0.5],
-                            "store": str(tmp_path)})
+    study = validate_study(
+        {
+            "dataset": dataset,
+            "data_path": str(fixture),
+            "arch": arch,
+            "seeds": 1,
+            "epochs": 1,
+            "batch_size": 4,
+            "threads": 1,
+            "methods": ["MP-AI"],
+            "sparsities": [0.5],
+            "store": str(tmp_path),
+        }
+    )
     table = train_study(study, progress=False)
     prepared = prepare_data(study)
     run = ResultsStore(tmp_path).read(table.key.iloc[1])
@@ -192,8 +210,9 @@ def test_a_non_finite_loss_stops_the_run_naming_it_and_stores_nothing(tmp_path, 
     from pie_utils.training import NonFiniteLossError
 
     study = validate_study({**SMALL, "seeds": 1, "learning_rate": 1e-3, "store": str(tmp_path)})
-    monkeypatch.setattr(PopulationTrainer, "_batch_loss",
-                        lambda self, model, positions: torch.tensor(float("nan"), requires_grad=True))
+    monkeypatch.setattr(
+        PopulationTrainer, "_batch_loss", lambda self, model, positions: torch.tensor(float("nan"), requires_grad=True)
+    )
     with pytest.raises(NonFiniteLossError, match=r"rotten-tomatoes/bilstm dense sparsity=0.0 seed=0 \(lr=0.001\)"):
         train_study(study, progress=False)
     assert ResultsStore(tmp_path).keys() == []
@@ -227,7 +246,7 @@ def test_a_transfer_set_is_every_example_of_the_partner_dataset_scored_by_every_
     assert prepared.splits == ("train", "validation", "test", "transfer")
     pooled = prepared.split("transfer")
     assert len(pooled) == len(reviews.train) + len(reviews.validation) + len(reviews.test)
-    assert pooled.ids[:len(reviews.train)] == reviews.train.ids and pooled.ids[-1] == reviews.test.ids[-1]
+    assert pooled.ids[: len(reviews.train)] == reviews.train.ids and pooled.ids[-1] == reviews.test.ids[-1]
     assert prepared.encoded["transfer"].lengths.max() > 64  # reviews keep their own budget, not the snippets'
     run = ResultsStore(shifted.store).read(shifted_table.key.iloc[0])
     assert run.arrays["transfer_logits"].shape == (len(pooled), 2)

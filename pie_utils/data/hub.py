@@ -58,57 +58,47 @@ from collections import Counter
 from pathlib import Path
 
 from pie_utils.assets import AssetError, cache_dir, sha256_of
-from pie_utils.data.registry import get_spec
+from pie_utils.data.cache import cache_key, cached_build
+from pie_utils.data.spec import DatasetSpec
 from pie_utils.data.splitting import (
     RawExamples,
     build_dataset,
-    cache_key,
-    cached_build,
+    carve_validation,
     deduplicate,
-    stratified_assign,
 )
 from pie_utils.data.types import SPLIT_NAMES, TextDataset
 from pie_utils.errors import DataFileError, ParameterError
 
 HF_PREFIX = "hf://datasets/"
 DEFAULT_REVISION = "main"
-VALIDATION_FRACTIONS = {"train": 0.9, "validation": 0.1}
 
 # What to download from each repository (the whole repository for a user-given one).
 _ALLOW_PATTERNS = {
     "imdb": ["plain_text/train-*.parquet", "plain_text/test-*.parquet"],
-    "snli": ["plain_text/train-*.parquet", "plain_text/validation-*.parquet",
-             "plain_text/test-*.parquet"],
+    "snli": ["plain_text/train-*.parquet", "plain_text/validation-*.parquet", "plain_text/test-*.parquet"],
     "reuters": ["data/reuters21578.tar.gz"],
 }
 _USER_REPO_PATTERNS = ["*.parquet", "*.tar.gz", "*.sgm", "text_*", "label_*"]
-_SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"),
-                  "test": ("test",)}
+_SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
 
 
-def load_hub(name: str, path: str | None = None, revision: str | None = None,
-             cache: bool = True) -> TextDataset:
-    """Hub dataset ``name`` (see the module docstring), from the hub or from ``path``."""
-    spec = get_spec(name)
-    folder, origin = resolve_source(name, path, revision)
+def load_hub(
+    spec: DatasetSpec, path: str | None = None, revision: str | None = None, cache: bool = True
+) -> TextDataset:
+    """The hub dataset of ``spec`` (see the module docstring), from the hub or from ``path``."""
+    name = spec.name
+    folder, origin = resolve_source(spec, path, revision)
     files = sorted(p for p in folder.rglob("*") if p.is_file() and _is_data_file(p))
     key = cache_key(name, origin, *(f"{p.relative_to(folder)}:{sha256_of(p)}" for p in files))
 
     def build() -> TextDataset:
         raw, label_names, note = _READERS[name](folder)
         examples, report = deduplicate(raw)
-        assignment = {}
         if "validation" not in set(examples.origins):
-            train = [i for i, o in enumerate(examples.origins) if o == "train"]
-            assignment = stratified_assign([examples.ids[i] for i in train],
-                                           [examples.labels[i] for i in train],
-                                           VALIDATION_FRACTIONS)
             note += "; validation = 10% of train (stratified, id-hash order)"
-        for key_, split in zip(examples.ids, examples.origins):
-            assignment.setdefault(key_, split)
+        assignment = carve_validation(examples)
         source = f"{origin}: {note}; {report.describe()}"
-        dataset = build_dataset(name, examples, assignment, label_names, spec.multilabel,
-                                spec.max_length, source)
+        dataset = build_dataset(name, examples, assignment, label_names, spec.multilabel, spec.max_length, source)
         for split_name in SPLIT_NAMES:
             if len(dataset.split(split_name)) == 0:
                 raise DataFileError(f"{origin}: the {split_name} split of {name!r} is empty")
@@ -119,22 +109,28 @@ def load_hub(name: str, path: str | None = None, revision: str | None = None,
 
 def _is_data_file(path: Path) -> bool:
     """Files a reader may use (their hashes key the parsed-dataset cache)."""
-    return (path.suffix in (".parquet", ".sgm") or path.name.endswith(".tar.gz")
-            or path.name.startswith(("text_", "label_")))
+    return (
+        path.suffix in (".parquet", ".sgm")
+        or path.name.endswith(".tar.gz")
+        or path.name.startswith(("text_", "label_"))
+    )
 
 
-def resolve_source(name: str, path: str | None, revision: str | None) -> tuple[Path, str]:
+def resolve_source(spec: DatasetSpec, path: str | None, revision: str | None) -> tuple[Path, str]:
     """The folder to read and a one-line description of where it came from."""
-    spec = get_spec(name)
+    name = spec.name
     if path is None or str(path).startswith(HF_PREFIX):
         if path is None:
             if spec.hub_repo is None:
                 raise ParameterError(
-                    "path", None, f"for {name!r} no hub repository is confirmed: a local folder "
-                    f"holding the data, or '{HF_PREFIX}<owner>/<repo>'")
+                    "path",
+                    None,
+                    f"for {name!r} no hub repository is confirmed: a local folder "
+                    f"holding the data, or '{HF_PREFIX}<owner>/<repo>'",
+                )
             repo, patterns = spec.hub_repo, _ALLOW_PATTERNS[name]
         else:
-            repo, patterns = str(path)[len(HF_PREFIX):].strip("/"), _USER_REPO_PATTERNS
+            repo, patterns = str(path)[len(HF_PREFIX) :].strip("/"), _USER_REPO_PATTERNS
             if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
                 raise ParameterError("path", path, f"'{HF_PREFIX}<owner>/<repo>'")
         return download(repo, revision or DEFAULT_REVISION, patterns)
@@ -142,8 +138,11 @@ def resolve_source(name: str, path: str | None, revision: str | None) -> tuple[P
         raise ParameterError("revision", revision, "None when path is a local folder")
     folder = Path(path)
     if not folder.is_dir():
-        raise ParameterError("path", path, f"an existing folder laid out like the hub "
-                             f"repository of {name!r}, or '{HF_PREFIX}<owner>/<repo>'")
+        raise ParameterError(
+            "path",
+            path,
+            f"an existing folder laid out like the hub repository of {name!r}, or '{HF_PREFIX}<owner>/<repo>'",
+        )
     return folder, f"local folder {folder.name}"
 
 
@@ -152,16 +151,19 @@ def download(repo: str, revision: str, patterns: list[str]) -> tuple[Path, str]:
     try:
         from huggingface_hub import snapshot_download
 
-        folder = Path(snapshot_download(repo, repo_type="dataset", revision=revision,
-                                        cache_dir=cache_dir() / "hub", allow_patterns=patterns))
+        folder = Path(
+            snapshot_download(
+                repo, repo_type="dataset", revision=revision, cache_dir=cache_dir() / "hub", allow_patterns=patterns
+            )
+        )
     except Exception as error:  # offline, unknown repo or revision, ...
         raise AssetError(
             f"could not download huggingface.co/datasets/{repo} at revision {revision!r}: "
             f"{type(error).__name__}: {error}. Without a hub connection pass path= a local "
-            f"folder laid out like that repository") from error
+            f"folder laid out like that repository"
+        ) from error
     if not any(p.is_file() for p in folder.rglob("*")):
-        raise AssetError(f"huggingface.co/datasets/{repo} at {revision!r} has no file matching "
-                         f"{patterns}")
+        raise AssetError(f"huggingface.co/datasets/{repo} at {revision!r} has no file matching {patterns}")
     commit = folder.name if re.fullmatch(r"[0-9a-f]{40}", folder.name) else "unknown"
     return folder, f"huggingface.co/datasets/{repo} revision {revision} (commit {commit})"
 
@@ -169,6 +171,7 @@ def download(repo: str, revision: str, patterns: list[str]) -> tuple[Path, str]:
 # ---------------------------------------------------------------------------------------------
 # Finding and reading files
 # ---------------------------------------------------------------------------------------------
+
 
 def split_of(path: Path, root: Path) -> str | None:
     """The split a data file belongs to, from its name or its folder; None if not one of ours."""
@@ -201,8 +204,7 @@ def read_columns(path: Path, needed: list[str], optional: tuple[str, ...] = ()) 
         raise DataFileError(f"{path.name}: not a readable parquet file ({error})") from None
     missing = [c for c in needed if c not in schema_names]
     if missing:
-        raise DataFileError(f"{path.name}: missing column(s) {', '.join(missing)}; "
-                            f"found: {', '.join(schema_names)}")
+        raise DataFileError(f"{path.name}: missing column(s) {', '.join(missing)}; found: {', '.join(schema_names)}")
     wanted = needed + [c for c in optional if c in schema_names]
     table = pq.read_table(path, columns=wanted)
     return {c: table.column(c).to_pylist() for c in wanted}
@@ -211,9 +213,11 @@ def read_columns(path: Path, needed: list[str], optional: tuple[str, ...] = ()) 
 def _require(found: dict[str, list[Path]], splits: tuple[str, ...], folder: Path, name: str):
     missing = [s for s in splits if s not in found]
     if missing:
-        raise DataFileError(f"{folder.name}: no parquet file for split(s) {', '.join(missing)} of "
-                            f"{name!r} (expected e.g. plain_text/{missing[0]}-00000-of-00001"
-                            f".parquet)")
+        raise DataFileError(
+            f"{folder.name}: no parquet file for split(s) {', '.join(missing)} of "
+            f"{name!r} (expected e.g. plain_text/{missing[0]}-00000-of-00001"
+            f".parquet)"
+        )
 
 
 def _text(value, path: Path, row: int, column: str) -> str:
@@ -226,6 +230,7 @@ def _text(value, path: Path, row: int, column: str) -> str:
 # The four readers: folder -> (RawExamples, label names, note)
 # ---------------------------------------------------------------------------------------------
 
+
 def read_imdb(folder: Path) -> tuple[RawExamples, tuple[str, ...], str]:
     """IMDB parquet files (``text``, ``label`` 0/1), splits train and test."""
     found = parquet_files(folder)
@@ -236,8 +241,9 @@ def read_imdb(folder: Path) -> tuple[RawExamples, tuple[str, ...], str]:
             columns = read_columns(path, ["text", "label"])
             for row, (text, label) in enumerate(zip(columns["text"], columns["label"]), 1):
                 if label not in (0, 1):
-                    raise DataFileError(f"{path.name}: row {row} has label {label!r}; expected "
-                                        f"0 (negative) or 1 (positive)")
+                    raise DataFileError(
+                        f"{path.name}: row {row} has label {label!r}; expected 0 (negative) or 1 (positive)"
+                    )
                 raw.add(_text(text, path, row, "text"), int(label), origin=split)
     return raw, ("negative", "positive"), "parquet text,label"
 
@@ -257,12 +263,16 @@ def read_snli(folder: Path) -> tuple[RawExamples, tuple[str, ...], str]:
                     dropped[split] += 1
                     continue
                 if label not in (0, 1, 2):
-                    raise DataFileError(f"{path.name}: row {row} has label {label!r}; expected "
-                                        f"0, 1, 2 or -1")
-                raw.add(_text(premise, path, row, "premise"), int(label), origin=split,
-                        text_pair=_text(hypothesis, path, row, "hypothesis"))
+                    raise DataFileError(f"{path.name}: row {row} has label {label!r}; expected 0, 1, 2 or -1")
+                raw.add(
+                    _text(premise, path, row, "premise"),
+                    int(label),
+                    origin=split,
+                    text_pair=_text(hypothesis, path, row, "hypothesis"),
+                )
     note = "label -1 (no gold label) rows dropped: " + ", ".join(
-        f"{dropped[s]} {s}" for s in ("train", "validation", "test"))
+        f"{dropped[s]} {s}" for s in ("train", "validation", "test")
+    )
     return raw, ("entailment", "neutral", "contradiction"), note
 
 
@@ -318,9 +328,10 @@ def _reuters_documents(folder: Path) -> tuple[list[tuple[str, str, list[str]]], 
     documents = []
     if archives:
         with tarfile.open(archives[0]) as bundle:
-            members = sorted((m for m in bundle.getmembers()
-                              if m.isfile() and re.search(r"reut2-\d+\.sgm$", m.name)),
-                             key=lambda m: m.name)
+            members = sorted(
+                (m for m in bundle.getmembers() if m.isfile() and re.search(r"reut2-\d+\.sgm$", m.name)),
+                key=lambda m: m.name,
+            )
             for member in members:
                 content = bundle.extractfile(member).read().decode("latin-1")
                 documents += parse_reuters_sgml(content)
@@ -346,8 +357,7 @@ def read_reuters(folder: Path) -> tuple[RawExamples, tuple[str, ...], str]:
     documents, note = _reuters_documents(folder)
     if not documents:
         raise DataFileError(f"{folder.name}: no ModApte documents found")
-    in_split = {s: {t for split, _, topics in documents if split == s for t in topics}
-                for s in ("train", "test")}
+    in_split = {s: {t for split, _, topics in documents if split == s for t in topics} for s in ("train", "test")}
     label_names = tuple(sorted(in_split["train"] & in_split["test"]))
     index = {t: i for i, t in enumerate(label_names)}
     raw = RawExamples()
@@ -364,9 +374,11 @@ def read_reuters(folder: Path) -> tuple[RawExamples, tuple[str, ...], str]:
             empty += 1
             continue
         raw.add(text, kept, origin=split)
-    note += (f"; ModApte {len(documents)} documents: {no_topic} without topics, "
-             f"{no_kept_topic} with only topics missing from train or test, {empty} without "
-             f"text dropped; {len(label_names)} topics")
+    note += (
+        f"; ModApte {len(documents)} documents: {no_topic} without topics, "
+        f"{no_kept_topic} with only topics missing from train or test, {empty} without "
+        f"text dropped; {len(label_names)} topics"
+    )
     return raw, label_names, note
 
 
@@ -395,11 +407,9 @@ def read_aapd(folder: Path) -> tuple[RawExamples, tuple[str, ...], str]:
             texts = text_path.read_text(encoding="utf-8").splitlines()
             labels = label_path.read_text(encoding="utf-8").splitlines()
             if len(texts) != len(labels):
-                raise DataFileError(f"{text_path.name} has {len(texts)} lines but "
-                                    f"{label_path.name} has {len(labels)}")
+                raise DataFileError(f"{text_path.name} has {len(texts)} lines but {label_path.name} has {len(labels)}")
             for row, (text, label) in enumerate(zip(texts, labels), 1):
-                rows.append((split, _text(text, text_path, row, "text"),
-                             _label_list(label, label_path, row)))
+                rows.append((split, _text(text, text_path, row, "text"), _label_list(label, label_path, row)))
         note = "text_{train,val,test} + label_{train,val,test}"
     else:
         found = parquet_files(folder)
@@ -414,8 +424,7 @@ def read_aapd(folder: Path) -> tuple[RawExamples, tuple[str, ...], str]:
                 columns = read_columns(path, [text_column, label_column])
                 pairs = zip(columns[text_column], columns[label_column])
                 for row, (text, label) in enumerate(pairs, 1):
-                    rows.append((split, _text(text, path, row, text_column),
-                                 _label_list(label, path, row)))
+                    rows.append((split, _text(text, path, row, text_column), _label_list(label, path, row)))
         note = "parquet text + label lists"
     label_names = tuple(sorted({label for _, _, labels in rows for label in labels}))
     index = {t: i for i, t in enumerate(label_names)}

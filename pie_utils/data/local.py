@@ -31,10 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pie_utils.assets import sha256_of
-from pie_utils.data.registry import get_spec
 from pie_utils.data.splitting import (
+    NO_SPLIT_FRACTIONS,
     RawExamples,
     build_dataset,
+    carve_validation,
     deduplicate,
     stratified_assign,
 )
@@ -42,20 +43,17 @@ from pie_utils.data.types import SPLIT_NAMES, TextDataset
 from pie_utils.errors import DataFileError, ParameterError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
-NO_SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
-VALIDATION_FRACTIONS = {"train": 0.9, "validation": 0.1}
 _INTEGER = re.compile(r"[+-]?\d+")
 _NEEDED = "needs a 'text' column (or 'premise' and 'hypothesis') and a 'label' column"
 
 
-def load_local_file(path: str | Path, *, label_names: Sequence[str] | None = None,
-                    max_length: int | None = None) -> TextDataset:
+def load_local_file(path: str | Path, *, max_length: int, label_names: Sequence[str] | None = None) -> TextDataset:
     """Read, check and split a local CSV / Parquet / JSONL file (see the module docstring).
 
     Args:
         path: the file; its suffix (.csv, .parquet, .jsonl) selects the format.
         label_names: the allowed labels in class-index order; None derives them from the data.
-        max_length: token budget for BERT-style encoders; None takes the registry's 256.
+        max_length: token budget for BERT-style encoders (the registry's ``local`` entry).
 
     Returns:
         A TextDataset named after the file, ``multilabel`` when labels are lists, with
@@ -79,16 +77,10 @@ def load_local_file(path: str | Path, *, label_names: Sequence[str] | None = Non
     multilabel = bool(raw.labels) and isinstance(raw.labels[0], tuple)
     examples, report = deduplicate(raw)
     if has_split:
-        assignment = {}
-        if "validation" not in examples.origins:
-            train = [i for i, o in enumerate(examples.origins) if o == "train"]
-            assignment = stratified_assign([examples.ids[i] for i in train],
-                                           [examples.labels[i] for i in train],
-                                           VALIDATION_FRACTIONS)
-        for key, origin in zip(examples.ids, examples.origins):
-            assignment.setdefault(key, origin)
-        how = "split column" + ("" if "validation" in examples.origins
-                                else "; validation = 10% of train (stratified, id-hash order)")
+        assignment = carve_validation(examples)
+        how = "split column" + (
+            "" if "validation" in examples.origins else "; validation = 10% of train (stratified, id-hash order)"
+        )
     else:
         assignment = stratified_assign(examples.ids, examples.labels, NO_SPLIT_FRACTIONS)
         how = "no split column: 80/10/10 stratified, id-hash order"
@@ -96,27 +88,28 @@ def load_local_file(path: str | Path, *, label_names: Sequence[str] | None = Non
     empty = [s for s in SPLIT_NAMES if counts[s] == 0]
     if empty:
         where = "column 'split'" if has_split else f"{len(examples)} distinct examples"
-        raise DataFileError(f"{shown}: split(s) {', '.join(empty)} would be empty ({where}); "
-                            f"every split needs at least one example")
-    source = (f"local file {path.name} (sha256 {sha256_of(path)[:16]}); {report.describe()}; "
-              f"{how}")
-    spec = get_spec("local")
-    return build_dataset(path.name, examples, assignment, names, multilabel,
-                         max_length if max_length is not None else spec.max_length, source)
+        raise DataFileError(
+            f"{shown}: split(s) {', '.join(empty)} would be empty ({where}); every split needs at least one example"
+        )
+    source = f"local file {path.name} (sha256 {sha256_of(path)[:16]}); {report.describe()}; {how}"
+    return build_dataset(path.name, examples, assignment, names, multilabel, max_length, source)
 
 
 # ---------------------------------------------------------------------------------------------
 # Readers: file -> {column: [value per row]}
 # ---------------------------------------------------------------------------------------------
 
+
 def _decode(data: bytes, shown: str) -> str:
     """UTF-8 text of ``data`` (a leading BOM dropped), or DataFileError with line and offset."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        raise DataFileError(f"{shown}: not UTF-8: byte 0x{data[error.start]:02x} at byte offset "
-                            f"{error.start} (line {line}) cannot be decoded") from None
+        line = data[: error.start].count(b"\n") + 1
+        raise DataFileError(
+            f"{shown}: not UTF-8: byte 0x{data[error.start]:02x} at byte offset "
+            f"{error.start} (line {line}) cannot be decoded"
+        ) from None
 
 
 def _read_csv(path: Path) -> dict[str, list]:
@@ -137,8 +130,10 @@ def _read_csv(path: Path) -> dict[str, list]:
                 continue  # blank line
             row_number += 1
             if len(row) != len(header):
-                raise DataFileError(f"{shown}: row {row_number} (line {reader.line_num}) has "
-                                    f"{len(row)} fields; the header has {len(header)}")
+                raise DataFileError(
+                    f"{shown}: row {row_number} (line {reader.line_num}) has "
+                    f"{len(row)} fields; the header has {len(header)}"
+                )
             for name, value in zip(header, row):
                 columns[name].append(value)
     except csv.Error as error:
@@ -155,17 +150,18 @@ def _read_jsonl(path: Path) -> dict[str, list]:
         try:
             content = line.decode("utf-8-sig" if line_number == 1 else "utf-8")
         except UnicodeDecodeError as error:
-            raise DataFileError(f"{shown}: not UTF-8: byte 0x{line[error.start]:02x} at byte "
-                                f"offset {offset + error.start} (line {line_number}) cannot be "
-                                f"decoded") from None
+            raise DataFileError(
+                f"{shown}: not UTF-8: byte 0x{line[error.start]:02x} at byte "
+                f"offset {offset + error.start} (line {line_number}) cannot be "
+                f"decoded"
+            ) from None
         offset += len(line) + 1
         if not content.strip():
             continue
         try:
             record = json.loads(content)
         except json.JSONDecodeError as error:
-            raise DataFileError(f"{shown}: line {line_number} is not valid JSON: "
-                                f"{error.msg}") from None
+            raise DataFileError(f"{shown}: line {line_number} is not valid JSON: {error.msg}") from None
         if not isinstance(record, dict):
             raise DataFileError(f"{shown}: line {line_number} is not a JSON object")
         records.append(record)
@@ -191,8 +187,9 @@ def _read_parquet(path: Path) -> dict[str, list]:
                 try:
                     values[row - 1] = value.decode("utf-8")
                 except UnicodeDecodeError as error:
-                    raise DataFileError(f"{shown}: row {row}, column {name!r}: not UTF-8 at "
-                                        f"byte offset {error.start} of the value") from None
+                    raise DataFileError(
+                        f"{shown}: row {row}, column {name!r}: not UTF-8 at byte offset {error.start} of the value"
+                    ) from None
         columns[name] = values
     return columns
 
@@ -201,8 +198,10 @@ def _read_parquet(path: Path) -> dict[str, list]:
 # Checks: columns -> RawExamples
 # ---------------------------------------------------------------------------------------------
 
-def _examples(columns: dict[str, list], shown: str, label_names: tuple[str, ...] | None,
-              csv_cells: bool) -> tuple[RawExamples, tuple[str, ...], bool]:
+
+def _examples(
+    columns: dict[str, list], shown: str, label_names: tuple[str, ...] | None, csv_cells: bool
+) -> tuple[RawExamples, tuple[str, ...], bool]:
     found = ", ".join(repr(c) for c in columns) or "none"
     pairs = "text" not in columns and ("premise" in columns or "hypothesis" in columns)
     text_columns = ["premise", "hypothesis"] if pairs else ["text"]
@@ -211,53 +210,52 @@ def _examples(columns: dict[str, list], shown: str, label_names: tuple[str, ...]
     if label_column is None:
         missing.append("label")
     if missing:
-        raise DataFileError(f"{shown}: missing column(s) {', '.join(repr(m) for m in missing)}; "
-                            f"the file {_NEEDED}; found: {found}")
+        raise DataFileError(
+            f"{shown}: missing column(s) {', '.join(repr(m) for m in missing)}; the file {_NEEDED}; found: {found}"
+        )
     n_rows = len(columns[label_column])
     if n_rows == 0:
         raise DataFileError(f"{shown}: the file has a header but no rows")
     for column in text_columns:
         for row, value in enumerate(columns[column], start=1):
             if not isinstance(value, str) or not value.strip():
-                raise DataFileError(f"{shown}: row {row}: empty or missing text in column "
-                                    f"{column!r}")
-    values = [_parse_label(v, shown, row, label_column, csv_cells)
-              for row, v in enumerate(columns[label_column], start=1)]
+                raise DataFileError(f"{shown}: row {row}: empty or missing text in column {column!r}")
+    values = [
+        _parse_label(v, shown, row, label_column, csv_cells) for row, v in enumerate(columns[label_column], start=1)
+    ]
     multilabel = isinstance(values[0], list)
     for row, value in enumerate(values, start=1):
         if isinstance(value, list) != multilabel:
-            raise DataFileError(f"{shown}: row {row}, column {label_column!r}: mixes single "
-                                f"labels and label lists")
+            raise DataFileError(f"{shown}: row {row}, column {label_column!r}: mixes single labels and label lists")
     flat = [v for value in values for v in (value if multilabel else [value])]
     integers = all(isinstance(v, int) for v in flat)
-    if csv_cells and not integers and all(isinstance(v, str) and _INTEGER.fullmatch(v.strip())
-                                          for v in flat):
+    if csv_cells and not integers and all(isinstance(v, str) and _INTEGER.fullmatch(v.strip()) for v in flat):
         values = [[int(v) for v in value] if multilabel else int(value) for value in values]
         flat, integers = [int(v) for v in flat], True
     if not integers:  # class names are strings, whatever type each cell had
         values = [[str(v) for v in value] if multilabel else str(value) for value in values]
         flat = [str(v) for v in flat]
-    names, index = _label_index(flat, integers, label_names, values, multilabel, shown,
-                                label_column)
+    names, index = _label_index(flat, integers, label_names, values, multilabel, shown, label_column)
     if len({v for v in flat}) < 2:
         only = flat[0] if flat else None
-        raise DataFileError(f"{shown}: column {label_column!r} holds a single class ({only!r}); "
-                            f"a classifier needs at least two")
+        raise DataFileError(
+            f"{shown}: column {label_column!r} holds a single class ({only!r}); a classifier needs at least two"
+        )
     has_split = "split" in columns
     origins: list[str | None] = [None] * n_rows
     if has_split:
         for row, value in enumerate(columns["split"], start=1):
             if value not in SPLIT_NAMES:
-                raise DataFileError(f"{shown}: row {row}, column 'split': {value!r} is not one "
-                                    f"of {', '.join(SPLIT_NAMES)}")
+                raise DataFileError(
+                    f"{shown}: row {row}, column 'split': {value!r} is not one of {', '.join(SPLIT_NAMES)}"
+                )
         origins = list(columns["split"])
     raw = RawExamples(pairs=pairs)
     for row in range(n_rows):
         value = values[row]
         label = tuple(sorted({index[v] for v in value})) if multilabel else index[value]
         if pairs:
-            raw.add(columns["premise"][row], label, origins[row],
-                    text_pair=columns["hypothesis"][row])
+            raw.add(columns["premise"][row], label, origins[row], text_pair=columns["hypothesis"][row])
         else:
             raw.add(columns["text"][row], label, origins[row])
     return raw, names, has_split
@@ -269,8 +267,9 @@ def _parse_label(value, shown: str, row: int, column: str, csv_cells: bool):
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
-            raise DataFileError(f"{shown}: row {row}, column {column!r}: {value!r} looks like a "
-                                f"list but is not valid JSON") from None
+            raise DataFileError(
+                f"{shown}: row {row}, column {column!r}: {value!r} looks like a list but is not valid JSON"
+            ) from None
     if isinstance(value, (list, tuple)):
         labels = [_single_label(v, shown, row, column) for v in value]
         if not labels:
@@ -288,12 +287,18 @@ def _single_label(value, shown: str, row: int, column: str):
         return value
     if isinstance(value, str) and value.strip():
         return value.strip()
-    raise DataFileError(f"{shown}: row {row}, column {column!r}: missing or unusable label "
-                        f"{value!r}")
+    raise DataFileError(f"{shown}: row {row}, column {column!r}: missing or unusable label {value!r}")
 
 
-def _label_index(flat: list, integers: bool, label_names: tuple[str, ...] | None,
-                 values: list, multilabel: bool, shown: str, column: str):
+def _label_index(
+    flat: list,
+    integers: bool,
+    label_names: tuple[str, ...] | None,
+    values: list,
+    multilabel: bool,
+    shown: str,
+    column: str,
+):
     """(label names, {label value: class index}); refuses labels outside ``label_names``."""
     if label_names is None:
         distinct = sorted(set(flat))
@@ -306,8 +311,10 @@ def _label_index(flat: list, integers: bool, label_names: tuple[str, ...] | None
         index = {name: i for i, name in enumerate(label_names)}
         describe = ", ".join(repr(n) for n in label_names)
     for row, value in enumerate(values, start=1):
-        for v in (value if multilabel else [value]):
+        for v in value if multilabel else [value]:
             if v not in index:
-                raise DataFileError(f"{shown}: row {row}, column {column!r}: label {v!r} is not "
-                                    f"among the given label_names ({describe})")
+                raise DataFileError(
+                    f"{shown}: row {row}, column {column!r}: label {v!r} is not "
+                    f"among the given label_names ({describe})"
+                )
     return label_names, index

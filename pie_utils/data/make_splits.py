@@ -30,7 +30,9 @@ from pie_utils.assets import ASSETS
 from pie_utils.data.embedded import read_embedded
 from pie_utils.data.registry import DATASETS, get_spec
 from pie_utils.data.splitting import (
+    NO_SPLIT_FRACTIONS,
     SPLIT_SALT,
+    carve_validation,
     deduplicate,
     read_split_file,
     split_file_path,
@@ -38,32 +40,32 @@ from pie_utils.data.splitting import (
     write_split_file,
 )
 
-NO_SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
-CARVE_FRACTIONS = {"train": 0.9, "validation": 0.1}
-
 
 def make_assignment(name: str) -> tuple[dict[str, str], list[str], dict]:
     """The split of every id of embedded dataset ``name``, the splits to store, and metadata."""
     spec = get_spec(name)
-    raw, _, note = read_embedded(name)
+    raw, _, note = read_embedded(get_spec(name))
     examples, report = deduplicate(raw)
     if spec.official_split:
-        train = [i for i, o in enumerate(examples.origins) if o == "train"]
-        assignment = stratified_assign([examples.ids[i] for i in train],
-                                       [examples.labels[i] for i in train], CARVE_FRACTIONS)
-        for key, origin in zip(examples.ids, examples.origins):
-            assignment.setdefault(key, origin)
+        assignment = carve_validation(examples)
         stored = ["validation"]
-        method = ("official train/test kept; validation = 10% of the de-duplicated official "
-                  "train split, per class (largest-remainder shares) in sha256(salt + id) order")
+        method = (
+            "official train/test kept; validation = 10% of the de-duplicated official "
+            "train split, per class (largest-remainder shares) in sha256(salt + id) order"
+        )
     else:
         assignment = stratified_assign(examples.ids, examples.labels, NO_SPLIT_FRACTIONS)
         stored = ["train", "validation", "test"]
-        method = ("80/10/10 stratified by class (largest-remainder shares), in sha256(salt + id) "
-                  "order, after de-duplication")
-    meta = {"dataset": name, "method": method,
-            "source": f"{ASSETS[spec.asset].requirement}: {note}; {report.describe()}",
-            "salt": SPLIT_SALT, "generated_by": "python -m pie_utils.data.make_splits"}
+        method = (
+            "80/10/10 stratified by class (largest-remainder shares), in sha256(salt + id) order, after de-duplication"
+        )
+    meta = {
+        "dataset": name,
+        "method": method,
+        "source": f"{ASSETS[spec.asset].requirement}: {note}; {report.describe()}",
+        "salt": SPLIT_SALT,
+        "generated_by": "python -m pie_utils.data.make_splits",
+    }
     return assignment, stored, meta
 
 
@@ -80,22 +82,21 @@ def stored_matches(name: str, assignment: dict[str, str], stored: list[str]) -> 
 def main(argv: list[str] | None = None) -> int:
     embedded = [n for n, s in DATASETS.items() if s.kind == "embedded"]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("names", nargs="*", default=[],
-                        help=f"datasets among {', '.join(embedded)} (default: all of them)")
-    parser.add_argument("--check", action="store_true",
-                        help="compare with the stored files and write nothing")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="write into this folder instead of the package's splits/")
+    parser.add_argument(
+        "names", nargs="*", default=[], help=f"datasets among {', '.join(embedded)} (default: all of them)"
+    )
+    parser.add_argument("--check", action="store_true", help="compare with the stored files and write nothing")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="write into this folder instead of the package's splits/"
+    )
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in embedded]
     if unknown:
-        parser.error(f"not embedded datasets: {', '.join(unknown)}; choose from "
-                     f"{', '.join(embedded)}")
+        parser.error(f"not embedded datasets: {', '.join(unknown)}; choose from {', '.join(embedded)}")
     status = 0
     for name in args.names or embedded:
         assignment, stored, meta = make_assignment(name)
-        counts = {s: sum(1 for v in assignment.values() if v == s)
-                  for s in ("train", "validation", "test")}
+        counts = {s: sum(1 for v in assignment.values() if v == s) for s in ("train", "validation", "test")}
         if args.check:
             ok = split_file_path(name).is_file() and stored_matches(name, assignment, stored)
             print(f"{name}: {'matches' if ok else 'DIFFERS from'} the stored file {counts}")

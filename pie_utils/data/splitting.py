@@ -36,7 +36,7 @@ from pie_utils.data.types import SPLIT_NAMES, Split, TextDataset
 from pie_utils.errors import DataFileError
 
 ID_LENGTH = 16
-PAIR_SEPARATOR = "\x1f"
+ID_PAIR_SEPARATOR = "\x1f"  # joins a pair's two texts in the key its id is hashed from
 SPLIT_SALT = "pie-utils-split-v1"
 # Evaluation splits win when a text sits in several official splits.
 _SPLIT_PRIORITY = {"test": 0, "validation": 1, "train": 2, None: 3}
@@ -53,7 +53,7 @@ def example_id(text: str, text_pair: str | None = None) -> str:
     """First 16 hex digits of sha256 over the normalised text (and pair); stable across files."""
     key = normalise_text(text)
     if text_pair is not None:
-        key = key + PAIR_SEPARATOR + normalise_text(text_pair)
+        key = key + ID_PAIR_SEPARATOR + normalise_text(text_pair)
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:ID_LENGTH]
 
 
@@ -76,8 +76,7 @@ class RawExamples:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def add(self, text: str, label: Label, origin: str | None = None,
-            text_pair: str | None = None) -> None:
+    def add(self, text: str, label: Label, origin: str | None = None, text_pair: str | None = None) -> None:
         """Append one row; ``text_pair`` is required exactly when the rows are pairs."""
         if (text_pair is None) != (self.text_pairs is None):
             raise ValueError("text_pair must be given for every row of a pair task, else never")
@@ -125,12 +124,13 @@ class DedupReport:
         return self.rows - self.duplicate_copies - self.conflicting_rows
 
     def describe(self) -> str:
-        text = (f"{self.rows} rows read, {self.duplicate_copies} duplicate copies dropped, "
-                f"{self.conflicting_rows} rows of {self.conflicting_texts} texts with conflicting "
-                f"labels dropped")
+        text = (
+            f"{self.rows} rows read, {self.duplicate_copies} duplicate copies dropped, "
+            f"{self.conflicting_rows} rows of {self.conflicting_texts} texts with conflicting "
+            f"labels dropped"
+        )
         if self.cross_split:
-            text += (f", {self.cross_split} texts found in two official splits kept only in the "
-                     f"evaluation split")
+            text += f", {self.cross_split} texts found in two official splits kept only in the evaluation split"
         return text + f", {self.kept} examples kept"
 
 
@@ -174,8 +174,7 @@ def deduplicate(raw: RawExamples) -> tuple[Examples, DedupReport]:
         duplicate_copies=sum(n - 1 for key, n in counts.items() if key not in conflicting),
         conflicting_texts=len(conflicting),
         conflicting_rows=conflicting_rows,
-        cross_split=sum(1 for key, seen in origins_seen.items()
-                        if key not in conflicting and len(seen) > 1),
+        cross_split=sum(1 for key, seen in origins_seen.items() if key not in conflicting and len(seen) > 1),
     )
     return examples, report
 
@@ -234,8 +233,31 @@ def allocate(sizes: Mapping[int, int], fractions: Mapping[str, float]) -> dict[i
     return counts
 
 
-def stratified_assign(ids: Sequence[str], labels: Sequence[Label],
-                      fractions: Mapping[str, float], salt: str = SPLIT_SALT) -> dict[str, str]:
+NO_SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}  # sources without any split
+CARVE_FRACTIONS = {"train": 0.9, "validation": 0.1}  # validation carved from a source's train split
+
+
+def carve_validation(examples: RawExamples) -> dict[str, str]:
+    """``{id: split}`` for examples that carry their source's split (``origins``).
+
+    With no ``validation`` origin, 10 % of the ``train`` examples (stratified, in id-hash order:
+    ``stratified_assign`` with ``CARVE_FRACTIONS``) become validation; every other example keeps
+    its origin.
+    """
+    assignment: dict[str, str] = {}
+    if "validation" not in set(examples.origins):
+        train = [i for i, origin in enumerate(examples.origins) if origin == "train"]
+        assignment = stratified_assign(
+            [examples.ids[i] for i in train], [examples.labels[i] for i in train], CARVE_FRACTIONS
+        )
+    for key, origin in zip(examples.ids, examples.origins):
+        assignment.setdefault(key, origin)
+    return assignment
+
+
+def stratified_assign(
+    ids: Sequence[str], labels: Sequence[Label], fractions: Mapping[str, float], salt: str = SPLIT_SALT
+) -> dict[str, str]:
     """Assign each id to a split, per stratum, in hash order; returns ``{id: split}``.
 
     ``fractions`` names "train" and any of "validation", "test". Per stratum (see ``strata``)
@@ -254,7 +276,7 @@ def stratified_assign(ids: Sequence[str], labels: Sequence[Label],
         start = 0
         for name in ("test", "validation", "train"):
             take = counts[stratum].get(name, 0)
-            for key in ordered[start:start + take]:
+            for key in ordered[start : start + take]:
                 assignment[key] = name
             start += take
     return assignment
@@ -270,9 +292,15 @@ def labels_array(labels: Sequence[Label], num_classes: int, multilabel: bool) ->
     return hot
 
 
-def build_dataset(name: str, examples: Examples, assignment: Mapping[str, str],
-                  label_names: Sequence[str], multilabel: bool, max_length: int,
-                  source: str) -> TextDataset:
+def build_dataset(
+    name: str,
+    examples: Examples,
+    assignment: Mapping[str, str],
+    label_names: Sequence[str],
+    multilabel: bool,
+    max_length: int,
+    source: str,
+) -> TextDataset:
     """Pack examples into a TextDataset; ``assignment`` maps every id to its split.
 
     Inside each split examples are sorted by id, so the result does not depend on file order.
@@ -287,16 +315,17 @@ def build_dataset(name: str, examples: Examples, assignment: Mapping[str, str],
             ids=tuple(examples.ids[r] for r in rows),
             texts=tuple(examples.texts[r] for r in rows),
             labels=labels_array([examples.labels[r] for r in rows], len(label_names), multilabel),
-            text_pairs=None if examples.text_pairs is None
-            else tuple(examples.text_pairs[r] for r in rows),
+            text_pairs=None if examples.text_pairs is None else tuple(examples.text_pairs[r] for r in rows),
         )
-    return TextDataset(name=name, label_names=tuple(label_names), multilabel=multilabel,
-                       max_length=max_length, source=source, **splits)
+    return TextDataset(
+        name=name, label_names=tuple(label_names), multilabel=multilabel, max_length=max_length, source=source, **splits
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Stored split files
 # ---------------------------------------------------------------------------------------------
+
 
 def split_file_path(name: str) -> Path:
     """Where the stored split ids of embedded dataset ``name`` live (package data)."""
@@ -310,11 +339,11 @@ def read_split_file(name: str) -> dict:
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataFileError(f"{label} is missing; regenerate it with "
-                            f"`python -m pie_utils.data.make_splits {name}`") from None
+        raise DataFileError(
+            f"{label} is missing; regenerate it with `python -m pie_utils.data.make_splits {name}`"
+        ) from None
     except json.JSONDecodeError as error:
-        raise DataFileError(f"{label} is not valid JSON (line {error.lineno}): "
-                            f"{error.msg}") from None
+        raise DataFileError(f"{label} is not valid JSON (line {error.lineno}): {error.msg}") from None
     splits = content.get("splits") if isinstance(content, dict) else None
     if not isinstance(splits, dict) or not splits:
         raise DataFileError(f"{label} has no 'splits' object")
@@ -344,26 +373,36 @@ def assignment_from_split_file(name: str, examples: Examples) -> dict[str, str]:
         if missing:
             raise DataFileError(
                 f"{label}: {len(missing)} stored {split_name} ids are not in the loaded data "
-                f"(first: {missing[0]}); the source changed or the file is stale")
+                f"(first: {missing[0]}); the source changed or the file is stale"
+            )
         for key in ids:
             if key in assignment:
-                raise DataFileError(f"{label}: id {key} is stored in both {assignment[key]!r} "
-                                    f"and {split_name!r}; splits must be disjoint")
+                raise DataFileError(
+                    f"{label}: id {key} is stored in both {assignment[key]!r} "
+                    f"and {split_name!r}; splits must be disjoint"
+                )
             if known[key] is not None and known[key] != "train":
-                raise DataFileError(f"{label}: stored {split_name} id {key} belongs to the "
-                                    f"official {known[key]!r} split")
+                raise DataFileError(
+                    f"{label}: stored {split_name} id {key} belongs to the official {known[key]!r} split"
+                )
             assignment[key] = split_name
     for key, origin in known.items():
         if key not in assignment:
             if origin is None:
-                raise DataFileError(f"{label}: example {key} is in no stored split; the source "
-                                    f"changed or the file is stale")
+                raise DataFileError(
+                    f"{label}: example {key} is in no stored split; the source changed or the file is stale"
+                )
             assignment[key] = origin
     return assignment
 
 
-def write_split_file(name: str, assignment: Mapping[str, str], stored_splits: Sequence[str],
-                     meta: Mapping[str, object], folder: Path | None = None) -> Path:
+def write_split_file(
+    name: str,
+    assignment: Mapping[str, str],
+    stored_splits: Sequence[str],
+    meta: Mapping[str, object],
+    folder: Path | None = None,
+) -> Path:
     """Write ``splits/<name>.json`` with the sorted ids of ``stored_splits``, one id per line."""
     folder = folder if folder is not None else split_file_path(name).parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -385,127 +424,3 @@ def write_split_file(name: str, assignment: Mapping[str, str], stored_splits: Se
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
-
-
-# ---------------------------------------------------------------------------------------------
-# On-disk cache of built datasets
-# ---------------------------------------------------------------------------------------------
-
-# Bump when parsing, de-duplication or splitting changes: every cached dataset is then rebuilt.
-PARSER_VERSION = "1"
-_META_KEY = b"pie_utils.dataset"
-
-
-def cache_key(*parts: str) -> str:
-    """A short hash of the parser version and ``parts`` (source file hashes, options)."""
-    digest = hashlib.sha256(PARSER_VERSION.encode())
-    for part in parts:
-        digest.update(b"\x1e" + part.encode())
-    return digest.hexdigest()[:20]
-
-
-def dataset_cache_path(name: str, key: str) -> Path:
-    """``cache_dir()/datasets/<name>-<key>.parquet``."""
-    from pie_utils.assets import cache_dir
-
-    return cache_dir() / "datasets" / f"{name}-{key}.parquet"
-
-
-def save_cached_dataset(dataset: TextDataset, path: Path) -> None:
-    """Write ``dataset`` to one parquet file: to a temporary name first, then renamed."""
-    import os
-    import tempfile
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    columns: dict[str, list] = {"split": [], "id": [], "text": [], "text_pair": []}
-    label_parts = []
-    for split_name in SPLIT_NAMES:
-        split = dataset.split(split_name)
-        columns["split"] += [split_name] * len(split)
-        columns["id"] += list(split.ids)
-        columns["text"] += list(split.texts)
-        columns["text_pair"] += list(split.text_pairs) if split.text_pairs is not None \
-            else [None] * len(split)
-        label_parts.append(split.labels)
-    labels = np.concatenate(label_parts)
-    arrays = {k: pa.array(v, type=pa.string()) for k, v in columns.items()}
-    if dataset.multilabel:
-        width = dataset.num_classes
-        arrays["label"] = pa.FixedSizeListArray.from_arrays(
-            pa.array(labels.reshape(-1), type=pa.uint8()), width)
-    else:
-        arrays["label"] = pa.array(labels, type=pa.int64())
-    meta = {
-        "name": dataset.name, "label_names": list(dataset.label_names),
-        "multilabel": dataset.multilabel, "max_length": dataset.max_length,
-        "source": dataset.source, "pairs": dataset.train.text_pairs is not None,
-        "fingerprint": dataset.fingerprint(),
-    }
-    table = pa.table(arrays).replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    os.close(handle)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def load_cached_dataset(path: Path) -> TextDataset | None:
-    """Read a dataset written by ``save_cached_dataset``; None if absent, unreadable or altered."""
-    import pyarrow.parquet as pq
-
-    if not path.is_file():
-        return None
-    try:
-        table = pq.read_table(path)
-        meta = json.loads(table.schema.metadata[_META_KEY])
-        split_col = table.column("split").to_pylist()
-        ids = table.column("id").to_pylist()
-        texts = table.column("text").to_pylist()
-        pairs = table.column("text_pair").to_pylist() if meta["pairs"] else None
-        label_col = table.column("label").combine_chunks()
-        if meta["multilabel"]:
-            labels = label_col.flatten().to_numpy(zero_copy_only=False).astype(np.uint8)
-            labels = labels.reshape(len(ids), len(meta["label_names"]))
-        else:
-            labels = label_col.to_numpy(zero_copy_only=False).astype(np.int64)
-        splits = {}
-        start = 0
-        for split_name in SPLIT_NAMES:
-            end = start
-            while end < len(split_col) and split_col[end] == split_name:
-                end += 1
-            splits[split_name] = Split(
-                ids=tuple(ids[start:end]), texts=tuple(texts[start:end]),
-                labels=labels[start:end].copy(),
-                text_pairs=None if pairs is None else tuple(pairs[start:end]))
-            start = end
-        if start != len(split_col):
-            return None
-        dataset = TextDataset(name=meta["name"], label_names=tuple(meta["label_names"]),
-                              multilabel=meta["multilabel"], max_length=meta["max_length"],
-                              source=meta["source"], **splits)
-    except Exception:  # a damaged or foreign file is rebuilt, never trusted
-        return None
-    return dataset if dataset.fingerprint() == meta["fingerprint"] else None
-
-
-def cached_build(name: str, key: str, build, cache: bool) -> TextDataset:
-    """Return the cached dataset for (name, key), or ``build()`` it (and cache it if ``cache``)."""
-    path = dataset_cache_path(name, key)
-    if cache:
-        dataset = load_cached_dataset(path)
-        if dataset is not None:
-            return dataset
-    dataset = build()
-    if cache:
-        try:
-            save_cached_dataset(dataset, path)
-        except OSError:  # a read-only cache must not stop a load
-            pass
-    return dataset

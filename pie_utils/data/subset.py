@@ -11,9 +11,15 @@ from pie_utils.data.types import SPLIT_NAMES, Split, TextDataset
 from pie_utils.errors import ParameterError
 
 
-def subset(dataset: TextDataset, n_train: int | None = None, n_test: int | None = None,
-           n_validation: int | None = None, seed: int = 0, *,
-           keep_all_classes: bool = True) -> TextDataset:
+def subset(
+    dataset: TextDataset,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    n_validation: int | None = None,
+    seed: int = 0,
+    *,
+    keep_all_classes: bool = True,
+) -> TextDataset:
     """Keep ``n_train`` / ``n_validation`` / ``n_test`` examples of each split (None = all).
 
     Sampling is stratified: each stratum (class; for a multilabel dataset the example's rarest
@@ -40,8 +46,7 @@ def subset(dataset: TextDataset, n_train: int | None = None, n_test: int | None 
     sizes = {"train": n_train, "validation": n_validation, "test": n_test}
     for split_name, n in sizes.items():
         length = len(dataset.split(split_name))
-        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer))
-                              or not 1 <= n <= length):
+        if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= length):
             raise ParameterError(f"subset.n_{split_name}", n, f"1..{length}")
     splits = {}
     for index, split_name in enumerate(SPLIT_NAMES):
@@ -53,9 +58,13 @@ def subset(dataset: TextDataset, n_train: int | None = None, n_test: int | None 
         splits[split_name] = split.take(stratified_sample(split, int(n), rng, keep_all_classes))
     asked = ", ".join(f"n_{k}={v}" for k, v in sizes.items() if v is not None) or "nothing"
     return TextDataset(
-        name=dataset.name, label_names=dataset.label_names, multilabel=dataset.multilabel,
-        max_length=dataset.max_length, source=f"{dataset.source}; subset({asked}, seed={seed})",
-        **splits)
+        name=dataset.name,
+        label_names=dataset.label_names,
+        multilabel=dataset.multilabel,
+        max_length=dataset.max_length,
+        source=f"{dataset.source}; subset({asked}, seed={seed})",
+        **splits,
+    )
 
 
 def stratum_of_examples(split: Split) -> list[int]:
@@ -65,8 +74,7 @@ def stratum_of_examples(split: Split) -> list[int]:
     return strata([tuple(np.flatnonzero(row).tolist()) for row in split.labels])
 
 
-def stratum_quotas(counts: dict[int, int], n: int, rng: np.random.Generator,
-                   keep_all: bool = True) -> dict[int, int]:
+def stratum_quotas(counts: dict[int, int], n: int, rng: np.random.Generator, keep_all: bool = True) -> dict[int, int]:
     """How many of ``n`` examples each stratum gets: floor of its share plus one for the largest
     remainders (ties drawn by ``rng``); with ``keep_all`` and n >= number of strata, empty
     strata then take one example each from the strata with the most to spare."""
@@ -87,14 +95,12 @@ def stratum_quotas(counts: dict[int, int], n: int, rng: np.random.Generator,
     return quota
 
 
-def stratified_sample(split: Split, n: int, rng: np.random.Generator,
-                      keep_all_classes: bool = True) -> np.ndarray:
+def stratified_sample(split: Split, n: int, rng: np.random.Generator, keep_all_classes: bool = True) -> np.ndarray:
     """Sorted positions of ``n`` examples of ``split``, stratified (see ``subset``)."""
     groups: dict[int, list[int]] = {}
     for position, stratum in enumerate(stratum_of_examples(split)):
         groups.setdefault(stratum, []).append(position)
-    quota = stratum_quotas(Counter({k: len(v) for k, v in groups.items()}), n, rng,
-                           keep_all_classes)
+    quota = stratum_quotas(Counter({k: len(v) for k, v in groups.items()}), n, rng, keep_all_classes)
     chosen = []
     for stratum in sorted(groups):
         members = np.asarray(groups[stratum], dtype=np.int64)

@@ -30,7 +30,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def take(self, positions: np.ndarray) -> "Split":
+    def take(self, positions: np.ndarray) -> Split:
         """Return the examples at ``positions`` (an int array), in that order."""
         positions = np.asarray(positions, dtype=np.int64)
         pick = lambda seq: tuple(seq[i] for i in positions)  # noqa: E731
@@ -79,8 +79,12 @@ class TextDataset:
         (e.g. an out-of-distribution test set, none of which a model was trained on)."""
         splits = [self.split(name) for name in SPLIT_NAMES]
         pairs = None if splits[0].text_pairs is None else tuple(t for s in splits for t in s.text_pairs)
-        return Split(ids=tuple(i for s in splits for i in s.ids), texts=tuple(t for s in splits for t in s.texts),
-                     labels=np.concatenate([s.labels for s in splits]), text_pairs=pairs)
+        return Split(
+            ids=tuple(i for s in splits for i in s.ids),
+            texts=tuple(t for s in splits for t in s.texts),
+            labels=np.concatenate([s.labels for s in splits]),
+            text_pairs=pairs,
+        )
 
     def fingerprint(self) -> str:
         """sha256 over the name, label names and every split's ids and labels.

@@ -28,26 +28,41 @@ from pie_utils.models.bert import (
     resolve_checkpoint,
 )
 from pie_utils.models.bilstm import BiLSTMClassifier
+from pie_utils.models.encoded_cache import encode_dataset, encoded_cache_path
 from pie_utils.models.encoding import (
     OOV_INDEX,
     PAD_INDEX,
     BertEncoder,
     BiLSTMEncoder,
-    EncodedSplit,
     TextEncoder,
     build_bilstm_vocabulary,
-    encode_dataset,
-    encoded_cache_path,
     word_tokenize,
 )
+from pie_utils.models.ragged import EncodedSplit
 from pie_utils.models.spec import ModelSpec, default_pooling
 from pie_utils.models.vectors import WordVectors, load_word_vectors
 
 __all__ = [
-    "OOV_INDEX", "PAD_INDEX", "BertClassifier", "BertEncoder", "BiLSTMClassifier", "BiLSTMEncoder",
-    "EncodedSplit", "ModelSpec", "TextEncoder", "WordVectors", "build_bilstm_vocabulary", "build_encoder",
-    "build_model", "default_pooling", "encode_dataset", "encoded_cache_path", "load_pretrained_bert",
-    "load_word_vectors", "resolve_checkpoint", "word_tokenize",
+    "OOV_INDEX",
+    "PAD_INDEX",
+    "BertClassifier",
+    "BertEncoder",
+    "BiLSTMClassifier",
+    "BiLSTMEncoder",
+    "EncodedSplit",
+    "ModelSpec",
+    "TextEncoder",
+    "WordVectors",
+    "build_bilstm_vocabulary",
+    "build_encoder",
+    "build_model",
+    "default_pooling",
+    "encode_dataset",
+    "encoded_cache_path",
+    "load_pretrained_bert",
+    "load_word_vectors",
+    "resolve_checkpoint",
+    "word_tokenize",
 ]
 
 
@@ -98,8 +113,9 @@ def build_model(spec: ModelSpec, num_labels: int, seed: int, encoder: TextEncode
             torch.default_generator.manual_seed(seed)  # the head depends on the seed only
             return BertClassifier(bert, num_labels, spec.pooling, encoder.sep_token_id)
     if not isinstance(encoder, BiLSTMEncoder):
-        raise ParameterError("encoder", type(encoder).__name__,
-                             "the BiLSTMEncoder from build_encoder (it holds the embeddings)")
+        raise ParameterError(
+            "encoder", type(encoder).__name__, "the BiLSTMEncoder from build_encoder (it holds the embeddings)"
+        )
     if encoder.vectors != spec.vectors:
         raise ParameterError("encoder", encoder.vectors, f"an encoder built with vectors={spec.vectors}")
     with torch.random.fork_rng(devices=[]):

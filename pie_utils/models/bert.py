@@ -56,13 +56,18 @@ def load_pretrained_bert(checkpoint: str, pooling: str) -> nn.Module:
 
     location, local = resolve_checkpoint(checkpoint)
     with _quiet_transformers():
-        return AutoModel.from_pretrained(location, add_pooling_layer=pooling == "cls-pooler",
-                                         attn_implementation="sdpa", dtype=torch.float32,
-                                         local_files_only=local)
+        return AutoModel.from_pretrained(
+            location,
+            add_pooling_layer=pooling == "cls-pooler",
+            attn_implementation="sdpa",
+            dtype=torch.float32,
+            local_files_only=local,
+        )
 
 
-def token_types_from_separator(input_ids: torch.Tensor, attention_mask: torch.Tensor, sep_token_id: int
-                               ) -> torch.Tensor:
+def token_types_from_separator(
+    input_ids: torch.Tensor, attention_mask: torch.Tensor, sep_token_id: int
+) -> torch.Tensor:
     """Segment ids ``[batch, time]``: 0 up to and including the first ``[SEP]`` of each row, 1
     after it, 0 on padding. Equals the tokenizer's ``token_type_ids`` for ``[CLS] a [SEP]`` and
     ``[CLS] a [SEP] b [SEP]`` inputs (a single text has nothing real after its only [SEP])."""
@@ -101,8 +106,9 @@ class BertClassifier(nn.Module):
         nn.init.zeros_(self.classifier.bias)
         self.train()  # from_pretrained leaves the encoder in eval mode; make the whole model agree
 
-    def sequence_vector(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                        token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def sequence_vector(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``[batch, hidden]`` the pooled representation the head reads."""
         if token_type_ids is None and self.derive_token_types:
             token_type_ids = token_types_from_separator(input_ids, attention_mask, self.sep_token_id)
@@ -113,8 +119,9 @@ class BertClassifier(nn.Module):
         weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Logits ``[batch, num_labels]`` for ``input_ids``/``attention_mask`` ``[batch, time]``.
 
         ``token_type_ids`` may be omitted: they are then derived from the first ``[SEP]``.
@@ -130,5 +137,8 @@ class BertClassifier(nn.Module):
         biases, the word/position/token-type embeddings, LayerNorm weights (kept dense; the
         original code also masked LayerNorm γ) and the final ``classifier``.
         """
-        return [(f"bert.{name}", module, "weight") for name, module in self.bert.named_modules()
-                if isinstance(module, nn.Linear)]
+        return [
+            (f"bert.{name}", module, "weight")
+            for name, module in self.bert.named_modules()
+            if isinstance(module, nn.Linear)
+        ]

@@ -29,8 +29,14 @@ class BiLSTMClassifier(nn.Module):
     state at the last padded position.) An example with no tokens is read as one PAD token.
     """
 
-    def __init__(self, embedding_matrix: np.ndarray | torch.Tensor, num_labels: int, hidden_size: int = 100,
-                 num_layers: int = 2, head_sizes: tuple[int, ...] = (256, 128)):
+    def __init__(
+        self,
+        embedding_matrix: np.ndarray | torch.Tensor,
+        num_labels: int,
+        hidden_size: int = 100,
+        num_layers: int = 2,
+        head_sizes: tuple[int, ...] = (256, 128),
+    ):
         super().__init__()
         matrix = torch.as_tensor(np.asarray(embedding_matrix, dtype=np.float32))
         self.embedding = nn.Embedding.from_pretrained(matrix, freeze=True, padding_idx=PAD_INDEX)
@@ -59,7 +65,7 @@ class BiLSTMClassifier(nn.Module):
             backward_out, _ = backward_lstm(flip(hidden))
             hidden = torch.cat([forward_out, flip(backward_out)], dim=2)
         rows = torch.arange(vectors.shape[0], device=vectors.device)
-        return torch.cat([hidden[rows, lengths - 1, :self.hidden_size], hidden[:, 0, self.hidden_size:]], dim=1)
+        return torch.cat([hidden[rows, lengths - 1, : self.hidden_size], hidden[:, 0, self.hidden_size :]], dim=1)
 
     def sequence_vector(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """``[batch, 2 * hidden]``: top-layer forward state at the last real token ⊕ top-layer
@@ -67,8 +73,9 @@ class BiLSTMClassifier(nn.Module):
         lengths = attention_mask.sum(dim=1).clamp(min=1)
         return self.read_vectors(self.embedding(input_ids), lengths)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Logits ``[batch, num_labels]`` for ``input_ids``/``attention_mask`` ``[batch, time]``
         (right-padded); ``token_type_ids`` is accepted and ignored."""
         return self.classifier(self.head(self.sequence_vector(input_ids, attention_mask)))
@@ -81,11 +88,17 @@ class BiLSTMClassifier(nn.Module):
         head's Linear weights (2 for the paper's head). Not listed: biases, the (frozen)
         embedding and the final ``classifier``.
         """
-        out = [(f"{stack}.{layer}", getattr(self, stack)[layer], name)
-               for layer in range(len(self.forward_lstms)) for stack in ("forward_lstms", "backward_lstms")
-               for name in ("weight_ih_l0", "weight_hh_l0")]
-        out += [(f"head.{name}", module, "weight") for name, module in self.head.named_children()
-                if isinstance(module, nn.Linear)]
+        out = [
+            (f"{stack}.{layer}", getattr(self, stack)[layer], name)
+            for layer in range(len(self.forward_lstms))
+            for stack in ("forward_lstms", "backward_lstms")
+            for name in ("weight_ih_l0", "weight_hh_l0")
+        ]
+        out += [
+            (f"head.{name}", module, "weight")
+            for name, module in self.head.named_children()
+            if isinstance(module, nn.Linear)
+        ]
         return out
 
 

@@ -1,6 +1,6 @@
-"""Text → token ids, once per dataset and tokenizer, cached on disk as ragged arrays.
+"""Text → token ids: the two encoders (their ids go into ``pie_utils.models.ragged.EncodedSplit``;
+``pie_utils.models.encoded_cache`` encodes whole datasets once and caches them).
 
-- ``EncodedSplit``: one split's token ids, ragged (``tokens`` + ``offsets``), padded per batch.
 - ``BertEncoder``: the checkpoint's fast WordPiece tokenizer; ``[CLS] text [SEP]`` or, for
   sentence pairs, ``[CLS] premise [SEP] hypothesis [SEP]`` (``longest_first`` truncation).
   Segment (token type) ids are not stored: ``BertClassifier`` derives them from the first
@@ -8,119 +8,28 @@
 - ``BiLSTMEncoder``: a lowercase regex word tokenizer (``word_tokenize``) and a vocabulary of
   the dataset's words that the word vectors know (``build_bilstm_vocabulary``); pairs are
   joined as ``premise [SEP] hypothesis`` and ``[sep]`` is one (out-of-vocabulary) token.
-- ``encode_dataset``: encode every split once and cache the result under
-  ``cache_dir()/encoded/<sha256>.npz`` (written to a temporary name, then renamed).
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import re
-import tempfile
-import zipfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
-from pie_utils.assets import cache_dir
 from pie_utils.data.types import SPLIT_NAMES, Split, TextDataset
 from pie_utils.errors import ParameterError
+from pie_utils.models.ragged import EncodedSplit
 
 PAD_INDEX = 0
 OOV_INDEX = 1
 FIRST_WORD_INDEX = 2
-PAIR_SEPARATOR = "[SEP]"
-_CACHE_FORMAT = "1"
+ENCODER_VERSION = "1"  # in both encoders' fingerprints, hence in every run key: bump only with a new store
+PAIR_TEXT_SEPARATOR = "[SEP]"  # between premise and hypothesis in the text a BiLSTM reads
 _TOKENIZE_CHUNK = 4096
-
-
-@dataclass(frozen=True, eq=False)
-class EncodedSplit:
-    """Token ids of one split, stored ragged.
-
-    Attributes:
-        tokens: int32 ``[total_tokens]``: every example's ids, concatenated in example order.
-        offsets: int64 ``[example + 1]``: example i is ``tokens[offsets[i]:offsets[i + 1]]``.
-        pad_id: the id used to pad a batch (the encoder's pad token).
-    """
-
-    tokens: np.ndarray
-    offsets: np.ndarray
-    pad_id: int = 0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tokens", np.ascontiguousarray(self.tokens, dtype=np.int32))
-        object.__setattr__(self, "offsets", np.ascontiguousarray(self.offsets, dtype=np.int64))
-        if self.offsets.ndim != 1 or len(self.offsets) < 1 or self.offsets[0] != 0 \
-                or self.offsets[-1] != len(self.tokens) or np.any(np.diff(self.offsets) < 0):
-            raise ValueError("offsets must start at 0, be non-decreasing and end at len(tokens)")
-
-    @classmethod
-    def from_sequences(cls, sequences: Iterable[Sequence[int]], pad_id: int = 0) -> EncodedSplit:
-        """Build from one id sequence per example."""
-        sequences = list(sequences)
-        lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-        offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        tokens = np.fromiter(itertools.chain.from_iterable(sequences), dtype=np.int32, count=int(offsets[-1]))
-        return cls(tokens, offsets, pad_id)
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    @property
-    def lengths(self) -> np.ndarray:
-        """int64 ``[example]`` number of tokens per example (after truncation)."""
-        return np.diff(self.offsets)
-
-    def example(self, position: int) -> np.ndarray:
-        """int32 ``[token]`` ids of one example."""
-        return self.tokens[self.offsets[position]:self.offsets[position + 1]]
-
-    def batch(self, positions: Sequence[int] | np.ndarray, pad_to: int | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Examples at ``positions`` as ``(input_ids, attention_mask)``, both LongTensor
-        ``[batch, time]``.
-
-        ``time`` is the longest selected example (dynamic padding; at least 1), or ``pad_to``
-        when given (it must be at least that long). Padding is ``pad_id`` with mask 0, on the
-        right.
-        """
-        positions = np.asarray(positions, dtype=np.int64).reshape(-1)
-        starts = self.offsets[positions]
-        lengths = self.offsets[positions + 1] - starts
-        longest = int(lengths.max()) if len(lengths) else 0
-        if pad_to is None:
-            width = max(longest, 1)
-        else:
-            if isinstance(pad_to, bool) or int(pad_to) < max(longest, 1):
-                raise ParameterError("pad_to", pad_to, f"None or an int >= {max(longest, 1)} (the longest example)")
-            width = int(pad_to)
-        columns = np.arange(width, dtype=np.int64)
-        mask = columns[None, :] < lengths[:, None]
-        ids = np.full((len(positions), width), self.pad_id, dtype=np.int64)
-        ids[mask] = self.tokens[(starts[:, None] + columns[None, :])[mask]]
-        return torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
-
-    def padded(self, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The whole split padded to ``max_len`` columns: ``(input_ids, attention_mask)``,
-        LongTensor ``[example, max_len]`` (the pad-everything-to-the-maximum baseline)."""
-        return self.batch(np.arange(len(self)), pad_to=max_len)
-
-    def take(self, positions: Sequence[int] | np.ndarray) -> EncodedSplit:
-        """The examples at ``positions``, in that order, as a new ``EncodedSplit``."""
-        return EncodedSplit.from_sequences((self.example(int(p)) for p in np.asarray(positions)), self.pad_id)
-
-    def equals(self, other: EncodedSplit) -> bool:
-        """True when both hold the same ids, offsets and pad id."""
-        return (self.pad_id == other.pad_id and np.array_equal(self.tokens, other.tokens)
-                and np.array_equal(self.offsets, other.offsets))
 
 
 @runtime_checkable
@@ -168,7 +77,7 @@ class BertEncoder:
         self.max_length = int(max_length)
         self.pad_id = int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0
         self.sep_token_id = tokenizer.sep_token_id
-        digest = hashlib.sha256(f"bert-encoder-v{_CACHE_FORMAT}\x1f{self.max_length}\x1f".encode())
+        digest = hashlib.sha256(f"bert-encoder-v{ENCODER_VERSION}\x1f{self.max_length}\x1f".encode())
         digest.update(tokenizer.backend_tokenizer.to_str().encode())
         self.fingerprint = digest.hexdigest()
 
@@ -191,10 +100,17 @@ class BertEncoder:
         max_length = self.max_length if max_length is None else int(max_length)
         sequences: list[list[int]] = []
         for start in range(0, len(split), _TOKENIZE_CHUNK):
-            texts = list(split.texts[start:start + _TOKENIZE_CHUNK])
-            pairs = None if split.text_pairs is None else list(split.text_pairs[start:start + _TOKENIZE_CHUNK])
-            out = self.tokenizer(texts, pairs, truncation=True, max_length=max_length, padding=False,
-                                 return_attention_mask=False, return_token_type_ids=False)
+            texts = list(split.texts[start : start + _TOKENIZE_CHUNK])
+            pairs = None if split.text_pairs is None else list(split.text_pairs[start : start + _TOKENIZE_CHUNK])
+            out = self.tokenizer(
+                texts,
+                pairs,
+                truncation=True,
+                max_length=max_length,
+                padding=False,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )
             sequences.extend(out["input_ids"])
         return EncodedSplit.from_sequences(sequences, self.pad_id)
 
@@ -225,15 +141,16 @@ def word_tokenize(text: str) -> list[str]:
 def _dataset_texts(dataset_or_texts: TextDataset | Iterable[str]) -> Iterable[str]:
     if isinstance(dataset_or_texts, TextDataset):
         for name in SPLIT_NAMES:
-            yield from _texts_with_pairs(dataset_or_texts.split(name), PAIR_SEPARATOR)
+            yield from _texts_with_pairs(dataset_or_texts.split(name), PAIR_TEXT_SEPARATOR)
     elif isinstance(dataset_or_texts, str):
         raise ParameterError("dataset_or_texts", dataset_or_texts[:40], "a TextDataset or an iterable of texts")
     else:
         yield from dataset_or_texts
 
 
-def build_bilstm_vocabulary(dataset_or_texts: TextDataset | Iterable[str], vectors
-                            ) -> tuple[dict[str, int], np.ndarray]:
+def build_bilstm_vocabulary(
+    dataset_or_texts: TextDataset | Iterable[str], vectors
+) -> tuple[dict[str, int], np.ndarray]:
     """The vocabulary of the words in the texts that ``vectors`` knows, and its embeddings.
 
     ``dataset_or_texts``: a ``TextDataset`` (all three splits, premise and hypothesis; the
@@ -283,14 +200,16 @@ class BiLSTMEncoder:
         self.vectors = vectors
         self.pad_id = PAD_INDEX
         digest = hashlib.sha256(
-            f"bilstm-encoder-v{_CACHE_FORMAT}\x1f{WORD_PATTERN.pattern}\x1f{self.max_length}\x1f".encode())
+            f"bilstm-encoder-v{ENCODER_VERSION}\x1f{WORD_PATTERN.pattern}\x1f{self.max_length}\x1f".encode()
+        )
         digest.update("\n".join(sorted(vocab, key=vocab.__getitem__)).encode())
         digest.update(self.embedding_matrix.tobytes())
         self.fingerprint = digest.hexdigest()
 
     @classmethod
-    def from_dataset(cls, dataset: TextDataset, vectors: str, max_length: int,
-                     extra_texts: Iterable[str] = ()) -> BiLSTMEncoder:
+    def from_dataset(
+        cls, dataset: TextDataset, vectors: str, max_length: int, extra_texts: Iterable[str] = ()
+    ) -> BiLSTMEncoder:
         """Load ``vectors`` (a ``ModelSpec.vectors`` value) and build the vocabulary of
         ``dataset``'s texts and ``extra_texts`` (e.g. an out-of-distribution test set)."""
         from pie_utils.models.vectors import load_word_vectors
@@ -308,77 +227,5 @@ class BiLSTMEncoder:
     def encode(self, split: Split, max_length: int | None = None) -> EncodedSplit:
         """Word ids of every example; pairs are read as ``premise [SEP] hypothesis``."""
         return EncodedSplit.from_sequences(
-            (self.ids(text, max_length) for text in _texts_with_pairs(split, PAIR_SEPARATOR)), self.pad_id)
-
-
-# ---------------------------------------------------------------------------------- caching
-
-
-def encoded_cache_path(encoder: TextEncoder, dataset: TextDataset, root: Path | None = None) -> Path:
-    """Where ``encode_dataset`` caches ``dataset`` under ``encoder``.
-
-    The name is sha256 over the encoder fingerprint, ``dataset.fingerprint()`` (name, labels,
-    ids) and the texts themselves (ids may be source ids, so a corrected text must not reuse
-    stale ids).
-    """
-    digest = hashlib.sha256(f"{_CACHE_FORMAT}\x1f{encoder.fingerprint}\x1f{dataset.fingerprint()}".encode())
-    for name in SPLIT_NAMES:
-        split = dataset.split(name)
-        digest.update(f"\x1e{name}\x1f{len(split)}".encode())
-        for text in split.texts:
-            digest.update(text.encode("utf-8", "surrogatepass") + b"\x1f")
-        if split.text_pairs is not None:
-            digest.update(b"\x1dpairs")
-            for text in split.text_pairs:
-                digest.update(text.encode("utf-8", "surrogatepass") + b"\x1f")
-    root = root if root is not None else cache_dir() / "encoded"
-    return root / f"{digest.hexdigest()}.npz"
-
-
-def encode_dataset(encoder: TextEncoder, dataset: TextDataset, *, cache_root: Path | None = None,
-                   use_cache: bool = True) -> dict[str, EncodedSplit]:
-    """Encode the three splits of ``dataset``: ``{split name: EncodedSplit}``.
-
-    Read from ``encoded_cache_path(...)`` when a finished file exists; otherwise encode and
-    write it (temporary name, then ``os.replace``, so a reader never sees half a file).
-    ``cache_root`` defaults to ``cache_dir()/encoded``; ``use_cache=False`` neither reads nor
-    writes.
-    """
-    path = encoded_cache_path(encoder, dataset, cache_root)
-    if use_cache and path.is_file():
-        loaded = _read_cache(path, encoder.fingerprint)
-        if loaded is not None:
-            return loaded
-    encoded = {name: encoder.encode(dataset.split(name), encoder.max_length) for name in SPLIT_NAMES}
-    if use_cache:
-        _write_cache(path, encoded, encoder.fingerprint)
-    return encoded
-
-
-def _write_cache(path: Path, encoded: dict[str, EncodedSplit], fingerprint: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {"fingerprint": np.array(fingerprint)}
-    for name, split in encoded.items():
-        arrays[f"{name}.tokens"] = split.tokens
-        arrays[f"{name}.offsets"] = split.offsets
-        arrays[f"{name}.pad_id"] = np.array(split.pad_id, dtype=np.int64)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _read_cache(path: Path, fingerprint: str) -> dict[str, EncodedSplit] | None:
-    """The cached splits, or None when the file is unreadable or belongs to another encoder."""
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            if str(stored["fingerprint"]) != fingerprint:
-                return None
-            return {name: EncodedSplit(stored[f"{name}.tokens"], stored[f"{name}.offsets"],
-                                       int(stored[f"{name}.pad_id"])) for name in SPLIT_NAMES}
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None
+            (self.ids(text, max_length) for text in _texts_with_pairs(split, PAIR_TEXT_SEPARATOR)), self.pad_id
+        )

@@ -87,12 +87,16 @@ class ModelSpec:
         for name in foreign:
             if getattr(self, name) is not None:
                 raise ParameterError(name, getattr(self, name), f"None (it does not apply to arch={self.arch!r})")
-        set_ = lambda name, value: object.__setattr__(self, name, value)
+
+        def set_(name: str, value) -> None:
+            object.__setattr__(self, name, value)
+
         if self.arch == "bert":
             checkpoint = EMBEDDED_CHECKPOINT if self.checkpoint is None else self.checkpoint
             if not isinstance(checkpoint, str) or not checkpoint.strip():
-                raise ParameterError("checkpoint", self.checkpoint,
-                                     f"{EMBEDDED_CHECKPOINT}, a local checkpoint directory or a hub id")
+                raise ParameterError(
+                    "checkpoint", self.checkpoint, f"{EMBEDDED_CHECKPOINT}, a local checkpoint directory or a hub id"
+                )
             set_("checkpoint", checkpoint)
             pooling = default_pooling(checkpoint) if self.pooling is None else self.pooling
             if pooling not in POOLINGS:
@@ -102,9 +106,11 @@ class ModelSpec:
         else:
             vectors = NAMED_VECTORS[0] if self.vectors is None else self.vectors
             if not isinstance(vectors, str) or not (vectors in NAMED_VECTORS or looks_like_vector_file(vectors)):
-                raise ParameterError("vectors", self.vectors,
-                                     f"{', '.join(NAMED_VECTORS)} or a GloVe text file path ending in "
-                                     f"{', '.join(VECTOR_FILE_SUFFIXES)}")
+                raise ParameterError(
+                    "vectors",
+                    self.vectors,
+                    f"{', '.join(NAMED_VECTORS)} or a GloVe text file path ending in {', '.join(VECTOR_FILE_SUFFIXES)}",
+                )
             set_("vectors", vectors)
             set_("hidden_size", _positive_int("hidden_size", 100 if self.hidden_size is None else self.hidden_size))
             set_("num_layers", _positive_int("num_layers", 2 if self.num_layers is None else self.num_layers))
@@ -137,12 +143,6 @@ class ModelSpec:
         if values.get("head") is not None:
             values["head"] = tuple(values["head"])
         return cls(**values)
-
-    def with_max_length(self, max_length: int) -> ModelSpec:
-        """A copy with ``max_length`` set (e.g. to a dataset's budget)."""
-        values = self.to_dict()
-        values["max_length"] = max_length
-        return ModelSpec.from_dict(values)
 
     def resolved_max_length(self, dataset_max_length: int) -> int:
         """``max_length``, or the dataset's budget when it is None."""

@@ -102,8 +102,9 @@ def load_word_vectors(vectors: str, *, cache_root: Path | None = None) -> WordVe
     else:
         path = Path(vectors).expanduser()
         if not path.is_file():
-            raise ParameterError("vectors", vectors,
-                                 "glove-6b-50d, glove-840b-300d or the path of an existing GloVe text file")
+            raise ParameterError(
+                "vectors", vectors, "glove-6b-50d, glove-840b-300d or the path of an existing GloVe text file"
+            )
     stat = path.resolve().stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _LOADED:
@@ -132,7 +133,8 @@ def _find_glove_840b(cache_root: Path | None) -> Path:
         if candidate.is_file():
             return candidate
     raise ParameterError(
-        "vectors", "glove-840b-300d",
+        "vectors",
+        "glove-840b-300d",
         f"glove-6b-50d (embedded), a GloVe text file path, or glove-840b-300d once a copy of "
         f"glove.840B.300d.zip (https://nlp.stanford.edu/data/glove.840B.300d.zip) is at "
         f"${GLOVE_840B_ENV} or in {root}; looked at: {', '.join(map(str, candidates))}",
@@ -202,13 +204,15 @@ def _parse_into(path: Path, folder: Path) -> None:
             dim = len(parts) - 1
             if dim < 1:
                 raise DataFileError(f"{path}, line {number}: expected 'word v1 ... vd', got {line[:80]!r}")
-            matrix = np.lib.format.open_memmap(folder / "vectors.npy", mode="w+", dtype=np.float32,
-                                               shape=(line_count, dim))
+            matrix = np.lib.format.open_memmap(
+                folder / "vectors.npy", mode="w+", dtype=np.float32, shape=(line_count, dim)
+            )
             total = np.zeros(dim, dtype=np.float64)
         parts = line.rstrip(" ").rsplit(" ", dim)
         if len(parts) != dim + 1:
-            raise DataFileError(f"{path}, line {number}: expected a word and {dim} numbers, "
-                                f"got {len(parts) - 1} fields")
+            raise DataFileError(
+                f"{path}, line {number}: expected a word and {dim} numbers, got {len(parts) - 1} fields"
+            )
         token = parts[0]
         try:
             vector = np.array(parts[1:], dtype=np.float32)
