@@ -1,5 +1,9 @@
 """The paper's pruning methods: a score (magnitude, impact, random) × a schedule (FT, WR, AI).
 
+The three are tables: ``SCORES`` (each ``Score`` carries its function), ``SCHEDULES`` (each
+``Schedule`` its rounds, rewind and whether it branches from the dense run) and ``METHODS``
+(a name, a score, a schedule). The trainer reads those fields, so a new method is one entry.
+
 Masks are computed by ``torch.nn.utils.prune`` method objects (``L1Unstructured.compute_mask``
 on the chosen importance scores) and kept in a ``PruningState``. No forward hooks are
 installed: the state zeroes pruned gradients before each optimiser step (``mask_gradients``)

@@ -2,7 +2,7 @@
 
     python scripts/book.py build --profile ci|default|extended|full [--out build/book-ci] [--force]
                                  [--param NAME:KEY=VALUE ...]
-    python scripts/book.py execute NAME --profile P [--param NAME:KEY=VALUE ...]
+    python scripts/book.py execute NAME --profile P [--param KEY=VALUE ...]
     python scripts/book.py ipynb [--check]
 
 `build` stages the book sources in ``OUT/src`` (``_config.yml``, ``_toc.yml``, ``book/``), executes
