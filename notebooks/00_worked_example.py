@@ -68,7 +68,7 @@ glue("pruned_mean", float(accuracy.pruned.mean()), display=False)
 accuracy.style.format("{:.3f}")
 
 # %% [markdown]
-# Mean accuracy: dense {glue:text}`dense_mean:.3f`, pruned {glue:text}`pruned_mean:.3f`. The
+# Mean accuracy: dense {glue:text}`dense_mean:.3f`, pruned {glue:text}`pruned_mean:.2f`. The
 # mean says how much the populations lose, not on which points they disagree.
 #
 # ## Votes, modal labels and PIEs

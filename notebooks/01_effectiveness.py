@@ -244,6 +244,6 @@ print(f"Verdict: {verdict}. {counts.to_dict()}")
 # %% [markdown]
 # **Verdict: {glue:text}`verdict`.** In {glue:text}`n_kept` of {glue:text}`n_cells` cells the
 # pruned population's mean accuracy is within ±2 points of the dense one by the rule above; the
-# largest change is {glue:text}`worst_change:+.3f` ({glue:text}`worst_cell`). The dense BiLSTM
+# largest change is {glue:text}`worst_change:+.2f` ({glue:text}`worst_cell`). The dense BiLSTM
 # population on Rotten Tomatoes reaches {glue:text}`dense_accuracy:.3f` mean accuracy. The
 # chapters that follow ask where the points that change lie.

@@ -399,7 +399,7 @@ print(verdicts, f"largest forward effect: {first.method} {first.sparsity:.0%}")
 # {glue:text}`median_tokens_ood:.0f` tokens out of distribution, {glue:text}`cut_share_ood:.0%`
 # of them cut at {glue:text}`transfer_budget`. Dense accuracy falls from
 # {glue:text}`dense_accuracy_id:.3f` to {glue:text}`dense_accuracy_ood:.3f` and pruned accuracy
-# from {glue:text}`pruned_accuracy_id:.3f` to {glue:text}`pruned_accuracy_ood:.3f` in
+# from {glue:text}`pruned_accuracy_id:.2f` to {glue:text}`pruned_accuracy_ood:.2f` in
 # {glue:text}`cell`, so both kinds of model are less sure out of distribution and disagree more
 # there whether pruned or not. The verdict, {glue:text}`verdict`, says whether pruning adds
 # disagreement beyond that. On PIEs the pruned models score {glue:text}`pruned_accuracy_pies_id:.2f`
