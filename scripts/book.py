@@ -25,6 +25,7 @@ cannot read jupytext text); `--check` only reports copies that are missing or st
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -115,12 +116,20 @@ def hide_injected_cell(path: Path) -> None:
     nbformat.write(notebook, path)
 
 
+@functools.cache  # read once per build: every chapter shares it, and an edit mid-build counts next time
+def library_digest() -> str:
+    """sha256 of the library's sources, settings and the lock (``LIBRARY_INPUTS``)."""
+    digest = hashlib.sha256()
+    for path in sorted({p for pattern in LIBRARY_INPUTS for p in ROOT.glob(pattern)}):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def fingerprint(name: str, profile: str, parameters: dict) -> str:
     """sha256 of what a chapter's executed notebook depends on, besides the results store."""
     digest = hashlib.sha256(json.dumps({"profile": profile, "parameters": parameters}, sort_keys=True).encode())
     digest.update((NOTEBOOKS / f"{name}.py").read_bytes())
-    for path in sorted({p for pattern in LIBRARY_INPUTS for p in ROOT.glob(pattern)}):
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    digest.update(library_digest().encode())
     return digest.hexdigest()
 
 
