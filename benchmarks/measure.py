@@ -20,6 +20,7 @@ import torch
 from benchmarks.baseline import BaselineTrainer
 from pie_utils.config import Study
 from pie_utils.devices import resolve_device
+from pie_utils.pool import train_studies
 from pie_utils.runs import prepare_data, study_table
 from pie_utils.store import ResultsStore
 from pie_utils.training import PopulationTrainer
@@ -36,9 +37,10 @@ class TimedPopulationTrainer(PopulationTrainer):
 
     def _train_epoch(self, model, optimizer, pruning, seed, epoch, run):
         started = time.perf_counter()
-        super()._train_epoch(model, optimizer, pruning, seed, epoch, run)
+        record = super()._train_epoch(model, optimizer, pruning, seed, epoch, run)
         self.train_seconds += time.perf_counter() - started
         self.train_tokens += int(self.prepared.encoded["train"].lengths.sum())
+        return record
 
 
 @dataclass
@@ -76,7 +78,7 @@ def run_fast_path(study: Study, store_root: str | None = None) -> tuple[PathResu
         study = replace(study, store=store_root or scratch)
         prepared = prepare_data(study)
         store = ResultsStore(study.store)
-        torch.set_num_threads(study.training.threads)
+        torch.set_num_threads(study.threads)
         trainer = TimedPopulationTrainer(study, prepared, store, resolve_device(study.device))
         for seed in study.seed_range:
             trainer.train_seed(seed)
@@ -92,10 +94,39 @@ def run_fast_path(study: Study, store_root: str | None = None) -> tuple[PathResu
     ), trainer
 
 
+def run_pool_path(study: Study, workers: int, threads: int, train_tokens: int) -> PathResult:
+    """Train ``study`` with the local pool (``pie_utils.pool.train_studies``: ``workers``
+    processes of ``threads`` threads) into a fresh store. Only wall time is measured (the
+    epochs run in the workers): ``train_seconds`` is NaN, ``train_tokens`` the given count
+    (the same runs read the same tokens as ``run_fast_path``)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="pie-bench-store-") as scratch:
+        study = replace(study, store=scratch)
+        train_studies([study], workers=workers, threads=threads, progress=False)
+        prepared = prepare_data(study)
+        store = ResultsStore(study.store)
+        table = study_table(study, prepared, store)
+        logits = {
+            (row.method, row.sparsity, row.seed): store.read(row.key).arrays["test_logits"]
+            for row in table.itertuples()
+        }
+        wall = time.perf_counter() - started
+    runs = table[["method", "sparsity", "seed", "test_accuracy"]].reset_index(drop=True)
+    return PathResult(
+        f"pie_utils {workers}x{threads}",
+        wall,
+        float("nan"),
+        train_tokens,
+        runs,
+        logits,
+        prepared.encoded["train"].lengths,
+    )
+
+
 def run_baseline(study: Study) -> tuple[PathResult, BaselineTrainer]:
     """Train ``study`` with the baseline strategy; return the timings and the trainer."""
     started = time.perf_counter()
-    torch.set_num_threads(study.training.threads)
+    torch.set_num_threads(study.threads)
     trainer = BaselineTrainer(study, resolve_device(study.device))
     runs = trainer.train_population()
     wall = time.perf_counter() - started

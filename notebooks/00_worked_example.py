@@ -38,8 +38,9 @@ from myst_nb import glue
 from pie_utils.pies import find_pies, modal_labels, vote_counts
 from pie_utils.studies import train
 
-example = train(
+example = train(  # the profile's worked_example study, with this page's parameters
     profile,
+    "worked_example",
     methods=[method],
     sparsities=[sparsity],
     seeds=seeds,

@@ -80,7 +80,7 @@ def domain_table(trained):
         ("id", "test", trained.study.dataset, trained.dataset.max_length),
         ("ood", "transfer", trained.study.transfer, trained.prepared.transfer.max_length),
     ):
-        tokens = np.diff(trained.prepared.encoded[split].offsets)  # tokens the model reads, after the cut
+        tokens = np.diff(trained.encoded(split).offsets)  # tokens the model reads, after the cut
         rows.append(
             {
                 "direction": direction(trained),

@@ -11,6 +11,7 @@ to its own layer or an earlier one; tests/test_architecture.py checks it):
     store              resumable on-disk results keyed by a hash of each run's full spec
     runs               a run's identity (spec, key), a study's prepared data, populations read back
     devices            the device a study trains on
+    evaluation         kept models loaded back; stored runs scored on another dataset afterwards
     pies               modal labels, pruning-identified exemplars and accuracy on them
     stats, intervals   bootstrap intervals, tests, Holm, verdict rules; estimates beside intervals
     influence          per-example loss, EL2N and its percentile bins
@@ -24,8 +25,10 @@ to its own layer or an earlier one; tests/test_architecture.py checks it):
     plots              the book's figure style and interval helpers
     executors          where a study's seeds train: this process or a Ray cluster
     training           populations of seeds, dense and pruned, with a shared dense prefix
+    pool               every run of several studies, trained by a pool of local worker processes
     studies            the named studies of a profile, as the notebooks read them; leave-group-out
+    housekeeping       what a store holds and what no profile refers to (store status, store gc)
     cli                python -m pie_utils
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -1,4 +1,13 @@
-"""Command line: ``python -m pie_utils run …`` trains a population grid and prints its PIEs.
+"""Command line: ``python -m pie_utils COMMAND``.
+
+- ``run``: train (or read back) one population grid and print its PIEs;
+- ``train --profile P [--study S ...]``: train every run of a profile's studies (all by
+  default) with a local pool of worker processes, without notebooks;
+- ``evaluate --profile P --study S --on DATASET``: score the stored runs of a study on another
+  dataset (out of distribution), training nothing;
+- ``store status`` and ``store gc``: what a results store holds, and removing what no profile
+  refers to (a dry run unless ``--yes``);
+- ``profiles``: the profiles and their studies.
 
 Every flag is checked by ``pie_utils.config.validate_study`` (the same gate the notebooks use)
 and the executor flags by ``pie_utils.executors.make_executor`` before anything is loaded or
@@ -9,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -17,8 +28,11 @@ from pie_utils.assets import AssetError
 from pie_utils.config import profile_parameters, profiles, validate_study
 from pie_utils.data import dataset_names
 from pie_utils.errors import DataFileError, ParameterError
+from pie_utils.evaluation import MissingModelError, evaluate_study
 from pie_utils.executors import ClusterError, make_executor
+from pie_utils.housekeeping import collect, referenced, status_report
 from pie_utils.models.spec import ARCHS
+from pie_utils.pool import PoolError, train_studies
 from pie_utils.store import StoreVersionError, StoreWriteError
 from pie_utils.studies import MAIN_STUDY, load_study, study_names
 from pie_utils.training import NonFiniteLossError
@@ -112,6 +126,37 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--cpus-per-task", type=_integer, metavar="CPUS", help="with --executor ray: CPUs per seed (default: --threads)"
     )
+    train = commands.add_parser(
+        "train",
+        help="train every run of a profile's studies with a pool of worker processes",
+        description="Trains what the store lacks (runs and their evaluations on transfer datasets) "
+        "and prints what was trained. `make book` runs it before the notebooks, which then train nothing.",
+    )
+    train.add_argument("--profile", required=True, help=", ".join(profiles()))
+    train.add_argument("--study", nargs="+", metavar="STUDY", help="studies of the profile (default: all)")
+    train.add_argument("--store", help="results store folder (default: the profile's)")
+    train.add_argument("--workers", type=_integer, help="worker processes (default: cores / threads)")
+    train.add_argument("--threads", type=_integer, default=1, help="intra-op threads per worker (default 1)")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a study's stored runs on another dataset (out of distribution); trains nothing",
+    )
+    evaluate.add_argument("--profile", required=True, help=", ".join(profiles()))
+    evaluate.add_argument("--study", default=MAIN_STUDY, help="a study of the profile (default: run)")
+    evaluate.add_argument("--on", required=True, metavar="DATASET", help="the dataset to score the runs on")
+    evaluate.add_argument("--store", help="results store folder (default: the profile's)")
+    store = commands.add_parser("store", help="what a results store holds; remove what no profile refers to")
+    actions = store.add_subparsers(dest="action", required=True)
+    status = actions.add_parser(
+        "status", help="runs, models, checkpoints and evaluations: counts, sizes, versions, orphans"
+    )
+    collect = actions.add_parser(
+        "gc", help="list (or with --yes remove) what no profile refers to: orphaned runs, checkpoints, evaluations"
+    )
+    for action in (status, collect):
+        action.add_argument("--store", nargs="+", metavar="PATH", help="store folders (default: every profile's)")
+    collect.add_argument("--yes", action="store_true", help="remove them (without it: a dry run)")
     commands.add_parser("profiles", help="list the profiles and their studies")
     return parser
 
@@ -125,6 +170,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             for study in study_names(name):
                 print(f"  {study}: {profile_parameters(name, study)}")
         return 0
+    commands = {"train": _train, "evaluate": _evaluate, "store": _store}
+    if arguments.command in commands:
+        try:
+            return commands[arguments.command](arguments)
+        except (ParameterError, DataFileError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return USAGE_ERROR
+        except (
+            StoreWriteError,
+            StoreVersionError,
+            AssetError,
+            NonFiniteLossError,
+            PoolError,
+            MissingModelError,
+        ) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return RUN_ERROR
     try:
         overrides = {
             key: value
@@ -160,6 +222,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(f"{len(table)} runs in {study.store} ({table['wall_time_s'].sum():.0f} s of training in all)")
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def _train(arguments: argparse.Namespace) -> int:
+    """``train``: every run of the chosen studies of a profile, through the local pool."""
+    names = arguments.study or study_names(arguments.profile)
+    for name in names:
+        if name not in study_names(arguments.profile):
+            raise ParameterError("study", name, study_names(arguments.profile))
+    store = {"store": arguments.store} if arguments.store else {}
+    studies = [load_study(arguments.profile, name, **store) for name in names]
+    started = time.perf_counter()
+    counts = train_studies(
+        studies, workers=arguments.workers, threads=arguments.threads, progress=not arguments.no_progress
+    )
+    print(
+        f"{arguments.profile}: {counts['runs']} runs and {counts['evaluations']} evaluations of "
+        f"{len(studies)} studies; {counts['after'] - counts['before']} trained or scored now, "
+        f"{counts['before']} were stored ({time.perf_counter() - started:.0f} s)"
+    )
+    return 0
+
+
+def _evaluate(arguments: argparse.Namespace) -> int:
+    """``evaluate``: the stored runs of one study scored on ``--on``; prints each population's
+    mean accuracy there."""
+    store = {"store": arguments.store} if arguments.store else {}
+    study = load_study(arguments.profile, arguments.study, transfer=arguments.on, **store)
+    table = evaluate_study(study)
+    with pd.option_context("display.width", 160):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def _store(arguments: argparse.Namespace) -> int:
+    """``store status`` and ``store gc``, against the keys every profile refers to."""
+    refs = referenced()
+    roots = [Path(root) for root in arguments.store] if arguments.store else sorted(refs.stores)
+    for root in roots:
+        if arguments.action == "status":
+            print(status_report(root, refs), end="\n\n")
+            continue
+        paths, size = collect(root, refs, dry_run=not arguments.yes)
+        verb = "removed" if arguments.yes else "would remove (a dry run: add --yes to remove)"
+        print(f"{root}: {verb} {len(paths)} entries, {size / 1e6:.1f} MB")
+        for path in paths[:20]:
+            print(f"  {path.relative_to(root)}")
+        if len(paths) > 20:
+            print(f"  ... and {len(paths) - 20} more")
     return 0
 
 

@@ -29,6 +29,9 @@ PRECISIONS = ("fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 PROFILES_FILE = "profiles.toml"
 HYPERPARAMETERS_FILE = "hyperparameters.toml"
+# examples per forward pass when computing logits, measured fastest per arch on the CPU
+# (benchmarks/results/step-variants.md): 1.6x (BiLSTM) and 1.65x (MiniLM) faster than 256
+EVAL_BATCH_SIZES = {"bilstm": 64, "bert": 32}
 DEFAULT_STORE = "results/store"
 
 
@@ -82,19 +85,17 @@ class TrainingConfig:
         impact_examples: training examples whose summed gradient scores impact pruning.
         train_logit_epochs: dense epochs after which training-split logits are stored (EL2N).
         precision: ``fp32`` everywhere, or ``bf16`` autocast on a GPU.
-        threads: CPU threads; part of the key because it changes float summation order.
         scope: ``layer`` (a threshold per tensor, the paper's) or ``global``.
     """
 
     epochs: int
     learning_rate: float
     batch_size: int
-    eval_batch_size: int = 256
+    eval_batch_size: int = 64
     grad_clip: float = 1.0
     impact_examples: int = 100
     train_logit_epochs: tuple[int, ...] = (1,)
     precision: str = "fp32"
-    threads: int = 2
     scope: str = "layer"
 
 
@@ -105,7 +106,12 @@ class Study:
     ``first_seed`` F lets two studies hold disjoint populations of the same configuration
     (e.g. a second dense population as a dense-vs-dense null). ``transfer`` names a dataset
     whose every example (all its splits) each run is also evaluated on, out of distribution
-    (``TRANSFER_PARTNERS`` lists the pairs whose labels mean the same).
+    (``TRANSFER_PARTNERS`` lists the pairs whose labels mean the same): its runs are the
+    same runs as without it, scored on that dataset afterwards (``pie_utils.evaluation``).
+    ``threads`` is the intra-op thread count a run trains with; it enters the key only where it
+    changes the arithmetic (``pie_utils.runs.THREAD_DEPENDENT_ARCHS``). ``keep_models``: each run
+    stores its trained weights and masks (not in the key); by default the BiLSTM's (about 2 MB
+    a run) and not MiniLM's (about 90 MB a run, several GB for a population).
     """
 
     dataset: str
@@ -121,6 +127,8 @@ class Study:
     pooling: str | None = None
     vectors: str = "glove-6b-50d"
     device: str = "auto"
+    threads: int = 2
+    keep_models: bool = True
     store: str = DEFAULT_STORE
     profile: str = "none"
     accept_other_versions: bool = False
@@ -260,12 +268,11 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
         epochs=epochs,
         learning_rate=_positive_float(parameters, "learning_rate", tuned["learning_rate"]),
         batch_size=_integer(parameters, "batch_size", tuned["batch_size"], minimum=1),
-        eval_batch_size=_integer(parameters, "eval_batch_size", _DEFAULT["eval_batch_size"], minimum=1),
+        eval_batch_size=_integer(parameters, "eval_batch_size", EVAL_BATCH_SIZES[arch], minimum=1),
         grad_clip=_positive_float(parameters, "grad_clip", _DEFAULT["grad_clip"]),
         impact_examples=_integer(parameters, "impact_examples", _DEFAULT["impact_examples"], minimum=1),
         train_logit_epochs=tuple(sorted(set(train_logit_epochs))),
         precision=_choice(parameters, "precision", _DEFAULT["precision"], PRECISIONS),
-        threads=_integer(parameters, "threads", _DEFAULT["threads"], minimum=1),
         scope=_choice(parameters, "scope", _DEFAULT["scope"], SCOPES),
     )
     return Study(
@@ -282,6 +289,8 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
         pooling=_choice(parameters, "pooling", _DEFAULT["pooling"], POOLINGS, optional=True),
         vectors=_text(parameters, "vectors", _DEFAULT["vectors"]),
         device=_device(parameters.get("device", _DEFAULT["device"])),
+        threads=_integer(parameters, "threads", _DEFAULT["threads"], minimum=1),
+        keep_models=_boolean(parameters, "keep_models", arch != "bert"),
         store=_text(parameters, "store", _DEFAULT["store"]),
         profile=_text(parameters, "profile", _DEFAULT["profile"]),
         accept_other_versions=_boolean(parameters, "accept_other_versions", _DEFAULT["accept_other_versions"]),

@@ -169,7 +169,7 @@ class RayExecutor:
                 raise ClusterError(f"no Ray cluster at address={self.address!r}: {error}") from None
         try:
             remote = ray.remote(
-                num_cpus=self.cpus_per_task or study.training.threads,
+                num_cpus=self.cpus_per_task or study.threads,
                 num_gpus=self.gpus_per_task,
                 max_retries=self.max_retries,
             )(_train_seed_task)

@@ -20,11 +20,16 @@ import pandas as pd
 from pie_utils.config import Study, check_subset_fits
 from pie_utils.data import load_dataset, subset
 from pie_utils.data.types import Split, TextDataset
+from pie_utils.devices import resolve_device
 from pie_utils.models import EncodedSplit, ModelSpec, build_encoder, encode_dataset
 from pie_utils.pruning import DENSE
 from pie_utils.store import ResultsStore, StoredRun, run_key
 
 SEED_GROUPING = "sequential"  # seeds train one after another; part of every run's key
+# archs whose CPU arithmetic depends on the intra-op thread count, so that it enters their keys.
+# Measured (torch 2.13, 2 cores): MiniLM's test logits move by up to 4e-7 between 1 and 2
+# threads; the BiLSTM's are bitwise equal (4 of 4 runs, benchmarks/results/machine-dependence.md)
+THREAD_DEPENDENT_ARCHS = ("bert",)
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,9 +40,9 @@ class PreparedData:
         dataset: the texts and labels.
         model_spec: the model every run of the study builds.
         encoder: turns texts into token ids (for the BiLSTM it carries the vocabulary).
-        encoded: split name → ragged token ids; with a transfer dataset also ``transfer``,
-            every example of it (``TextDataset.pooled``) at its own token budget.
-        transfer: the study's out-of-distribution dataset, or None.
+        encoded: split name → ragged token ids (train, validation, test).
+        transfer: the study's out-of-distribution dataset, or None; its runs are scored on it
+            afterwards (``pie_utils.evaluation``), so it changes neither their training nor their keys.
     """
 
     dataset: TextDataset
@@ -48,7 +53,7 @@ class PreparedData:
 
     @property
     def splits(self) -> tuple[str, ...]:
-        """The splits every run computes logits for: train, validation, test (and transfer)."""
+        """The splits every run computes logits for: train, validation, test."""
         return tuple(self.encoded)
 
     def split(self, name: str) -> Split:
@@ -73,12 +78,8 @@ def prepare_data(study: Study, encode: bool = True) -> PreparedData:
         )
     model_spec = model_spec_for(study, dataset)
     transfer = load_dataset(study.transfer) if study.transfer is not None else None
-    pooled = transfer.pooled() if transfer is not None else None  # every example of the transfer set
-    extra_texts = pooled.texts if pooled is not None else ()  # in the vocabulary; frozen vectors: no label leak
-    encoder = build_encoder(model_spec, dataset, extra_texts=extra_texts)
+    encoder = build_encoder(model_spec, dataset)
     encoded = encode_dataset(encoder, dataset) if encode else {}
-    if encode and pooled is not None:
-        encoded["transfer"] = encoder.encode(pooled, transfer.max_length)
     return PreparedData(dataset, model_spec, encoder, encoded, transfer)
 
 
@@ -90,7 +91,16 @@ def model_spec_for(study: Study, dataset: TextDataset) -> ModelSpec:
 
 
 def run_spec(study: Study, prepared: PreparedData, method: str, sparsity: float, seed: int) -> dict[str, Any]:
-    """Everything that determines a run's numbers, as plain JSON-able values (hashed to its key)."""
+    """Everything that determines a run's numbers, as plain JSON-able values (hashed to its key).
+
+    The device type enters only off the CPU and the thread count only for
+    ``THREAD_DEPENDENT_ARCHS`` on the CPU, so a CPU run's key holds neither when neither
+    changes its arithmetic.
+    """
+    device = resolve_device(study.device).type
+    execution = {"device": device} if device != "cpu" else {}
+    if device == "cpu" and study.arch in THREAD_DEPENDENT_ARCHS:
+        execution["threads"] = study.threads
     return {
         "dataset": {
             "name": prepared.dataset.name,
@@ -104,12 +114,7 @@ def run_spec(study: Study, prepared: PreparedData, method: str, sparsity: float,
         "sparsity": float(sparsity),
         "seed": int(seed),
         "seed_grouping": SEED_GROUPING,
-        **(
-            {}
-            if prepared.transfer is None
-            # absent, so runs without one keep their keys
-            else {"transfer": {"name": prepared.transfer.name, "fingerprint": prepared.transfer.fingerprint()}}
-        ),
+        **execution,
     }
 
 

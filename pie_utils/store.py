@@ -3,8 +3,13 @@
 Layout under ``root``::
 
     runs/<key>/arrays.npz     logits and other arrays; holds its own key under ``__key__``
-    runs/<key>/meta.json      spec, metrics, versions, device, machine, wall time, sha256 of arrays.npz
-    checkpoints/<key>.pt      dense state after E epochs, for the FT and WR branches
+    runs/<key>/meta.json      spec, metrics, per-epoch history, versions, device, machine, wall
+                              time, sha256 of arrays.npz (and of model.pt)
+    runs/<key>/model.pt       the trained weights and pruning masks, where the study keeps models
+    evaluations/<key>/        a stored run scored on another dataset afterwards, in the same
+                              two files; its meta names the run (``run_key``)
+    checkpoints/<key>.pt      dense state (weights but the frozen embedding, Adam) after its last epoch: FT and WR runs
+                              branch from it, longer dense runs of the same seed continue it
     locks/<key>.lock          claims: a process trains a run only while holding its lock
     training.log              one line per run started and finished (audit trail)
     tmp/                      runs being written; renamed into runs/ only when complete
@@ -19,7 +24,8 @@ are refused unless the store is opened with ``accept_other_versions=True``.
 Processes may share a store: a trainer claims a run (``claim``: a file lock under ``locks/``)
 before training it and looks the run up again once it holds the claim, so each run is trained
 once and a waiting process reads the other's result. The operating system releases a claim
-when its holder dies, even by SIGKILL. A full disk raises ``StoreWriteError`` naming what was
+when its holder dies, even by SIGKILL. ``try_claim`` takes a claim only when it is free, so
+a pool of workers can skip runs another process holds. A full disk raises ``StoreWriteError`` naming what was
 being written; nothing half-written is left behind.
 """
 
@@ -47,9 +53,13 @@ import torch
 
 import pie_utils
 
-FORMAT_VERSION = 1
+# 2: kept models, per-epoch history, per-epoch dense logits, evaluations, device in the key and
+# the thread count out of it (where it changes no arithmetic); every key of version 1 is invalid
+FORMAT_VERSION = 2
 KEY_FIELD = "__key__"
-META_DIGEST_FIELD = "meta_sha256"  # sha256 of meta.json's other fields (runs written before it have none)
+META_DIGEST_FIELD = "meta_sha256"  # sha256 of meta.json's other fields
+MODEL_FILE = "model.pt"
+RUNS, EVALUATIONS = "runs", "evaluations"  # the two kinds of record, each a folder of <key>/ folders
 
 
 @functools.cache  # read on every run read back; the versions do not change within a process
@@ -85,7 +95,7 @@ def machine_description() -> dict[str, Any]:
 
     ``cpu`` is the processor's model name, ``isa`` the vector instruction set PyTorch's CPU
     kernels dispatch to (``AVX512``, ``AVX2``, ``DEFAULT``; ``ATEN_CPU_CAPABILITY`` lowers it),
-    ``threads`` the intra-op thread count now (also in the key, as ``training.threads``).
+    ``threads`` the intra-op thread count now (in the key only where it changes the arithmetic).
     Recorded with every run, so two stores can be told apart before their numbers are compared.
     """
     return {**_processor(), "threads": torch.get_num_threads()}
@@ -119,7 +129,9 @@ class StoredRun:
         key: the run's key.
         spec: the spec it was keyed by.
         metrics: scalar metrics (accuracy or macro-F1 per split, threshold, ...).
-        meta: everything else recorded (versions, device, wall time, realised sparsity).
+        meta: everything else recorded (versions, device, wall time, realised sparsity,
+            ``history``: one entry per epoch trained with its training and validation loss and
+            metric).
         arrays: name → array, e.g. ``test_logits[example, class]``.
     """
 
@@ -137,23 +149,24 @@ class ResultsStore:
         self.root = Path(root)
         self.accept_other_versions = accept_other_versions
 
-    # ---- runs ------------------------------------------------------------------------------
+    # ---- runs and evaluations ----------------------------------------------------------------
 
-    def run_dir(self, key: str) -> Path:
-        return self.root / "runs" / key
+    def run_dir(self, key: str, kind: str = RUNS) -> Path:
+        return self.root / kind / key
 
     def has(self, key: str) -> bool:
         """True when a verified, finished run is stored under ``key``."""
         return self.read(key) is not None
 
-    def read(self, key: str) -> StoredRun | None:
-        """The verified run stored under ``key``, or None when absent or damaged.
+    def read(self, key: str, kind: str = RUNS) -> StoredRun | None:
+        """The verified run (or evaluation, ``kind=EVALUATIONS``) stored under ``key``, or None
+        when absent or damaged.
 
         Raises:
-            StoreVersionError: the run was recorded under other library versions and the
+            StoreVersionError: the record was written under other library versions and the
                 store was not opened with ``accept_other_versions``.
         """
-        folder = self.run_dir(key)
+        folder = self.run_dir(key, kind)
         if not folder.exists():
             return None
         try:
@@ -176,8 +189,11 @@ class ResultsStore:
         arrays: dict[str, np.ndarray],
         metrics: dict[str, float],
         meta: dict[str, Any],
+        model_state: dict[str, Any] | None = None,
+        kind: str = RUNS,
     ) -> bool:
-        """Store a finished run atomically. Returns False if another writer finished it first.
+        """Store a finished run (or evaluation) atomically, with its model's ``state_dict`` when
+        given. Returns False if another writer finished it first.
 
         Arrays must be finite where they are logits; the caller checks that before calling.
         """
@@ -197,10 +213,15 @@ class ResultsStore:
                 "format_version": FORMAT_VERSION,
                 **meta,
             }
+            if model_state is not None:
+                weights = io.BytesIO()
+                torch.save({KEY_FIELD: key, "state": model_state}, weights)
+                _write_synced(scratch / MODEL_FILE, weights.getvalue())
+                record["model_sha256"] = hashlib.sha256(weights.getvalue()).hexdigest()
             record = json.loads(json.dumps(record, default=_jsonable))  # plain JSON values, as read back
             record[META_DIGEST_FIELD] = _meta_digest(record)
             _write_synced(scratch / "meta.json", json.dumps(record, indent=1).encode())
-            target = self.run_dir(key)
+            target = self.run_dir(key, kind)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.rename(scratch, target)
@@ -209,15 +230,31 @@ class ResultsStore:
                     return False
                 raise
             return True
-        except OSError as error:
-            _raise_if_no_space(error, f"run {key} under {self.root}")
+        except (OSError, RuntimeError) as error:  # torch.save wraps a failed write in RuntimeError
+            _raise_if_no_space(error, f"{'run' if kind == RUNS else 'evaluation'} {key} under {self.root}")
             raise
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def keys(self) -> list[str]:
-        """Keys of every run folder present (finished runs; verification happens on read)."""
-        folder = self.root / "runs"
+    def read_model(self, key: str) -> dict[str, Any] | None:
+        """The ``state_dict`` kept with run ``key``, or None when the run kept no model.
+
+        Raises:
+            RuntimeError: the file does not match the sha256 in the run's meta.json (named).
+        """
+        run = self.read(key)
+        if run is None or "model_sha256" not in run.meta:
+            return None
+        path = self.run_dir(key) / MODEL_FILE
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != run.meta["model_sha256"]:
+            raise RuntimeError(f"{path}: sha256 does not match its meta.json; remove the run folder to retrain it")
+        saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        return saved["state"]
+
+    def keys(self, kind: str = RUNS) -> list[str]:
+        """Keys of every run (or evaluation) folder present (verification happens on read)."""
+        folder = self.root / kind
         return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
     # ---- claims and the training log -------------------------------------------------------
@@ -229,6 +266,18 @@ class ResultsStore:
         folder = self.root / "locks"
         folder.mkdir(parents=True, exist_ok=True)
         return filelock.FileLock(folder / f"{key}.lock")
+
+    def try_claim(self, key: str) -> filelock.FileLock | None:
+        """The claim on run ``key``, acquired, or None at once when another process holds it.
+
+        Release it with ``lock.release()``; the operating system does when the holder dies.
+        """
+        lock = self.claim(key)
+        try:
+            lock.acquire(blocking=False)
+        except filelock.Timeout:
+            return None
+        return lock
 
     def log(self, event: str, key: str, description: str) -> None:
         """Append ``<time> <pid> <event> <key> <description>`` to ``<root>/training.log``.
@@ -298,7 +347,7 @@ class ResultsStore:
             raise _Damaged(
                 f"{folder / 'meta.json'}: holds the key {meta.get('key') if isinstance(meta, dict) else None}, not {key}"
             )
-        if META_DIGEST_FIELD in meta and meta[META_DIGEST_FIELD] != _meta_digest(meta):
+        if meta.get(META_DIGEST_FIELD) != _meta_digest(meta):
             raise _Damaged(f"{folder / 'meta.json'}: its contents do not match the sha256 recorded in it")
         try:
             data = (folder / "arrays.npz").read_bytes()
@@ -306,6 +355,8 @@ class ResultsStore:
             raise _Damaged(f"{folder / 'arrays.npz'}: unreadable ({error})") from None
         if hashlib.sha256(data).hexdigest() != meta.get("arrays_sha256"):
             raise _Damaged(f"{folder / 'arrays.npz'}: sha256 does not match meta.json")
+        if "model_sha256" in meta and not (folder / MODEL_FILE).is_file():
+            raise _Damaged(f"{folder / MODEL_FILE}: missing, though meta.json records it")
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
         if str(arrays.pop(KEY_FIELD, "")) != key:

@@ -4,6 +4,10 @@ A profile (``pie_utils/profiles.toml``) holds a main study ``run`` and further s
 inherit it (``dense_long``, ``bert``, ...), plus an ``analysis`` table. ``train(profile, name)``
 validates the study, trains only the runs the store lacks and returns a ``TrainedStudy`` that
 hands out population arrays; a study whose runs are all stored costs a few seconds.
+
+With ``PIE_UTILS_NO_TRAIN=1`` in the environment (what ``make book`` sets once
+``python -m pie_utils train`` has trained the profile) ``train`` trains nothing: a study with
+runs missing raises ``MissingRunsError`` naming them.
 """
 
 from __future__ import annotations
@@ -20,20 +24,34 @@ import pandas as pd
 import torch
 
 from pie_utils.config import Study, profile_parameters, profiles, validate_analysis, validate_study
-from pie_utils.devices import check_device
 from pie_utils.errors import ParameterError
+from pie_utils.evaluation import TransferEncoding, evaluate_transfer, load_model, transfer_encoding
 from pie_utils.influence_truth import check_points
-from pie_utils.models import encode_dataset
+from pie_utils.models import EncodedSplit, encode_dataset
 from pie_utils.pies import predictions_from_logits
 from pie_utils.pruning import DENSE
-from pie_utils.runs import PreparedData, open_store, population, population_array, prepare_data, study_key
+from pie_utils.runs import (
+    PreparedData,
+    open_store,
+    population,
+    population_array,
+    population_runs,
+    prepare_data,
+    study_key,
+    study_table,
+)
 from pie_utils.store import ResultsStore
-from pie_utils.training import PopulationTrainer, train_seeds, train_study
+from pie_utils.training import train_seeds, train_study
 
 MAIN_STUDY = "run"
 ANALYSIS_SECTION = "analysis"
 ROOT_MARKER = "_toc.yml"  # the book's table of contents marks the project root
 ROOT_ENV = "PIE_UTILS_ROOT"
+NO_TRAIN_ENV = "PIE_UTILS_NO_TRAIN"  # "1": train() reads the store and names missing runs
+
+
+class MissingRunsError(RuntimeError):
+    """A study was read without training (``PIE_UTILS_NO_TRAIN=1``) and the store lacks runs."""
 
 
 def project_root() -> Path:
@@ -118,41 +136,73 @@ class TrainedStudy:
     def texts(self, split: str = "test") -> list[str]:
         return list(self.prepared.split(split).texts)
 
-    def model(self, method: str, sparsity: float, seed: int) -> torch.nn.Module:
-        """The trained model of one stored run (``PopulationTrainer.rebuild``), in eval mode.
+    def encoded(self, split: str = "test") -> EncodedSplit:
+        """The token ids the models read of a split, or of ``transfer`` (every example of the
+        study's transfer dataset, at its own token budget)."""
+        return self.transfer_encoding.encoded if split == "transfer" else self.prepared.encoded[split]
 
-        Raises ``RuntimeError`` unless its test logits equal the stored run's to 1e-4, so a
-        model that is not the one the chapters measured is never used.
+    def model(self, method: str, sparsity: float, seed: int) -> torch.nn.Module:
+        """The trained model of one stored run, loaded from its kept weights, in eval mode.
+
+        Raises ``MissingModelError`` when the run kept none (``keep_models=false``).
         """
-        device = check_device(self.study)
-        torch.set_num_threads(self.study.training.threads)
-        trainer = PopulationTrainer(self.study, self.prepared, self.store, device)
-        model = trainer.rebuild(method, sparsity, seed)
-        stored = self.store.read(trainer.key(method, sparsity, seed)).arrays["test_logits"]
-        gap = float(np.abs(trainer.logits(model, "test") - stored).max())
-        if gap > 1e-4:
-            raise RuntimeError(
-                f"{method} sparsity={sparsity} seed={seed}: the rebuilt model's test logits differ "
-                f"from the stored run's by up to {gap:.2g} (another thread count or library version?)"
-            )
-        return model.eval()
+        return load_model(self.study, self.prepared, self.store, method, sparsity, seed)
+
+    @cached_property
+    def transfer_encoding(self) -> TransferEncoding:
+        """The study's transfer dataset encoded for its models (``transfer`` set)."""
+        return transfer_encoding(self.prepared)
 
     def logits(self, method: str, sparsity: float, split: str = "test", array: str | None = None) -> np.ndarray:
         """Population logits ``[seed, example, class]``; ``array`` picks another stored array
-        of the same shape (e.g. ``train_logits_epoch1`` of the dense runs)."""
+        of the same shape (e.g. ``train_logits_epoch1`` of the dense runs). ``split="transfer"``:
+        every example of the study's transfer dataset (stored evaluations, computed once)."""
+        if split == "transfer" and array is None:
+            population_runs(self.study, self.prepared, self.store, method, sparsity)  # names missing seeds
+            return np.stack(
+                [
+                    evaluate_transfer(
+                        self.study, self.prepared, self.store, method, sparsity, seed, self.transfer_encoding
+                    )
+                    for seed in self.study.seed_range
+                ]
+            )
         return population_array(self.study, self.prepared, self.store, method, sparsity, array or f"{split}_logits")
 
     def predictions(self, method: str, sparsity: float, split: str = "test") -> np.ndarray:
         """Per-model predictions ``[seed, example]`` (``[seed, example, class]`` multilabel)."""
-        logits, thresholds = population(self.study, self.prepared, self.store, method, sparsity, split)
+        if split == "transfer":
+            logits = self.logits(method, sparsity, split)
+            thresholds = population(self.study, self.prepared, self.store, method, sparsity)[1]
+        else:
+            logits, thresholds = population(self.study, self.prepared, self.store, method, sparsity, split)
         return predictions_from_logits(logits, self.dataset.multilabel, thresholds)
 
 
 def train(profile: str, name: str = MAIN_STUDY, progress: bool = True, **overrides: Any) -> TrainedStudy:
-    """Train whatever runs of study ``name`` the store lacks and return it ready to read."""
+    """Train whatever runs of study ``name`` the store lacks and return it ready to read.
+
+    With ``PIE_UTILS_NO_TRAIN=1`` nothing is trained: ``MissingRunsError`` names any run the
+    store lacks, and the command that trains them.
+    """
     study = load_study(profile, name, **overrides)
     prepared = prepare_data(study)
-    table = train_study(study, progress=progress, prepared=prepared)
+    if os.environ.get(NO_TRAIN_ENV) == "1":
+        table = study_table(study, prepared, open_store(study))
+        missing = table[~table["stored"]]
+        if len(missing):
+            listed = ", ".join(f"{r.method} {r.sparsity:g} seed {r.seed}" for r in missing.head(8).itertuples())
+            remedy = (
+                f"run it without {NO_TRAIN_ENV} (its parameters differ from the profile's)"
+                if overrides
+                else f"train them with `python -m pie_utils train --profile {profile} --study {name}`"
+            )
+            raise MissingRunsError(
+                f"{len(missing)} of {len(table)} runs of study {name!r} ({profile}) are not in {study.store}: "
+                f"{listed}{', ...' if len(missing) > 8 else ''}. {NO_TRAIN_ENV}=1 trains nothing; {remedy}"
+            )
+    else:
+        table = train_study(study, progress=progress, prepared=prepared)
     return TrainedStudy(study, prepared, table)
 
 
@@ -183,8 +233,8 @@ def leave_group_out(
     )
     prepared = replace(
         main.prepared,
-        dataset=dataset,  # keeps any transfer encoding, re-encodes the splits
-        encoded={**main.prepared.encoded, **encode_dataset(main.prepared.encoder, dataset)},
+        dataset=dataset,  # re-encodes the splits
+        encoded=encode_dataset(main.prepared.encoder, dataset),
     )
     study = replace(main.study, methods=(), sparsities=(), store=store or main.study.store)
     train_seeds(study, seeds, prepared=prepared)

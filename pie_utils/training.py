@@ -14,6 +14,14 @@ state after any epoch is a function of the seed and the epoch and needs no check
 The trainer reads these from each method's ``pie_utils.pruning.Schedule`` (rounds, rewind,
 branches from dense) and ``Score`` (whether it needs training batches), never from its name.
 
+A dense run of more epochs (the ``dense_long`` control) continues from the checkpoint of the
+stored dense run of its seed with fewer epochs, which is the same computation as training it
+whole. Every run records, per epoch it trained, its running training loss and accuracy and its
+validation loss and metric (``meta["history"]``); dense runs also store their validation and
+test logits after every epoch (``<split>_logits_epoch<e>``), and the last epoch's evaluation
+is the run's final one, never computed twice. Runs of a study with ``keep_models`` store their
+weights and masks (``pie_utils.evaluation``), so nothing is trained again to get a model back.
+
 A run already in the store is never trained again, so a killed study resumes where it stopped
 (a run resumes whole; the dense checkpoint spares the shared first E epochs).
 
@@ -25,6 +33,7 @@ unset or 0, it costs one integer comparison per step.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import signal
 import time
@@ -40,16 +49,21 @@ from tqdm import tqdm  # plain text bars: notebooks run without ipywidgets
 from pie_utils.config import Study, TrainingConfig
 from pie_utils.devices import check_device
 from pie_utils.errors import ParameterError
+from pie_utils.evaluation import kept_state, load_trained_weights, split_logits, trained_weights
 from pie_utils.executors import Executor, LocalExecutor
 from pie_utils.metrics import score_logits
 from pie_utils.models import build_model
 from pie_utils.pruning import DENSE, PruningState, get_method
 from pie_utils.runs import PreparedData, open_store, prepare_data, run_spec, study_key, study_runs, study_table
-from pie_utils.store import ResultsStore, machine_description
+from pie_utils.store import ResultsStore, StoredRun, machine_description
 
 FAULT_AFTER_STEPS_ENV = "PIE_UTILS_FAULT_AFTER_STEPS"  # tests only: SIGKILL after N optimiser steps
 ADAM_BETA1 = 0.9  # torch.optim.Adam's default, which _optimizer uses
 BUCKET_BATCHES = 50  # batches per length bucket: close lengths share a batch, order stays random
+# Adam's implementation per arch, measured (benchmarks/results/step-variants.md, 1 thread): the
+# fused kernel makes a MiniLM step 1.22x faster; the BiLSTM's step gains nothing from it or
+# from foreach (the LSTM dominates), so it keeps the for-loop and its exact numbers
+ADAM_OPTIONS = {"bert": {"fused": True}, "bilstm": {}}
 
 
 class NonFiniteLossError(RuntimeError):
@@ -93,7 +107,7 @@ def train_seeds(
     device = check_device(study)
     store = open_store(study)
     prepared = prepared or prepare_data(study)
-    torch.set_num_threads(study.training.threads)
+    torch.set_num_threads(study.threads)
     trainer = PopulationTrainer(study, prepared, store, device, progress=progress)
     for seed in tqdm(seeds, desc=f"{study.dataset}/{study.arch} seeds", disable=not progress):
         trainer.train_seed(seed)
@@ -117,7 +131,7 @@ class PopulationTrainer:
         self.multilabel = prepared.dataset.multilabel
         self.train_labels = torch.as_tensor(prepared.dataset.train.labels)
 
-    # ---- one seed --------------------------------------------------------------------------
+    # ---- one seed, one run -----------------------------------------------------------------
 
     def train_seed(self, seed: int) -> None:
         """Train whatever runs of ``seed`` are missing from the store.
@@ -133,36 +147,129 @@ class PopulationTrainer:
         dense_key = self.key(DENSE, 0.0, seed)
         needs_branch = any(get_method(m).schedule.branches_from_dense for m, _ in pending)
         with self.store.claim(dense_key):
-            if not self.store.has(dense_key) or (needs_branch and self.store.load_checkpoint(dense_key) is None):
-                self._logged(DENSE, 0.0, seed, self._train_dense, seed, dense_key)
+            if not self.store.has(dense_key) or (needs_branch and not self.has_checkpoint(seed)):
+                self.train_run(DENSE, 0.0, seed)
         for method, sparsity in tqdm(pending, desc=f"seed {seed} pruned runs", leave=False, disable=not self.progress):
             with self.store.claim(self.key(method, sparsity, seed)):
-                if self.store.has(self.key(method, sparsity, seed)):
-                    continue  # another process trained it while this one waited
-                if get_method(method).schedule.branches_from_dense:
-                    self._logged(method, sparsity, seed, self._train_iterative, method, sparsity, seed, dense_key)
-                else:
-                    self._logged(method, sparsity, seed, self._train_at_initialisation, method, sparsity, seed)
+                if not self.store.has(self.key(method, sparsity, seed)):  # else another process trained it
+                    self.train_run(method, sparsity, seed)
 
-    def _logged(self, method: str, sparsity: float, seed: int, train, *arguments) -> None:
-        """Run ``train(*arguments)`` between a ``start`` and a ``finish`` line of the store's log."""
+    def needs_dense_checkpoint(self, method: str) -> bool:
+        """True when ``method``'s runs branch from their seed's dense checkpoint."""
+        return method != DENSE and get_method(method).schedule.branches_from_dense
+
+    def has_checkpoint(self, seed: int) -> bool:
+        """True when seed ``seed``'s dense checkpoint (after E epochs) is in the store and reads
+        back (a damaged one is removed, so the dense run trains again)."""
+        return self.store.load_checkpoint(self.key(DENSE, 0.0, seed)) is not None
+
+    def train_run(self, method: str, sparsity: float, seed: int) -> None:
+        """Train one run and store it; the caller holds its claim (and, for a method that
+        branches from dense, the seed's dense checkpoint exists)."""
         key, description = self.key(method, sparsity, seed), f"{method} sparsity={sparsity:g} seed={seed}"
         self.store.log("start", key, description)
-        train(*arguments)
+        if method == DENSE:
+            self._train_dense(seed)
+        elif self.needs_dense_checkpoint(method):
+            self._train_iterative(method, sparsity, seed)
+        else:
+            self._train_at_initialisation(method, sparsity, seed)
         self.store.log("finish", key, description)
 
-    def _train_dense(self, seed: int, key: str) -> None:
+    # ---- the three schedules ---------------------------------------------------------------
+
+    def _train_dense(self, seed: int) -> None:
+        """E dense epochs, or the remaining ones after the longest stored dense run of the same
+        seed and configuration with fewer epochs (its checkpoint holds weights and Adam state,
+        and epoch e's data order and dropout depend on (seed, e) only: the same run as whole)."""
         started = time.perf_counter()
         model = self._new_model(seed)
         optimizer = self._optimizer(model)
         pruning = PruningState.empty(model)
-        extra = {}
-        for epoch in range(self.config.epochs):
-            self._train_epoch(model, optimizer, pruning, seed, epoch, run=(DENSE, 0.0, seed))
+        base = self._shorter_dense(seed)
+        history, extra, first_epoch, meta = [], {}, 0, {}
+        if base is not None:
+            base_run, checkpoint = base
+            load_trained_weights(model, checkpoint["model"])
+            optimizer.load_state_dict(checkpoint["optimizer"])
+            history = list(base_run.meta["history"])
+            extra = {name: array for name, array in base_run.arrays.items() if "_epoch" in name}
+            first_epoch, meta = len(history), {"continued_from": base_run.key}
+        for epoch in range(first_epoch, self.config.epochs):
+            record = self._train_epoch(model, optimizer, pruning, seed, epoch, run=(DENSE, 0.0, seed))
+            evaluated = {"validation": self.logits(model, "validation"), "test": self.logits(model, "test")}
             if epoch + 1 in self.config.train_logit_epochs:
-                extra[f"train_logits_epoch{epoch + 1}"] = self.logits(model, "train")
-        self.store.save_checkpoint(key, {"model": model.state_dict(), "optimizer": optimizer.state_dict()})
-        self._finish(model, pruning, (DENSE, 0.0, seed), started, extra)
+                evaluated["train"] = self.logits(model, "train")
+            history.append({**record, **self._validation_record(evaluated["validation"])})
+            extra.update({f"{split}_logits_epoch{epoch + 1}": logits for split, logits in evaluated.items()})
+        self.store.save_checkpoint(  # the frozen embedding is rebuilt from the vectors, not saved
+            self.key(DENSE, 0.0, seed), {"model": trained_weights(model), "optimizer": optimizer.state_dict()}
+        )
+        last = self.config.epochs
+        final = {split: extra[f"{split}_logits_epoch{last}"] for split in ("validation", "test")}
+        if f"train_logits_epoch{last}" in extra:
+            final["train"] = extra[f"train_logits_epoch{last}"]
+        self._finish(model, pruning, (DENSE, 0.0, seed), started, history, final, extra, meta)
+
+    def _shorter_dense(self, seed: int) -> tuple[StoredRun, dict[str, Any]] | None:
+        """The stored dense run of ``seed`` with the most epochs below E and otherwise this
+        configuration, with its checkpoint; None when there is none."""
+        for epochs in range(self.config.epochs - 1, 0, -1):
+            training = dataclasses.replace(
+                self.config,
+                epochs=epochs,
+                train_logit_epochs=tuple(e for e in self.config.train_logit_epochs if e <= epochs),
+            )
+            key = study_key(dataclasses.replace(self.study, training=training), self.prepared, DENSE, 0.0, seed)
+            if self.store.checkpoint_path(key).is_file():
+                run, checkpoint = self.store.read(key), self.store.load_checkpoint(key)
+                if run is not None and checkpoint is not None:
+                    return run, checkpoint
+        return None
+
+    def _train_at_initialisation(self, method: str, sparsity: float, seed: int) -> None:
+        started = time.perf_counter()
+        run = (method, sparsity, seed)
+        model = self._new_model(seed)
+        pruning = PruningState.empty(model)
+        self._prune(model, pruning, method, sparsity, seed, round_index=1)
+        optimizer = self._optimizer(model)
+        history, validation = [], None
+        for epoch in range(self.config.epochs):
+            record = self._train_epoch(model, optimizer, pruning, seed, epoch, run=run)
+            validation = self.logits(model, "validation")
+            history.append({**record, **self._validation_record(validation)})
+        self._finish(model, pruning, run, started, history, {"validation": validation})
+
+    def _train_iterative(self, method: str, sparsity: float, seed: int) -> None:
+        """A schedule that branches from dense (FT, WR): the dense checkpoint (weights and Adam
+        state after E epochs), then its rounds of prune → (rewind) → train E epochs."""
+        started = time.perf_counter()
+        run = (method, sparsity, seed)
+        dense_key = self.key(DENSE, 0.0, seed)
+        checkpoint = self.store.load_checkpoint(dense_key)
+        if checkpoint is None:
+            raise RuntimeError(f"{method} sparsity={sparsity:g} seed={seed}: the dense checkpoint is missing")
+        schedule = get_method(method).schedule
+        model = self._new_model(seed)
+        initial_state = copy.deepcopy(model.state_dict()) if schedule.rewind else None
+        load_trained_weights(model, checkpoint["model"])
+        optimizer = self._optimizer(model)
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        pruning = PruningState.empty(model)
+        epochs = self.config.epochs
+        history, validation = [], None
+        for round_index in range(1, schedule.rounds + 1):
+            self._prune(model, pruning, method, sparsity, seed, round_index=round_index)
+            if schedule.rewind:
+                pruning.rewind(model, initial_state)
+                optimizer = self._optimizer(model)
+            for epoch in range(round_index * epochs, (round_index + 1) * epochs):
+                record = self._train_epoch(model, optimizer, pruning, seed, epoch, run=run)
+                validation = self.logits(model, "validation")
+                history.append({**record, "round": round_index, **self._validation_record(validation)})
+        meta = {"branched_from": dense_key}
+        self._finish(model, pruning, run, started, history, {"validation": validation}, meta=meta)
 
     def validation_curve(self, seed: int, epochs: int) -> list[float]:
         """Validation metric after each of ``epochs`` dense epochs of ``seed``; stores nothing.
@@ -175,69 +282,9 @@ class PopulationTrainer:
         curve = []
         for epoch in range(epochs):
             self._train_epoch(model, optimizer, pruning, seed, epoch, run=(DENSE, 0.0, seed))
-            metrics = score_logits({"validation_logits": self.logits(model, "validation")}, self.prepared.dataset)
-            curve.append(metrics.get("validation_accuracy", metrics.get("validation_macro_f1")))
+            record = self._validation_record(self.logits(model, "validation"))
+            curve.append(record.get("validation_accuracy", record.get("validation_macro_f1")))
         return curve
-
-    def _train_at_initialisation(self, method: str, sparsity: float, seed: int) -> None:
-        started = time.perf_counter()
-        model, pruning = self._at_initialisation_model(method, sparsity, seed)
-        self._finish(model, pruning, (method, sparsity, seed), started)
-
-    def _train_iterative(self, method: str, sparsity: float, seed: int, dense_key: str) -> None:
-        started = time.perf_counter()
-        model, pruning = self._iterative_model(method, sparsity, seed, self.store.load_checkpoint(dense_key))
-        self._finish(model, pruning, (method, sparsity, seed), started)
-
-    def rebuild(self, method: str, sparsity: float, seed: int) -> torch.nn.Module:
-        """The trained model of a stored run, in eval mode, on the study's device.
-
-        The store keeps logits, not models: a dense model is read from its checkpoint (the state
-        after its E epochs); a pruned one is trained again, the same steps from the same
-        checkpoint or initialisation, which gives the same weights at the same thread count.
-        """
-        if method != DENSE and not get_method(method).schedule.branches_from_dense:
-            model, _ = self._at_initialisation_model(method, sparsity, seed)
-            return model.eval()
-        checkpoint = self.store.load_checkpoint(self.key(DENSE, 0.0, seed))
-        if checkpoint is None:
-            raise KeyError(f"seed {seed}: no dense checkpoint in {self.store.root}; train the study first")
-        if method == DENSE:
-            model = self._new_model(seed)
-            model.load_state_dict(checkpoint["model"])
-        else:
-            model, _ = self._iterative_model(method, sparsity, seed, checkpoint)
-        return model.eval()
-
-    def _at_initialisation_model(self, method: str, sparsity: float, seed: int):
-        model = self._new_model(seed)
-        pruning = PruningState.empty(model)
-        self._prune(model, pruning, method, sparsity, seed, round_index=1)
-        optimizer = self._optimizer(model)
-        for epoch in range(self.config.epochs):
-            self._train_epoch(model, optimizer, pruning, seed, epoch, run=(method, sparsity, seed))
-        return model, pruning
-
-    def _iterative_model(self, method: str, sparsity: float, seed: int, checkpoint: dict[str, Any]):
-        """A schedule that branches from dense (FT, WR): the dense ``checkpoint`` (weights and
-        Adam state after E epochs), then its rounds of prune → (rewind) → train E epochs."""
-        schedule = get_method(method).schedule
-        rewind = schedule.rewind
-        model = self._new_model(seed)
-        initial_state = copy.deepcopy(model.state_dict()) if rewind else None
-        model.load_state_dict(checkpoint["model"])
-        optimizer = self._optimizer(model)
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        pruning = PruningState.empty(model)
-        epochs = self.config.epochs
-        for round_index in range(1, schedule.rounds + 1):
-            self._prune(model, pruning, method, sparsity, seed, round_index=round_index)
-            if rewind:
-                pruning.rewind(model, initial_state)
-                optimizer = self._optimizer(model)
-            for epoch in range(round_index * epochs, (round_index + 1) * epochs):
-                self._train_epoch(model, optimizer, pruning, seed, epoch, run=(method, sparsity, seed))
-        return model, pruning
 
     def _prune(self, model, pruning, method: str, sparsity: float, seed: int, round_index: int) -> None:
         """Round ``round_index`` of the method's schedule, scored as the method says."""
@@ -256,11 +303,18 @@ class PopulationTrainer:
             generator=generator,
         )
 
-    def _train_epoch(self, model, optimizer, pruning, seed: int, epoch: int, run: tuple) -> None:
+    # ---- one epoch -------------------------------------------------------------------------
+
+    def _train_epoch(self, model, optimizer, pruning, seed: int, epoch: int, run: tuple) -> dict[str, float]:
+        """One epoch of seed ``seed`` (0-based ``epoch``); returns its history entry so far:
+        ``epoch`` (1-based), and ``train_loss`` and ``train_accuracy`` averaged over the epoch's
+        examples as they were trained (dropout on, weights changing: a running figure)."""
         model.train()
         lengths = self.prepared.encoded["train"].lengths
         order = length_bucketed_batches(lengths, self.config.batch_size, np.random.default_rng([seed, epoch]))
         parameters = [p for p in model.parameters() if p.requires_grad]
+        loss_sum = torch.zeros((), device=self.device)  # summed on the device: no copy per step
+        correct_sum, seen = torch.zeros((), device=self.device), 0
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(_derive_seed(seed, 104729, epoch))
             method, sparsity, _ = run
@@ -271,7 +325,7 @@ class PopulationTrainer:
                 disable=not self.progress,
             )
             for positions in batches:
-                loss = self._batch_loss(model, positions)
+                loss, correct = self._batch_loss(model, positions, count_correct=True)
                 if not torch.isfinite(loss):
                     raise NonFiniteLossError(
                         f"loss became {loss.item()} in epoch {epoch + 1} of {self.study.dataset}/"
@@ -284,23 +338,48 @@ class PopulationTrainer:
                 torch.nn.utils.clip_grad_norm_(parameters, self.config.grad_clip)
                 optimizer.step()
                 pruning.apply(model)
+                loss_sum += loss.detach() * len(positions)
+                correct_sum += correct
+                seen += len(positions)
                 self._steps += 1
                 if self._steps == self._kill_after_steps:
                     os.kill(os.getpid(), signal.SIGKILL)
+        return {"epoch": epoch + 1, "train_loss": float(loss_sum) / seen, "train_accuracy": float(correct_sum) / seen}
 
-    def _batch_loss(self, model, positions: np.ndarray) -> torch.Tensor:
-        """Mean loss of the training examples at ``positions`` (cross-entropy or BCE)."""
+    def _batch_loss(self, model, positions: np.ndarray, count_correct: bool = False):
+        """Mean loss of the training examples at ``positions`` (cross-entropy or BCE); with
+        ``count_correct`` also how many of them the logits classify correctly (multilabel:
+        the mean share of correct label decisions at 0.5, per example), as a tensor."""
         input_ids, attention_mask = self.prepared.encoded["train"].batch(positions)
         labels = self.train_labels[torch.as_tensor(positions)].to(self.device)
         with self._autocast():
             logits = model(input_ids.to(self.device), attention_mask.to(self.device)).float()
         if self.multilabel:
-            return F.binary_cross_entropy_with_logits(logits, labels.float())
-        return F.cross_entropy(logits, labels)
+            loss = F.binary_cross_entropy_with_logits(logits, labels.float())
+            correct = ((logits > 0) == labels.bool()).float().mean(dim=1).sum() if count_correct else None
+        else:
+            loss = F.cross_entropy(logits, labels)
+            correct = (logits.argmax(dim=1) == labels).sum() if count_correct else None
+        if not count_correct:
+            return loss
+        return loss, correct.detach()
 
     def _summed_batch_loss(self, model, positions: np.ndarray) -> torch.Tensor:
         """Summed (not mean) loss, so impact gradients weigh every sampled example equally."""
         return self._batch_loss(model, positions) * len(positions)
+
+    def _validation_record(self, logits: np.ndarray) -> dict[str, float]:
+        """``validation_loss`` and the dataset's metric (``validation_accuracy`` or
+        ``validation_macro_f1``) of validation logits ``[example, class]``."""
+        labels = torch.as_tensor(self.prepared.dataset.validation.labels)
+        scores = torch.as_tensor(logits)
+        if self.multilabel:
+            loss = F.binary_cross_entropy_with_logits(scores, labels.float())
+        else:
+            loss = F.cross_entropy(scores, labels)
+        metrics = score_logits({"validation_logits": logits}, self.prepared.dataset)
+        metrics.pop("threshold", None)
+        return {"validation_loss": float(loss), **metrics}
 
     def _impact_batches(self, seed: int, round_index: int) -> Iterator[np.ndarray]:
         """The training examples whose gradients score impact pruning, in batches."""
@@ -311,45 +390,55 @@ class PopulationTrainer:
         for start in range(0, count, self.config.batch_size):
             yield chosen[start : start + self.config.batch_size]
 
-    @torch.inference_mode()
     def logits(self, model, split: str) -> np.ndarray:
         """Logits ``[example, class]`` (float32) of ``split``, in the split's order."""
-        model.eval()
-        encoded = self.prepared.encoded[split]
-        order = np.argsort(encoded.lengths, kind="stable")
-        logits = np.empty((len(order), self.prepared.dataset.num_classes), dtype=np.float32)
-        for start in range(0, len(order), self.config.eval_batch_size):
-            positions = order[start : start + self.config.eval_batch_size]
-            input_ids, attention_mask = encoded.batch(positions)
-            with self._autocast():
-                out = model(input_ids.to(self.device), attention_mask.to(self.device))
-            logits[positions] = out.float().cpu().numpy()
-        model.train()
-        return logits
+        return split_logits(
+            model,
+            self.prepared.encoded[split],
+            self.prepared.dataset.num_classes,
+            self.config.eval_batch_size,
+            self.device,
+            bf16=self._bf16(),
+        )
 
-    def _finish(self, model, pruning, run: tuple, started: float, extra: dict | None = None) -> None:
+    def _finish(
+        self,
+        model,
+        pruning,
+        run: tuple,
+        started: float,
+        history: list[dict[str, float]],
+        computed: dict[str, np.ndarray],
+        extra: dict[str, np.ndarray] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        """Store the run: logits of every split (``computed`` ones reused, the rest computed
+        now), ``extra`` arrays, metrics, the epoch ``history`` and the kept model."""
         method, sparsity, seed = run
-        arrays = {f"{split}_logits": self.logits(model, split) for split in self.prepared.splits}
+        arrays = {
+            f"{split}_logits": computed[split] if split in computed else self.logits(model, split)
+            for split in self.prepared.splits
+        }
         arrays.update(extra or {})
         for name, values in arrays.items():
             if not np.isfinite(values).all():
                 raise NonFiniteLossError(
                     f"{name} of {method} sparsity={sparsity} seed={seed} are not finite; nothing stored"
                 )
-        metrics = score_logits(arrays, self.prepared.dataset)
-        realised = pruning.realised_sparsity(model)
-        key = self.key(method, sparsity, seed)
         self.store.write(
-            key,
+            self.key(method, sparsity, seed),
             run_spec(self.study, self.prepared, method, sparsity, seed),
             arrays,
-            metrics,
+            score_logits(arrays, self.prepared.dataset),
             {
                 "wall_time_s": time.perf_counter() - started,
                 "device": str(self.device),
                 "machine": machine_description(),
-                "realised_sparsity": realised,
+                "realised_sparsity": pruning.realised_sparsity(model),
+                "history": history,
+                **(meta or {}),
             },
+            model_state=kept_state(model, pruning.masks) if self.study.keep_models else None,
         )
 
     # ---- plumbing --------------------------------------------------------------------------
@@ -364,11 +453,13 @@ class PopulationTrainer:
 
     def _optimizer(self, model) -> torch.optim.Optimizer:
         parameters = [p for p in model.parameters() if p.requires_grad]
-        return torch.optim.Adam(parameters, lr=self.config.learning_rate)
+        return torch.optim.Adam(parameters, lr=self.config.learning_rate, **ADAM_OPTIONS[self.study.arch])
+
+    def _bf16(self) -> bool:
+        return self.config.precision == "bf16" and self.device.type == "cuda"
 
     def _autocast(self):
-        enabled = self.config.precision == "bf16" and self.device.type == "cuda"
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=enabled)
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._bf16())
 
     def _rng_devices(self) -> list:
         return [self.device] if self.device.type == "cuda" else []

@@ -5,9 +5,12 @@
     python scripts/book.py execute NAME --profile P [--param KEY=VALUE ...]
     python scripts/book.py ipynb [--check]
 
-`build` stages the book sources in ``OUT/src`` (``_config.yml``, ``_toc.yml``, ``book/``), executes
-each notebook of ``notebooks/`` named in the table of contents into ``OUT/src/ipynb/NAME.ipynb``
-with the profile as its parameter (runs already in the store are not trained again), serves
+`build` first trains every run of the profile that the store lacks (``python -m pie_utils train
+--profile P``: a pool of worker processes, one per core), then stages the book sources in
+``OUT/src`` (``_config.yml``, ``_toc.yml``, ``book/``) and executes each notebook of
+``notebooks/`` named in the table of contents into ``OUT/src/ipynb/NAME.ipynb`` with the profile
+as its parameter and ``PIE_UTILS_NO_TRAIN=1`` (a chapter trains nothing; one given its own
+``--param`` may train what those parameters need), serves
 MathJax from a local copy, and runs ``jupyter-book build -W -n --keep-going`` into
 ``OUT/src/_build/html``. Per-notebook times go to ``OUT/timings.json``.
 
@@ -41,6 +44,7 @@ import papermill
 import yaml
 
 from pie_utils.config import profiles
+from pie_utils.studies import NO_TRAIN_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -177,8 +181,15 @@ def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, fo
     record_path = out / "executed.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     timings, failed, reused = {}, {}, []
+    started = time.perf_counter()
+    trained = subprocess.run([sys.executable, "-m", "pie_utils", "train", "--profile", profile, "--no-progress"])
+    timings["train"] = time.perf_counter() - started
+    if trained.returncode:  # the chapters still run, and name the runs they lack
+        failed["train"] = f"python -m pie_utils train --profile {profile} exited {trained.returncode}"
     for name in chapter_names():
         chapter_parameters = parameters.get(name, {})
+        # chapters read what `train` stored; one with parameters of its own may need other runs
+        os.environ[NO_TRAIN_ENV] = "0" if chapter_parameters else "1"
         stamp, destination = fingerprint(name, profile, chapter_parameters), source / "ipynb" / f"{name}.ipynb"
         previous = record.get(name, {})
         if not force and previous.get("ok") and previous.get("fingerprint") == stamp and destination.is_file():
@@ -204,13 +215,14 @@ def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, fo
         [str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "-n", "--keep-going", str(source)]
     )
     timings["jupyter-book build"] = time.perf_counter() - started
+    os.environ.pop(NO_TRAIN_ENV, None)
     (out / "timings.json").write_text(
         json.dumps({"profile": profile, "seconds": timings, "reused": reused, "failed": failed}, indent=2) + "\n"
     )
     print(f"book: {source / '_build' / 'html' / 'index.html'}")
     print(
-        f"summary: {len(timings) - 1 - len(failed) - len(reused)} chapters executed, {len(reused)} up to date, "
-        f"{len(failed)} failed"
+        f"summary: {len(chapter_names()) - len(reused) - len(set(failed) - {'train'})} chapters executed, "
+        f"{len(reused)} up to date, {len(failed)} failed"
     )
     for name, error in failed.items():
         print(f"  FAILED {name}: {error} (its page shows the error; rerun to execute only what failed)")

@@ -20,7 +20,7 @@ LAYERS = (
     ("foundation", {"pie_utils", "pie_utils.errors", "pie_utils.assets"}),
     ("data, models, pruning", {"pie_utils.data", "pie_utils.models", "pie_utils.pruning", "pie_utils.metrics"}),
     ("configuration", {"pie_utils.config"}),
-    ("runs and their store", {"pie_utils.store", "pie_utils.runs", "pie_utils.devices"}),
+    ("runs and their store", {"pie_utils.store", "pie_utils.runs", "pie_utils.devices", "pie_utils.evaluation"}),
     (
         "analyses",
         {
@@ -38,8 +38,11 @@ LAYERS = (
             "pie_utils.plots",
         },
     ),
-    ("training", {"pie_utils.executors", "pie_utils.training"}),
-    ("studies and the command line", {"pie_utils.studies", "pie_utils.cli", "pie_utils.__main__"}),
+    ("training", {"pie_utils.executors", "pie_utils.training", "pie_utils.pool"}),
+    (
+        "studies and the command line",
+        {"pie_utils.studies", "pie_utils.housekeeping", "pie_utils.cli", "pie_utils.__main__"},
+    ),
 )
 
 

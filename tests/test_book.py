@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import nbformat
@@ -29,6 +30,7 @@ CHAPTERS = book.chapter_names()
 
 
 FAILING = "08_seed_stability"  # made to fail in the first build by a parameter its settings refuse
+TRAINING_LOG = ROOT / "results" / "ci" / "store" / "training.log"  # the ci profile's store
 
 
 def _build(out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -45,6 +47,7 @@ def builds(tmp_path_factory) -> dict:
     """Two `ci` builds into one folder: the first with one chapter made to fail, then a rerun
     without that parameter. What the first left behind is read before the rerun replaces it."""
     out = tmp_path_factory.mktemp("book-ci")
+    log_before = TRAINING_LOG.read_text().splitlines() if TRAINING_LOG.is_file() else []
     first = _build(out, "--param", f"{FAILING}:alpha=2")
     html_root = out / "src" / "_build" / "html" / "ipynb"
     failed_page = (html_root / f"{FAILING}.html").read_text() if (html_root / f"{FAILING}.html").is_file() else ""
@@ -59,6 +62,7 @@ def builds(tmp_path_factory) -> dict:
         "first_timings": first_timings,
         "second": second,
         "second_timings": json.loads((out / "timings.json").read_text()),
+        "log": TRAINING_LOG.read_text().splitlines()[len(log_before) :] if TRAINING_LOG.is_file() else [],
     }
 
 
@@ -88,6 +92,20 @@ def test_the_rerun_executes_only_what_failed(builds):
     assert second["failed"] == {} and sorted(second["reused"]) == sorted(set(CHAPTERS) - {FAILING})
     assert f"executing {FAILING}" in builds["second"].stdout
     assert builds["second"].stdout.count("executing ") == 1
+
+
+def test_the_train_step_trains_each_run_once_and_the_chapters_train_nothing(builds):
+    """Both builds' training went through `python -m pie_utils train`, which trained each run of
+    the profile at most once; the chapters read the store (PIE_UTILS_NO_TRAIN=1)."""
+    from pie_utils.pool import work_items
+    from pie_utils.studies import load_study, study_names
+
+    started = Counter(line.split()[3] for line in builds["log"] if line.split()[2] == "start")
+    assert set(started.values()) <= {1}
+    profile_keys = {item.key for item in work_items([load_study("ci", name) for name in study_names("ci")])}
+    assert set(started) <= profile_keys
+    for timings in (builds["first_timings"], builds["second_timings"]):
+        assert "train" in timings["seconds"] and "train" not in timings["failed"]
 
 
 def test_the_table_of_contents_names_every_notebook():

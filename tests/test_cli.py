@@ -123,3 +123,32 @@ def test_a_study_is_chosen_by_name_within_a_profile(capsys):
     assert main(["profiles"]) == 0
     listing = capsys.readouterr().out
     assert "  bert: " in listing and "'arch': 'bert'" in listing
+
+
+def test_train_and_store_refuse_bad_input_before_any_work(tmp_path):
+    for arguments, named in (
+        (("train", "--profile", "ci", "--study", "nope", "--store", str(tmp_path)), "study"),
+        (("train", "--profile", "ci", "--workers", "0", "--store", str(tmp_path)), "workers"),
+        (("train", "--profile", "nope"), "profile"),
+    ):
+        result = _run(*arguments)
+        assert result.returncode == 2, (arguments, result.stderr)
+        assert result.stderr.startswith("error: ") and named in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_then_evaluate_a_study_on_another_dataset(tmp_path):
+    """`train` stores the runs of ci's smallest study (120 snippets: 2 seeds, dense and IMP-FT);
+    `evaluate` scores them on every movie review without training; a second `train` trains nothing."""
+    small = ("--profile", "ci", "--study", "bilstm_pair", "--store", str(tmp_path))
+    first = _run("train", *small, "--workers", "2", "--no-progress")
+    assert first.returncode == 0, first.stderr
+    assert "4 runs and 0 evaluations of 1 studies; 4 trained or scored now, 0 were stored" in first.stdout
+    scored = _run("evaluate", *small, "--on", "movie-reviews")
+    assert scored.returncode == 0, scored.stderr
+    rows = [line.split() for line in scored.stdout.splitlines()[1:]]
+    assert [(row[0], float(row[1]), int(row[2])) for row in rows] == [("dense", 0.0, 2), ("IMP-FT", 0.5, 2)]
+    assert all(0 <= float(row[3]) <= 1 for row in rows)
+    assert len(list((tmp_path / "evaluations").iterdir())) == 4
+    again = _run("train", *small, "--no-progress")
+    assert "0 trained or scored now, 4 were stored" in again.stdout

@@ -305,10 +305,11 @@ def test_a_nan_in_a_pruned_run_keeps_the_finished_dense_run_and_stores_nothing_o
     calls = []
     real = PopulationTrainer._batch_loss
 
-    def nan_on_sixth_step(self, model, positions):  # dense has steps 1-4, MP-AI 5-8
+    def nan_on_sixth_step(self, model, positions, count_correct=False):  # dense has steps 1-4, MP-AI 5-8
         calls.append(1)
-        loss = real(self, model, positions)
-        return loss * float("nan") if len(calls) == 6 else loss
+        loss, correct = real(self, model, positions, count_correct=True)
+        loss = loss * float("nan") if len(calls) == 6 else loss
+        return (loss, correct) if count_correct else loss
 
     monkeypatch.setattr(PopulationTrainer, "_batch_loss", nan_on_sixth_step)
     with pytest.raises(NonFiniteLossError, match=r"MP-AI sparsity=0\.5 seed=0 \(lr=0\.001\); nothing was stored"):

@@ -1,8 +1,9 @@
-"""Every run key of every profile is the one recorded before the architecture refactor.
+"""Every run key of every profile is the one recorded when the store format last changed.
 
-``tests/golden/run_keys.json`` was written by the library as it stood before the refactor (its
-commit is in the file) for every study of every profile whose data this machine has; a key that
-moves would orphan every stored run. Studies whose data need the hub (the ``full`` profile) are
+``tests/golden/run_keys.json`` was written by pie_utils 0.3.0 when store format 2 changed every
+key once (kept models, per-epoch history, the device in the key and the thread count out of
+it), for every study of every profile whose data this machine has; a key that moves would
+orphan every stored run, so it moves only with a new store format. Studies whose data need the hub (the ``full`` profile) are
 recorded as unavailable, and must stay so here, or be added to the file.
 """
 

@@ -23,7 +23,7 @@ def test_a_study_inherits_the_main_study_and_overrides_what_it_names(tmp_path, m
     monkeypatch.setenv("PIE_UTILS_ROOT", str(tmp_path))
     main, bert = load_study("ci", "run"), load_study("ci", "bert")
     assert bert.arch == "bert" and main.arch == "bilstm"
-    assert bert.dataset == main.dataset and bert.training.threads == main.training.threads
+    assert bert.dataset == main.dataset and (bert.threads, main.threads) == (1, 2)  # bert overrides threads
     assert bert.subset.n_train == 120 and main.subset.n_train == 1000
     assert Path(bert.store) == tmp_path / "results" / "ci" / "store" == Path(main.store)
     assert load_study("ci", "bert", seeds=3).seeds == 3

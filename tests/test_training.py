@@ -9,6 +9,7 @@ import torch
 
 from pie_utils.config import validate_study
 from pie_utils.devices import resolve_device
+from pie_utils.evaluation import load_model
 from pie_utils.pruning import DENSE
 from pie_utils.runs import prepare_data
 from pie_utils.store import ResultsStore
@@ -61,7 +62,7 @@ def test_every_run_records_the_machine_that_trained_it(trained):
     study, table = trained
     run = ResultsStore(study.store).read(table.key.iloc[-1])
     machine = run.meta["machine"]
-    assert machine["threads"] == study.training.threads == 1  # set by the trainer, as the key says
+    assert machine["threads"] == study.threads == 1  # set by the trainer
     assert machine["isa"] == torch.backends.cpu.get_cpu_capability()  # e.g. AVX512, AVX2, DEFAULT
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():  # Linux: the model name as the kernel reports it
@@ -210,9 +211,12 @@ def test_a_non_finite_loss_stops_the_run_naming_it_and_stores_nothing(tmp_path, 
     from pie_utils.training import NonFiniteLossError
 
     study = validate_study({**SMALL, "seeds": 1, "learning_rate": 1e-3, "store": str(tmp_path)})
-    monkeypatch.setattr(
-        PopulationTrainer, "_batch_loss", lambda self, model, positions: torch.tensor(float("nan"), requires_grad=True)
-    )
+
+    def nan_loss(self, model, positions, count_correct=False):
+        loss = torch.tensor(float("nan"), requires_grad=True)
+        return (loss, torch.tensor(0)) if count_correct else loss
+
+    monkeypatch.setattr(PopulationTrainer, "_batch_loss", nan_loss)
     with pytest.raises(NonFiniteLossError, match=r"rotten-tomatoes/bilstm dense sparsity=0.0 seed=0 \(lr=0.001\)"):
         train_study(study, progress=False)
     assert ResultsStore(tmp_path).keys() == []
@@ -233,35 +237,53 @@ def test_a_damaged_stored_run_is_reported_recomputed_and_equal_to_the_original(t
     np.testing.assert_array_equal(store.read(key).arrays["test_logits"], original)
 
 
-def test_a_transfer_set_is_every_example_of_the_partner_dataset_scored_by_every_run(tmp_path):
-    """Out-of-distribution logits: one row per movie-reviews review (all three splits), stored
-    beside the in-distribution ones under keys of their own; the in-distribution function of
-    the model is the same with or without them."""
-    plain = validate_study({**SMALL, "seeds": 1, "store": str(tmp_path / "plain")})
-    shifted = validate_study({**SMALL, "seeds": 1, "store": str(tmp_path / "shifted"), "transfer": "movie-reviews"})
-    plain_table, shifted_table = train_study(plain, progress=False), train_study(shifted, progress=False)
-    assert plain_table.key.iloc[0] != shifted_table.key.iloc[0]
-    prepared = prepare_data(shifted)
-    reviews = prepared.transfer
-    assert prepared.splits == ("train", "validation", "test", "transfer")
-    pooled = prepared.split("transfer")
-    assert len(pooled) == len(reviews.train) + len(reviews.validation) + len(reviews.test)
-    assert pooled.ids[: len(reviews.train)] == reviews.train.ids and pooled.ids[-1] == reviews.test.ids[-1]
-    assert prepared.encoded["transfer"].lengths.max() > 64  # reviews keep their own budget, not the snippets'
-    run = ResultsStore(shifted.store).read(shifted_table.key.iloc[0])
-    assert run.arrays["transfer_logits"].shape == (len(pooled), 2)
-    plain_run = ResultsStore(plain.store).read(plain_table.key.iloc[0])
-    np.testing.assert_allclose(run.arrays["test_logits"], plain_run.arrays["test_logits"], atol=1e-5)
-
-
-def test_a_rebuilt_model_reproduces_its_stored_logits(trained):
-    """Dense from its checkpoint, FT/WR from the dense checkpoint and AI from initialisation:
-    each rebuilt model's test logits equal the stored run's (threads=1: deterministic sums)."""
+def test_a_kept_model_reproduces_its_stored_logits(trained):
+    """Dense, FT/WR (branched from dense) and AI runs: the kept weights, loaded into a model
+    built under the run's seed, give exactly the stored test logits."""
     study, table = trained
     prepared = prepare_data(study)
-    trainer = PopulationTrainer(study, prepared, ResultsStore(study.store), torch.device("cpu"))
+    store = ResultsStore(study.store)
+    trainer = PopulationTrainer(study, prepared, store, torch.device("cpu"))
     for method, sparsity in ((DENSE, 0.0), ("IMP-WR", 0.7), ("MP-AI", 0.5)):
-        model = trainer.rebuild(method, sparsity, seed=1)
+        model = load_model(study, prepared, store, method, sparsity, seed=1)
         assert not model.training
-        stored = ResultsStore(study.store).read(trainer.key(method, sparsity, 1)).arrays["test_logits"]
-        np.testing.assert_allclose(trainer.logits(model, "test"), stored, rtol=0, atol=1e-5)
+        stored = store.read(trainer.key(method, sparsity, 1)).arrays["test_logits"]
+        np.testing.assert_array_equal(trainer.logits(model, "test"), stored)
+
+
+def test_every_run_records_each_epoch_it_trained(trained):
+    """Dense and AI runs: E entries; FT/WR: 3 rounds of E after the shared dense epochs, numbered
+    on from E. Dense runs keep each epoch's validation and test logits, the last equal to the final."""
+    study, table = trained
+    store = ResultsStore(study.store)
+    for row in table.itertuples():
+        run = store.read(row.key)
+        history = run.meta["history"]
+        branched = row.method in ("IMP-FT", "IMP-WR", "IIBP-FT")
+        assert [entry["epoch"] for entry in history] == (list(range(2, 5)) if branched else [1])
+        assert all(0 <= entry["train_accuracy"] <= 1 and entry["validation_loss"] > 0 for entry in history)
+        assert history[-1]["validation_accuracy"] == run.metrics["validation_accuracy"]
+    dense = store.read(table[table.method == DENSE].key.iloc[0])
+    for split in ("validation", "test"):
+        np.testing.assert_array_equal(dense.arrays[f"{split}_logits_epoch1"], dense.arrays[f"{split}_logits"])
+
+
+def test_a_longer_dense_run_continues_the_shorter_one_and_equals_training_it_whole(tmp_path):
+    """dense_long's case: E=3 after a stored E=1 run continues from its checkpoint (2 epochs
+    trained), and gives the same weights, logits and history as 3 epochs from scratch."""
+    short = validate_study({**SMALL, "seeds": 1, "store": str(tmp_path / "shared")})
+    train_study(short, progress=False)
+    continued = train_study(
+        validate_study({**SMALL, "seeds": 1, "epochs": 3, "store": str(tmp_path / "shared")}), progress=False
+    )
+    whole = train_study(
+        validate_study({**SMALL, "seeds": 1, "epochs": 3, "store": str(tmp_path / "whole")}), progress=False
+    )
+    assert continued.key.iloc[0] == whole.key.iloc[0]
+    first = ResultsStore(tmp_path / "shared").read(continued.key.iloc[0])
+    second = ResultsStore(tmp_path / "whole").read(whole.key.iloc[0])
+    assert "continued_from" in first.meta and "continued_from" not in second.meta
+    assert first.meta["history"] == second.meta["history"]
+    assert sorted(first.arrays) == sorted(second.arrays)
+    for name in first.arrays:
+        np.testing.assert_array_equal(first.arrays[name], second.arrays[name], err_msg=name)

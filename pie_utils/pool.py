@@ -1,0 +1,246 @@
+"""Train every run of a set of studies with a local pool of worker processes.
+
+``train_studies(studies, workers=W, threads=T)`` lists the runs of the studies (a run two
+studies share, such as the out-of-distribution study's, once) and the evaluations of runs on
+their studies' transfer datasets, then starts W worker processes of T intra-op threads each.
+A worker walks the list in order (dense runs, fewest epochs first; then each seed's pruned
+runs; then the evaluations) and takes the next item that is not stored, whose inputs are
+stored (a pruned run that branches from dense after its seed's dense run, a longer dense run
+after the shorter one it continues, an evaluation after its run), and that no other process
+claims (``ResultsStore.try_claim``): it never waits on an item another process holds while
+there is other work. Each worker prepares a study's data once. With W = 1 the work runs in
+this process.
+
+A run's numbers do not depend on which worker trains it: the BiLSTM's arithmetic is the same
+at any thread count, and an arch whose arithmetic is not (``THREAD_DEPENDENT_ARCHS``, whose
+keys hold the thread count) trains with its study's own ``threads``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import torch
+from tqdm import tqdm  # plain text bars: notebooks run without ipywidgets
+
+from pie_utils.config import Study
+from pie_utils.devices import check_device
+from pie_utils.errors import ParameterError
+from pie_utils.evaluation import evaluation_key, score_transfer, transfer_encoding
+from pie_utils.pruning import DENSE, get_method
+from pie_utils.runs import THREAD_DEPENDENT_ARCHS, open_store, prepare_data, study_key, study_runs
+from pie_utils.store import EVALUATIONS, RUNS, ResultsStore
+from pie_utils.training import PopulationTrainer
+
+DEFAULT_THREADS = 1  # measured on 2 cores: 2 workers x 1 thread beat 1 x 2 (benchmarks/README.md)
+IDLE_WAIT_S = 0.5  # a worker with nothing claimable looks again after this long
+_stop = None  # set in each worker: an Event the parent sets when a worker has failed
+
+
+class PoolError(RuntimeError):
+    """A worker failed; its error and traceback are in the message. Finished runs stay stored."""
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One run to train (``kind`` ``runs``) or one stored run to score on its study's transfer
+    dataset (``kind`` ``evaluations``), with the keys of the runs it needs stored first.
+
+    ``study`` indexes the pool's list of studies.
+    """
+
+    kind: str
+    study: int
+    method: str
+    sparsity: float
+    seed: int
+    key: str
+    needs: tuple[str, ...] = field(default=())
+
+
+def default_workers(threads: int = DEFAULT_THREADS) -> int:
+    """As many workers of ``threads`` threads as the cores this process may use hold (>= 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // threads)
+
+
+def work_items(studies: Sequence[Study]) -> list[WorkItem]:
+    """Every run and evaluation of ``studies``, each key once, in the order workers take them."""
+    dense, pruned, evaluations, seen = [], [], [], set()
+    dense_keys: dict[tuple, dict[int, str]] = {}  # (store, configuration but epochs, seed) -> epochs -> key
+    for index, study in enumerate(studies):
+        prepared = prepare_data(study, encode=False)
+        transfer = transfer_encoding(prepared, encode=False) if study.transfer else None
+        for method, sparsity, seed in study_runs(study):
+            key = study_key(study, prepared, method, sparsity, seed)
+            if transfer is not None:
+                scored = evaluation_key(key, transfer)
+                if scored not in seen:
+                    seen.add(scored)
+                    evaluations.append(WorkItem(EVALUATIONS, index, method, sparsity, seed, scored, (key,)))
+            if key in seen:
+                continue
+            seen.add(key)
+            if method == DENSE:
+                family = (study.store, study_key(_without_epochs(study), prepared, DENSE, 0.0, seed))
+                dense_keys.setdefault(family, {})[study.training.epochs] = key
+                dense.append((study.training.epochs, seed, family, WorkItem(RUNS, index, method, sparsity, seed, key)))
+            else:
+                branches = get_method(method).schedule.branches_from_dense
+                needs = (study_key(study, prepared, DENSE, 0.0, seed),) if branches else ()
+                pruned.append((seed, WorkItem(RUNS, index, method, sparsity, seed, key, needs)))
+    ordered = []
+    for epochs, _, family, item in sorted(dense, key=lambda entry: entry[:2]):
+        shorter = [e for e in dense_keys[family] if e < epochs]  # the dense run this one continues
+        ordered.append(replace(item, needs=(dense_keys[family][max(shorter)],)) if shorter else item)
+    ordered += [item for _, item in sorted(pruned, key=lambda entry: entry[0])]
+    return ordered + evaluations
+
+
+def train_studies(
+    studies: Sequence[Study], workers: int | None = None, threads: int = DEFAULT_THREADS, progress: bool = True
+) -> dict[str, int]:
+    """Train every missing run and evaluation of ``studies`` with ``workers`` processes of
+    ``threads`` threads (default: ``default_workers(threads)``). Returns the number of
+    ``runs`` and ``evaluations`` the studies hold, and how many items were stored ``before``
+    and ``after`` the call.
+
+    Raises:
+        ParameterError: a bad ``workers`` or ``threads``, before any work.
+        PoolError: a worker failed (the others stop after their current item).
+    """
+    for name, value in (("workers", workers), ("threads", threads)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ParameterError(name, value, "a whole number >= 1")
+    for study in studies:
+        check_device(study)
+    items = work_items(studies)
+    workers = workers or default_workers(threads)
+    counts = {kind: sum(item.kind == kind for item in items) for kind in (RUNS, EVALUATIONS)}
+    counts["before"] = _done_count(studies, items)
+    with tqdm(total=len(items), initial=counts["before"], desc="runs and evaluations", disable=not progress) as bar:
+        if workers == 1:
+            _work(studies, items, threads, lambda: bar.update(1))
+        else:
+            _run_processes(studies, items, workers, threads, bar)
+    counts["after"] = _done_count(studies, items)
+    return counts
+
+
+def _run_processes(studies, items, workers, threads, bar) -> None:
+    context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pool state
+    stop = context.Event()
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_set_stop, initargs=(stop,)
+    ) as pool:
+        futures = [pool.submit(_work_in_process, studies, items, threads) for _ in range(workers)]
+        while not all(future.done() for future in futures):
+            concurrent.futures.wait(futures, timeout=2, return_when=concurrent.futures.FIRST_COMPLETED)
+            if any(future.done() and future.result() is not None for future in futures):
+                stop.set()
+            bar.update(_done_count(studies, items) - bar.n)
+    failures = [future.result() for future in futures if future.result() is not None]
+    if failures:
+        raise PoolError(f"{len(failures)} of {workers} workers failed; finished runs are stored. First:\n{failures[0]}")
+
+
+def _set_stop(event) -> None:
+    global _stop
+    _stop = event
+
+
+def _work_in_process(studies: Sequence[Study], items: Sequence[WorkItem], threads: int) -> str | None:
+    """A worker process: ``_work``; returns None, or the traceback of its failure (returned,
+    not raised: not every error type survives pickling)."""
+    try:
+        _work(studies, items, threads)
+        return None
+    except Exception:
+        return traceback.format_exc()
+
+
+def _work(studies: Sequence[Study], items: Sequence[WorkItem], threads: int, on_done=None) -> None:
+    """Take claimable items, earliest first, until every item is stored (or the pool stops)."""
+    contexts: dict[int, _StudyContext] = {}
+    remaining = list(items)
+    while remaining and not (_stop is not None and _stop.is_set()):
+        remaining = [item for item in remaining if not _stored(studies, item)]
+        taken = next((item for item in remaining if _take(studies, item, contexts, threads)), None)
+        if taken is not None and on_done is not None:
+            on_done()
+        elif taken is None and remaining:
+            time.sleep(IDLE_WAIT_S)
+
+
+def _take(studies, item: WorkItem, contexts, threads: int) -> bool:
+    """Do ``item`` if its inputs are stored and its claim is free; True when it was done here."""
+    study = studies[item.study]
+    store = _store(study)
+    if not all(store.run_dir(key).exists() for key in item.needs):
+        return False
+    claim = store.try_claim(item.key)
+    if claim is None:
+        return False
+    try:
+        context = contexts.get(item.study) or contexts.setdefault(item.study, _StudyContext.build(study))
+        torch.set_num_threads(study.threads if study.arch in THREAD_DEPENDENT_ARCHS else threads)
+        if store.read(item.key, kind=item.kind) is not None:
+            pass  # finished by another process before the claim
+        elif item.kind == EVALUATIONS:
+            score_transfer(study, context.trainer.prepared, store, *_run_of(item), context.transfer)
+        else:
+            context.train(item)
+    finally:
+        claim.release()
+    return True
+
+
+@dataclass
+class _StudyContext:
+    """A worker's prepared study: its trainer and, with a transfer dataset, its encoding."""
+
+    trainer: PopulationTrainer
+    transfer: object = None
+
+    @classmethod
+    def build(cls, study: Study) -> _StudyContext:
+        prepared = prepare_data(study)
+        trainer = PopulationTrainer(study, prepared, open_store(study), check_device(study))
+        return cls(trainer, transfer_encoding(prepared) if study.transfer else None)
+
+    def train(self, item: WorkItem) -> None:
+        trainer = self.trainer
+        if trainer.needs_dense_checkpoint(item.method) and not trainer.has_checkpoint(item.seed):
+            with trainer.store.claim(trainer.key(DENSE, 0.0, item.seed)):  # its checkpoint was removed
+                if not trainer.has_checkpoint(item.seed):
+                    trainer.train_run(DENSE, 0.0, item.seed)
+        trainer.train_run(*_run_of(item))
+
+
+def _run_of(item: WorkItem) -> tuple[str, float, int]:
+    return item.method, item.sparsity, item.seed
+
+
+def _store(study: Study) -> ResultsStore:
+    return open_store(study)
+
+
+def _stored(studies, item: WorkItem) -> bool:
+    """Whether ``item``'s record folder exists (cheap; reads verify it)."""
+    return _store(studies[item.study]).run_dir(item.key, item.kind).exists()
+
+
+def _done_count(studies, items) -> int:
+    return sum(_stored(studies, item) for item in items)
+
+
+def _without_epochs(study: Study) -> Study:
+    """``study`` with its epoch count (and the epochs it keeps training logits of) fixed, so
+    dense runs differing only in how long they train share one key: a family to continue."""
+    return replace(study, training=replace(study.training, epochs=1, train_logit_epochs=()))

@@ -1,0 +1,78 @@
+"""The local pool: worker processes share a store, each run is trained exactly once, and the
+notebooks' no-train mode reads what the pool stored."""
+
+from collections import Counter
+
+import pytest
+
+from pie_utils.errors import ParameterError
+from pie_utils.pool import train_studies, work_items
+from pie_utils.pruning import DENSE
+from pie_utils.store import EVALUATIONS, RUNS, ResultsStore
+from pie_utils.studies import NO_TRAIN_ENV, MissingRunsError, load_study, train
+
+SMALL = {"seeds": 2, "subset": {"n_train": 300, "n_validation": 60, "n_test": 80, "seed": 0}, "epochs": 1}
+
+
+def small_studies(store):
+    """ci's main study, its dense_long control (3 epochs) and its ood study, made small."""
+    return [
+        load_study("ci", "run", store=str(store), sparsities=[0.5, 0.9], **SMALL),
+        load_study("ci", "dense_long", store=str(store), **{**SMALL, "epochs": 3}),
+        load_study("ci", "ood", store=str(store), **SMALL),
+    ]
+
+
+def started_keys(store) -> Counter:
+    lines = (store / "training.log").read_text().splitlines()
+    return Counter(line.split()[3] for line in lines if line.split()[2] == "start")
+
+
+def test_the_work_list_holds_each_key_once_dense_first_and_longer_dense_after_shorter(tmp_path):
+    items = work_items(small_studies(tmp_path))
+    runs = [item for item in items if item.kind == RUNS]
+    assert len({item.key for item in items}) == len(items)
+    # run: 2 dense + 2 x 2 x 2 pruned; dense_long: 2 dense; ood shares run's runs (MP-AI 0.9)
+    assert len(runs) == 2 + 8 + 2 and sum(item.kind == EVALUATIONS for item in items) == 2 * 2
+    assert [item.method for item in runs[:4]] == [DENSE] * 4
+    short, long = runs[:2], runs[2:4]
+    assert [item.needs for item in long] == [(item.key,) for item in short]
+    assert all(item.needs == (short[item.seed].key,) for item in runs if item.method == "IMP-FT")
+
+
+def test_two_workers_train_every_run_once_and_a_second_call_trains_nothing(tmp_path):
+    studies = small_studies(tmp_path)
+    counts = train_studies(studies, workers=2, threads=1, progress=False)
+    assert counts == {"runs": 12, "evaluations": 4, "before": 0, "after": 16}
+    started = started_keys(tmp_path)
+    runs = {item.key for item in work_items(studies) if item.kind == RUNS}
+    assert set(started) == runs and set(started.values()) == {1}
+    log = (tmp_path / "training.log").read_text().splitlines()
+    assert len({line.split()[1] for line in log}) == 2  # both workers trained
+    store = ResultsStore(tmp_path)
+    assert all(store.read(key) is not None for key in runs)
+    long = [store.read(item.key) for item in work_items(studies) if item.study == 1]
+    assert all("continued_from" in run.meta for run in long)
+
+    again = train_studies(studies, workers=2, threads=1, progress=False)
+    assert again == {**counts, "before": 16}
+    assert started_keys(tmp_path) == started
+
+
+def test_the_no_train_mode_names_missing_runs_and_reads_stored_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv(NO_TRAIN_ENV, "1")
+    study = load_study("ci", "worked_example", store=str(tmp_path), seeds=1, epochs=1)
+    with pytest.raises(MissingRunsError, match=r"2 of 2 runs of study 'worked_example' \(ci\).*dense 0 seed 0"):
+        train("ci", "worked_example", progress=False, store=str(tmp_path), seeds=1, epochs=1)
+    assert not (tmp_path / "training.log").exists()
+    train_studies([study], workers=1, progress=False)
+    before = (tmp_path / "training.log").read_text()
+    trained = train("ci", "worked_example", progress=False, store=str(tmp_path), seeds=1, epochs=1)
+    assert trained.table["stored"].all() and (tmp_path / "training.log").read_text() == before
+
+
+@pytest.mark.parametrize("name, value", [("workers", 0), ("threads", 1.5), ("workers", True)])
+def test_bad_pool_sizes_are_refused_before_any_work(tmp_path, name, value):
+    with pytest.raises(ParameterError, match=name):
+        train_studies(small_studies(tmp_path), progress=False, **{name: value})
+    assert not tmp_path.joinpath("training.log").exists()
