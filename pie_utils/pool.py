@@ -71,7 +71,7 @@ def default_workers(threads: int = DEFAULT_THREADS) -> int:
 
 
 def work_items(studies: Sequence[Study]) -> list[WorkItem]:
-    """Every run and evaluation of ``studies``, each key once, in the order workers take them."""
+    """Every run and evaluation of ``studies``, each (store, key) once, in the order workers take them."""
     dense, pruned, evaluations, seen = [], [], [], set()
     dense_keys: dict[tuple, dict[int, str]] = {}  # (store, configuration but epochs, seed) -> epochs -> key
     for index, study in enumerate(studies):
@@ -81,12 +81,12 @@ def work_items(studies: Sequence[Study]) -> list[WorkItem]:
             key = study_key(study, prepared, method, sparsity, seed)
             if transfer is not None:
                 scored = evaluation_key(key, transfer)
-                if scored not in seen:
-                    seen.add(scored)
+                if (study.store, scored) not in seen:
+                    seen.add((study.store, scored))
                     evaluations.append(WorkItem(EVALUATIONS, index, method, sparsity, seed, scored, (key,)))
-            if key in seen:
+            if (study.store, key) in seen:
                 continue
-            seen.add(key)
+            seen.add((study.store, key))
             if method == DENSE:
                 family = (study.store, study_key(_without_epochs(study), prepared, DENSE, 0.0, seed))
                 dense_keys.setdefault(family, {})[study.training.epochs] = key
