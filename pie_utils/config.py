@@ -30,7 +30,7 @@ DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 PROFILES_FILE = "profiles.toml"
 HYPERPARAMETERS_FILE = "hyperparameters.toml"
 # examples per forward pass when computing logits, measured fastest per arch on the CPU
-# (benchmarks/results/step-variants.md): 1.6x (BiLSTM) and 1.65x (MiniLM) faster than 256
+# (benchmarks/results/step-variants.md, 1 thread): 1.43x (BiLSTM) and 1.69x (MiniLM) faster than 256
 EVAL_BATCH_SIZES = {"bilstm": 64, "bert": 32}
 DEFAULT_STORE = "results/store"
 

@@ -61,7 +61,7 @@ FAULT_AFTER_STEPS_ENV = "PIE_UTILS_FAULT_AFTER_STEPS"  # tests only: SIGKILL aft
 ADAM_BETA1 = 0.9  # torch.optim.Adam's default, which _optimizer uses
 BUCKET_BATCHES = 50  # batches per length bucket: close lengths share a batch, order stays random
 # Adam's implementation per arch, measured (benchmarks/results/step-variants.md, 1 thread): the
-# fused kernel makes a MiniLM step 1.22x faster; the BiLSTM's step gains nothing from it or
+# fused kernel makes a MiniLM step 1.22-1.26x faster; the BiLSTM's step gains nothing from it or
 # from foreach (the LSTM dominates), so it keeps the for-loop and its exact numbers
 ADAM_OPTIONS = {"bert": {"fused": True}, "bilstm": {}}
 
