@@ -14,6 +14,7 @@ to its own layer or an earlier one; tests/test_architecture.py checks it):
     evaluation         kept models loaded back; stored runs scored on another dataset afterwards
     pies               modal labels, pruning-identified exemplars and accuracy on them
     stats, intervals   bootstrap intervals, tests, Holm, verdict rules; estimates beside intervals
+    paired             inference over whole seeds: paired contrasts, sign-flip tests, power, verdicts
     influence          per-example loss, EL2N and its percentile bins
     influence_truth    exact leave-one-out influence on a convex stand-in, TracIn
     hardness           text and model-based difficulty measures (a table of measures)

@@ -26,6 +26,7 @@ LAYERS = (
         {
             "pie_utils.pies",
             "pie_utils.stats",
+            "pie_utils.paired",
             "pie_utils.intervals",
             "pie_utils.influence",
             "pie_utils.influence_truth",

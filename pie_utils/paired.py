@@ -1,0 +1,238 @@
+"""Inference over seeds that keeps the design's pairing: whole seeds, paired contrasts, exact tests.
+
+Seed s of every population of a study shares its initial weights and data order with dense
+seed s, so seeds are the unit of replication and a comparison of two populations is paired by
+seed. This module turns populations into one number per seed and draws inference from those:
+
+- ``leave_one_out_disagreement(model, reference)``: per seed s, the share of examples where
+  model s disagrees with the modal label of the reference population *without seed s*;
+- ``paired_contrasts(treated, control, reference)``: per seed s, that disagreement for the
+  treated model s minus the control model s, both against the same leave-s-out modal label, so
+  both sides of every contrast meet the same S − 1 voters (give an even S: S − 1 odd voters
+  cannot tie between two classes; ``tied_points`` counts the ties that remain);
+- ``paired_inference(contrasts)``: the mean contrast with its Student-t interval and an exact
+  sign-flip p-value (every one of the 2^S sign patterns up to ``EXACT_SEEDS``, a seeded Monte
+  Carlo beyond), and whether the design can reach the test level at all: with S seeds the
+  smallest attainable sign-flip p-value is 2^−S one-sided, 2^(1−S) two-sided;
+- ``prospective_power`` and ``seeds_for_power``: the power of that design to detect an effect
+  Δ given the seed-to-seed standard deviation of the contrasts (from a pilot), before training;
+- ``decide``: the verdict from the interval of the primary estimand, by the rule stated in
+  ``DECISION_RULE``.
+
+The simulation tests in ``tests/test_paired.py`` check the calibration (rejections under the
+null within the binomial 99 % interval), the interval's coverage and the power function.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from pie_utils.errors import ParameterError
+from pie_utils.pies import modal_labels
+
+ALTERNATIVES = ("two-sided", "greater", "less")
+EXACT_SEEDS = 16  # up to 2^16 sign patterns enumerated; beyond, Monte Carlo
+MONTE_CARLO_PATTERNS = 20_000
+POWER_GOAL = 0.8
+DECISION_RULE = (
+    "not supported when the interval lies wholly inside ±Δ (any effect is negligible) or wholly "
+    "on the other side of zero; supported when it lies wholly on the claimed side of zero and "
+    "reaches beyond Δ's band; otherwise inconclusive, or underpowered at this scale when the "
+    f"design's power to detect Δ was below {POWER_GOAL:.0%}"
+)
+
+
+def leave_one_out_disagreement(model: np.ndarray, reference: np.ndarray, num_classes: int) -> np.ndarray:
+    """``[seed]``: for each seed s, the share of examples where ``model[s]`` disagrees with the
+    modal label of ``reference`` without its seed s.
+
+    ``model`` and ``reference`` are predictions ``[seed, example]`` of two populations trained
+    on the same seeds (they may be the same population: then it is a model against its peers).
+    """
+    model, reference = _paired_predictions(model, reference)
+    return np.array(
+        [
+            float(np.mean(model[s] != modal_labels(np.delete(reference, s, axis=0), num_classes).labels))
+            for s in range(len(model))
+        ]
+    )
+
+
+def paired_contrasts(treated: np.ndarray, control: np.ndarray, reference: np.ndarray, num_classes: int) -> np.ndarray:
+    """``[seed]`` contrasts: leave-one-out disagreement of ``treated[s]`` minus that of
+    ``control[s]``, both against the modal label of ``reference`` without seed s.
+
+    E.g. treated = a pruned population, control = the dense one, reference = the dense one:
+    how much more pruned model s departs from its dense peers than dense model s does.
+    """
+    return leave_one_out_disagreement(treated, reference, num_classes) - leave_one_out_disagreement(
+        control, reference, num_classes
+    )
+
+
+def tied_points(reference: np.ndarray, num_classes: int) -> int:
+    """How many (seed, example) leave-one-out modal labels of ``reference[seed, example]`` tie
+    (decided by the lowest class index; none for two classes and an even seed count)."""
+    reference = np.asarray(reference)
+    return int(
+        sum(modal_labels(np.delete(reference, s, axis=0), num_classes).ties.sum() for s in range(len(reference)))
+    )
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """Inference on the mean of per-seed contrasts.
+
+    Attributes:
+        estimate: the mean contrast.
+        low, high: its Student-t interval at ``level``.
+        p_value: the sign-flip p-value against a mean of zero (exact up to ``EXACT_SEEDS``).
+        seeds: the number of contrasts.
+        smallest_p: the smallest p-value the sign-flip test can give with this many seeds.
+        level: the interval's confidence level.
+    """
+
+    estimate: float
+    low: float
+    high: float
+    p_value: float
+    seeds: int
+    smallest_p: float
+    level: float
+
+    def can_reach(self, alpha: float) -> bool:
+        """Whether any outcome of this design could give p <= ``alpha``."""
+        return self.smallest_p <= alpha
+
+
+def smallest_p_value(seeds: int, alternative: str = "two-sided") -> float:
+    """The smallest sign-flip p-value with ``seeds`` contrasts: every sign agreeing."""
+    _check_alternative(alternative)
+    return min(1.0, (2.0 if alternative == "two-sided" else 1.0) / 2**seeds)
+
+
+def sign_flip_p_value(contrasts: np.ndarray, alternative: str = "two-sided", seed: int = 0) -> float:
+    """p-value of the mean of ``contrasts[seed]`` under sign flips (symmetric about zero under
+    the null): the share of sign patterns whose mean is at least as extreme, the observed one
+    included. Exact up to ``EXACT_SEEDS`` contrasts, else ``MONTE_CARLO_PATTERNS`` seeded draws."""
+    contrasts = _contrasts(contrasts)
+    _check_alternative(alternative)
+    n = len(contrasts)
+    if n <= EXACT_SEEDS:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+    else:
+        rng = np.random.default_rng(seed)
+        signs = np.vstack([np.ones(n), rng.choice((1.0, -1.0), size=(MONTE_CARLO_PATTERNS - 1, n))])
+    means = signs @ contrasts / n
+    observed = contrasts.mean()
+    tolerance = 1e-12 * max(1.0, abs(observed))  # sums in another order must still count as equal
+    if alternative == "greater":
+        extreme = means >= observed - tolerance
+    elif alternative == "less":
+        extreme = means <= observed + tolerance
+    else:
+        extreme = np.abs(means) >= abs(observed) - tolerance
+    return float(extreme.mean())
+
+
+def paired_inference(contrasts: np.ndarray, level: float = 0.95, alternative: str = "two-sided") -> PairedResult:
+    """Point, interval and p-value of the mean of ``contrasts[seed]`` together.
+
+    The interval is Student's t (two-sided at ``level``); the p-value is the sign-flip test's.
+    """
+    contrasts = _contrasts(contrasts)
+    if not 0 < level < 1:
+        raise ParameterError("level", level, "a number in (0, 1)")
+    n = len(contrasts)
+    mean = float(contrasts.mean())
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * contrasts.std(ddof=1) / math.sqrt(n)
+    return PairedResult(
+        estimate=mean,
+        low=mean - half,
+        high=mean + half,
+        p_value=sign_flip_p_value(contrasts, alternative),
+        seeds=n,
+        smallest_p=smallest_p_value(n, alternative),
+        level=level,
+    )
+
+
+def prospective_power(delta: float, sd: float, seeds: int, alpha: float = 0.05, alternative: str = "greater") -> float:
+    """Power of the paired t-test on ``seeds`` contrasts of standard deviation ``sd`` to detect a
+    mean of ``delta`` at level ``alpha`` (noncentral t). 0 when the sign-flip test cannot
+    reach ``alpha`` with that many seeds. Prospective: ``delta`` is the smallest effect that
+    matters, fixed before the runs, never the observed one."""
+    _check_alternative(alternative)
+    if seeds < 2:
+        raise ParameterError("seeds", seeds, "an integer >= 2")
+    if not sd > 0:
+        raise ParameterError("sd", sd, "a number > 0 (the contrasts' seed-to-seed standard deviation)")
+    if smallest_p_value(seeds, alternative) > alpha:
+        return 0.0
+    df, shift = seeds - 1, abs(delta) * math.sqrt(seeds) / sd
+    if alternative == "two-sided":
+        critical = stats.t.ppf(1 - alpha / 2, df)
+        return float(stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift))
+    return float(stats.nct.sf(stats.t.ppf(1 - alpha, df), df, shift))
+
+
+def seeds_for_power(
+    delta: float,
+    sd: float,
+    alpha: float = 0.05,
+    power: float = POWER_GOAL,
+    alternative: str = "greater",
+    most: int = 1000,
+) -> int | None:
+    """The fewest seeds whose ``prospective_power`` reaches ``power``; None if more than ``most``."""
+    for seeds in range(2, most + 1):
+        if prospective_power(delta, sd, seeds, alpha, alternative) >= power:
+            return seeds
+    return None
+
+
+def decide(result: PairedResult, delta: float, power: float, claimed_sign: int = 1) -> str:
+    """The verdict on a claim that the effect has ``claimed_sign`` (+1 or −1), by ``DECISION_RULE``.
+
+    ``delta``: the smallest effect that matters (> 0); ``power``: the design's prospective power
+    to detect it (``prospective_power``), which only decides between "inconclusive" and
+    "underpowered at this scale".
+    """
+    if claimed_sign not in (1, -1):
+        raise ParameterError("claimed_sign", claimed_sign, "+1 or -1")
+    if not delta > 0:
+        raise ParameterError("delta", delta, "a number > 0: the smallest effect that matters")
+    low, high = sorted((claimed_sign * result.low, claimed_sign * result.high))
+    if high < 0 or (-delta < low and high < delta):
+        return "not supported"
+    if low > 0:
+        return "supported"
+    return "underpowered at this scale" if power < POWER_GOAL else "inconclusive at this scale"
+
+
+def _paired_predictions(model: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    model, reference = np.asarray(model), np.asarray(reference)
+    if model.ndim != 2 or model.shape != reference.shape:
+        raise ParameterError(
+            "model", f"shape {model.shape}", f"[seed, example] predictions shaped like reference {reference.shape}"
+        )
+    if len(model) < 3:
+        raise ParameterError("model", f"{len(model)} seeds", "3 or more seeds (a leave-one-out modal label needs 2)")
+    return model, reference
+
+
+def _contrasts(contrasts: np.ndarray) -> np.ndarray:
+    contrasts = np.asarray(contrasts, dtype=float)
+    if contrasts.ndim != 1 or len(contrasts) < 2 or not np.isfinite(contrasts).all():
+        raise ParameterError("contrasts", f"shape {contrasts.shape}", "[seed] finite numbers, 2 or more")
+    return contrasts
+
+
+def _check_alternative(alternative: str) -> None:
+    if alternative not in ALTERNATIVES:
+        raise ParameterError("alternative", alternative, ALTERNATIVES)

@@ -1,0 +1,124 @@
+"""Paired seed inference: small cases worked by hand, and simulations of its calibration,
+coverage and power (500 data sets each, seeded)."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from pie_utils.errors import ParameterError
+from pie_utils.paired import (
+    decide,
+    leave_one_out_disagreement,
+    paired_contrasts,
+    paired_inference,
+    prospective_power,
+    seeds_for_power,
+    sign_flip_p_value,
+    smallest_p_value,
+    tied_points,
+)
+
+SIMULATIONS = 500
+NULL_99 = stats.binom.interval(0.99, SIMULATIONS, 0.05)  # (13, 38): rejections of a calibrated test
+
+
+def test_leave_one_out_disagreement_by_hand():
+    reference = np.array([[0, 0, 0], [1, 1, 1], [1, 0, 1], [1, 0, 1]])  # 4 seeds, 3 examples
+    model = np.array([[1, 0, 1], [0, 0, 0], [1, 1, 1], [1, 0, 1]])
+    # without any one seed, the 3 remaining reference rows vote (1, 0, 1) on every example
+    # model rows against (1, 0, 1): agree; differ at 0 and 2; differ at 1; agree
+    np.testing.assert_allclose(leave_one_out_disagreement(model, reference, 2), [0, 2 / 3, 1 / 3, 0])
+    # reference rows against their peers' (1, 0, 1): (0,0,0) differs twice, (1,1,1) once, then none
+    np.testing.assert_allclose(leave_one_out_disagreement(reference, reference, 2), [2 / 3, 1 / 3, 0, 0])
+    np.testing.assert_allclose(paired_contrasts(model, reference, reference, 2), [-2 / 3, 1 / 3, 1 / 3, 0])
+    assert tied_points(reference, 2) == 0  # 3 voters, 2 classes: no ties
+    # 3 seeds leave 2 voters: they split on example 1 without seed 0, on examples 0 and 2
+    # without seed 1, and on all three without seed 2
+    assert tied_points(reference[:3], 2) == 1 + 2 + 3
+
+
+def test_sign_flip_p_values_by_hand_and_what_a_design_cannot_reach():
+    # signs of (1, 2, 3): only all-plus and all-minus reach |mean| >= 2, of 8 patterns
+    assert sign_flip_p_value([1.0, 2.0, 3.0]) == pytest.approx(2 / 8)
+    assert sign_flip_p_value([1.0, 2.0, 3.0], "greater") == pytest.approx(1 / 8)
+    assert sign_flip_p_value([1.0, 2.0, 3.0], "less") == pytest.approx(1.0)
+    # 5 seed pairs cannot reach p < 0.05 two-sided (2/32 = 0.0625); 6 can
+    assert smallest_p_value(5) == pytest.approx(0.0625) and not paired_inference(np.ones(5)).can_reach(0.05)
+    assert paired_inference(np.arange(1.0, 7.0)).can_reach(0.05)
+
+
+def test_the_interval_is_students_t_on_the_mean():
+    contrasts = np.array([0.01, 0.03, 0.02, 0.04])
+    result = paired_inference(contrasts)
+    half = stats.t.ppf(0.975, 3) * contrasts.std(ddof=1) / 2
+    assert (result.estimate, result.low, result.high) == pytest.approx((0.025, 0.025 - half, 0.025 + half))
+
+
+def test_under_the_null_the_tests_reject_at_their_nominal_rate():
+    """Contrasts symmetric about zero (10 seeds): the t interval excludes zero within the
+    binomial 99 % interval of 5 % of 500 data sets; the exact sign-flip test (discrete, so
+    conservative) rejects no more often than that interval's top."""
+    rng = np.random.default_rng(1)
+    data = rng.standard_t(df=5, size=(SIMULATIONS, 10))
+    results = [paired_inference(row) for row in data]
+    t_rejections = sum(not (r.low <= 0 <= r.high) for r in results)
+    flip_rejections = sum(r.p_value <= 0.05 for r in results)
+    assert NULL_99[0] <= t_rejections <= NULL_99[1]
+    assert flip_rejections <= NULL_99[1]
+
+
+def test_with_a_planted_effect_the_interval_covers_it_at_its_nominal_rate():
+    rng = np.random.default_rng(2)
+    data = 0.3 + rng.normal(0, 1, size=(SIMULATIONS, 12))
+    covered = sum(r.low <= 0.3 <= r.high for r in map(paired_inference, data))
+    low, high = stats.binom.interval(0.99, SIMULATIONS, 0.95)
+    assert low <= covered <= high
+
+
+def test_the_power_function_predicts_the_simulated_rejection_rate():
+    """At the seeds the power function asks for, a one-sided test at 5 % rejects as often as it
+    predicted, within 3 Monte-Carlo standard errors."""
+    delta, sd = 0.03, 0.05
+    seeds = seeds_for_power(delta, sd)
+    predicted = prospective_power(delta, sd, seeds)
+    assert predicted >= 0.8 > prospective_power(delta, sd, seeds - 1)
+    rng = np.random.default_rng(3)
+    data = delta + rng.normal(0, sd, size=(SIMULATIONS, seeds))
+    rejected = np.mean([paired_inference(row, level=0.90).low > 0 for row in data])  # one-sided 5 %
+    assert abs(rejected - predicted) <= 3 * np.sqrt(predicted * (1 - predicted) / SIMULATIONS)
+
+
+def test_power_is_zero_where_the_exact_test_cannot_reach_alpha():
+    assert prospective_power(1.0, 0.1, 4, alternative="greater") == 0.0  # 1/16 > 0.05
+    assert prospective_power(1.0, 0.1, 5, alternative="greater") > 0.99  # 1/32 <= 0.05
+
+
+@pytest.mark.parametrize(
+    "low, high, power, verdict",
+    [
+        (0.02, 0.05, 0.9, "supported"),
+        (-0.05, -0.02, 0.9, "not supported"),
+        (-0.005, 0.008, 0.9, "not supported"),  # wholly inside +-0.01: negligible
+        (0.002, 0.008, 0.9, "not supported"),  # above zero, but negligible
+        (-0.01, 0.05, 0.9, "inconclusive at this scale"),
+        (-0.01, 0.05, 0.5, "underpowered at this scale"),
+    ],
+)
+def test_verdicts_follow_the_stated_rule(low, high, power, verdict):
+    from pie_utils.paired import PairedResult
+
+    result = PairedResult(
+        estimate=(low + high) / 2, low=low, high=high, p_value=0.5, seeds=10, smallest_p=0.002, level=0.95
+    )
+    assert decide(result, delta=0.01, power=power) == verdict
+    mirrored = PairedResult(-result.estimate, -high, -low, 0.5, 10, 0.002, 0.95)
+    assert decide(mirrored, delta=0.01, power=power, claimed_sign=-1) == verdict
+
+
+def test_bad_input_is_refused_naming_the_parameter():
+    with pytest.raises(ParameterError, match="contrasts"):
+        paired_inference([0.1])
+    with pytest.raises(ParameterError, match="alternative"):
+        sign_flip_p_value([1.0, 2.0], "bigger")
+    with pytest.raises(ParameterError, match="model"):
+        leave_one_out_disagreement(np.zeros((2, 5)), np.zeros((2, 5)), 2)
