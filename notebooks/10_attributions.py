@@ -34,10 +34,11 @@
 #
 # **Which models.** The seeds are split into halves (as in chapter 5): PIEs are selected on half
 # A; the attributed models are the first `attribution_seeds` of half B, which took no part in
-# the selection. A pruned model is not stored, only its logits: `TrainedStudy.model` retrains it
-# (10–25 s on `default`) and checks it against the stored logits. So we attribute two cells
-# rather than all: IMP-FT, the paper's iterative method, and MP-AI, pruning at initialisation,
-# both at the study's highest sparsity, where pruning removes the most weights.
+# the selection. Every BiLSTM run keeps its trained weights and masks, and `TrainedStudy.model`
+# loads them (the test suite checks that a loaded model gives its run's stored logits exactly).
+# Integrated gradients cost seconds per model, so we attribute two cells rather than all:
+# IMP-FT, the paper's iterative method, and MP-AI, pruning at initialisation, both at the
+# study's highest sparsity, where pruning removes the most weights.
 #
 # **Which points.** Every test PIE of the two cells, plus `sample_points` test points drawn
 # at random; the non-PIEs of a cell are those of the random draw, a uniform sample of them.
