@@ -82,13 +82,8 @@ def run_fast_path(study: Study, store_root: str | None = None) -> tuple[PathResu
         trainer = TimedPopulationTrainer(study, prepared, store, resolve_device(study.device))
         for seed in study.seed_range:
             trainer.train_seed(seed)
-        table = study_table(study, prepared, store)
-        logits = {
-            (row.method, row.sparsity, row.seed): store.read(row.key).arrays["test_logits"]
-            for row in table.itertuples()
-        }
+        runs, logits = _stored_population(study, prepared, store)
         wall = time.perf_counter() - started
-    runs = table[["method", "sparsity", "seed", "test_accuracy"]].reset_index(drop=True)
     return PathResult(
         "pie_utils", wall, trainer.train_seconds, trainer.train_tokens, runs, logits, prepared.encoded["train"].lengths
     ), trainer
@@ -104,14 +99,8 @@ def run_pool_path(study: Study, workers: int, threads: int, train_tokens: int) -
         study = replace(study, store=scratch)
         train_studies([study], workers=workers, threads=threads, progress=False)
         prepared = prepare_data(study)
-        store = ResultsStore(study.store)
-        table = study_table(study, prepared, store)
-        logits = {
-            (row.method, row.sparsity, row.seed): store.read(row.key).arrays["test_logits"]
-            for row in table.itertuples()
-        }
+        runs, logits = _stored_population(study, prepared, ResultsStore(study.store))
         wall = time.perf_counter() - started
-    runs = table[["method", "sparsity", "seed", "test_accuracy"]].reset_index(drop=True)
     return PathResult(
         f"pie_utils {workers}x{threads}",
         wall,
@@ -121,6 +110,16 @@ def run_pool_path(study: Study, workers: int, threads: int, train_tokens: int) -
         logits,
         prepared.encoded["train"].lengths,
     )
+
+
+def _stored_population(study: Study, prepared, store: ResultsStore) -> tuple[pd.DataFrame, dict]:
+    """The study's runs read back: (method, sparsity, seed, test_accuracy) rows, and
+    ``(method, sparsity, seed)`` → test logits ``[example, class]``."""
+    table = study_table(study, prepared, store)
+    logits = {
+        (row.method, row.sparsity, row.seed): store.read(row.key).arrays["test_logits"] for row in table.itertuples()
+    }
+    return table[["method", "sparsity", "seed", "test_accuracy"]].reset_index(drop=True), logits
 
 
 def run_baseline(study: Study) -> tuple[PathResult, BaselineTrainer]:
