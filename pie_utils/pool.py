@@ -195,7 +195,7 @@ def _take(studies, item: WorkItem, contexts, threads: int) -> bool:
         elif item.kind == EVALUATIONS:
             score_transfer(study, context.trainer.prepared, store, *_run_of(item), context.transfer)
         else:
-            context.train(item)
+            context.trainer.train_run(*_run_of(item))
     finally:
         claim.release()
     return True
@@ -213,14 +213,6 @@ class _StudyContext:
         prepared = prepare_data(study)
         trainer = PopulationTrainer(study, prepared, open_store(study), check_device(study))
         return cls(trainer, transfer_encoding(prepared) if study.transfer else None)
-
-    def train(self, item: WorkItem) -> None:
-        trainer = self.trainer
-        if trainer.needs_dense_checkpoint(item.method) and not trainer.has_checkpoint(item.seed):
-            with trainer.store.claim(trainer.key(DENSE, 0.0, item.seed)):  # its checkpoint was removed
-                if not trainer.has_checkpoint(item.seed):
-                    trainer.train_run(DENSE, 0.0, item.seed)
-        trainer.train_run(*_run_of(item))
 
 
 def _run_of(item: WorkItem) -> tuple[str, float, int]:

@@ -145,9 +145,8 @@ class PopulationTrainer:
             if sd == seed and m != DENSE and not self.store.has(self.key(m, s, seed))
         ]
         dense_key = self.key(DENSE, 0.0, seed)
-        needs_branch = any(get_method(m).schedule.branches_from_dense for m, _ in pending)
         with self.store.claim(dense_key):
-            if not self.store.has(dense_key) or (needs_branch and not self.has_checkpoint(seed)):
+            if not self.store.has(dense_key):
                 self.train_run(DENSE, 0.0, seed)
         for method, sparsity in tqdm(pending, desc=f"seed {seed} pruned runs", leave=False, disable=not self.progress):
             with self.store.claim(self.key(method, sparsity, seed)):
@@ -158,14 +157,8 @@ class PopulationTrainer:
         """True when ``method``'s runs branch from their seed's dense checkpoint."""
         return method != DENSE and get_method(method).schedule.branches_from_dense
 
-    def has_checkpoint(self, seed: int) -> bool:
-        """True when seed ``seed``'s dense checkpoint (after E epochs) is in the store and reads
-        back (a damaged one is removed, so the dense run trains again)."""
-        return self.store.load_checkpoint(self.key(DENSE, 0.0, seed)) is not None
-
     def train_run(self, method: str, sparsity: float, seed: int) -> None:
-        """Train one run and store it; the caller holds its claim (and, for a method that
-        branches from dense, the seed's dense checkpoint exists)."""
+        """Train one run and store it; the caller holds its claim."""
         key, description = self.key(method, sparsity, seed), f"{method} sparsity={sparsity:g} seed={seed}"
         self.store.log("start", key, description)
         if method == DENSE:
@@ -247,9 +240,7 @@ class PopulationTrainer:
         started = time.perf_counter()
         run = (method, sparsity, seed)
         dense_key = self.key(DENSE, 0.0, seed)
-        checkpoint = self.store.load_checkpoint(dense_key)
-        if checkpoint is None:
-            raise RuntimeError(f"{method} sparsity={sparsity:g} seed={seed}: the dense checkpoint is missing")
+        checkpoint = self._dense_checkpoint(seed)
         schedule = get_method(method).schedule
         model = self._new_model(seed)
         initial_state = copy.deepcopy(model.state_dict()) if schedule.rewind else None
@@ -270,6 +261,19 @@ class PopulationTrainer:
                 history.append({**record, "round": round_index, **self._validation_record(validation)})
         meta = {"branched_from": dense_key}
         self._finish(model, pruning, run, started, history, {"validation": validation}, meta=meta)
+
+    def _dense_checkpoint(self, seed: int) -> dict[str, Any]:
+        """Seed ``seed``'s dense checkpoint, read once; a missing or damaged one (removed on
+        read) is rebuilt by training the dense run again under its claim, which gives the same."""
+        dense_key = self.key(DENSE, 0.0, seed)
+        checkpoint = self.store.load_checkpoint(dense_key)
+        if checkpoint is None:
+            with self.store.claim(dense_key):
+                checkpoint = self.store.load_checkpoint(dense_key)
+                if checkpoint is None:
+                    self.train_run(DENSE, 0.0, seed)
+                    checkpoint = self.store.load_checkpoint(dense_key)
+        return checkpoint
 
     def validation_curve(self, seed: int, epochs: int) -> list[float]:
         """Validation metric after each of ``epochs`` dense epochs of ``seed``; stores nothing.
