@@ -104,7 +104,10 @@ class Study:
     """A validated grid: one dataset and arch, dense plus methods × sparsities, seeds F..F+S−1.
 
     ``first_seed`` F lets two studies hold disjoint populations of the same configuration
-    (e.g. a second dense population as a dense-vs-dense null). ``transfer`` names a dataset
+    (e.g. a second dense population as a dense-vs-dense null). ``noise_stream`` n > 0 keeps
+    every seed's initial weights and draws its data order and dropout from another stream: dense
+    seed s of stream 1 is the seed-noise control of every run of seed s (it enters the key only
+    when nonzero). ``transfer`` names a dataset
     whose every example (all its splits) each run is also evaluated on, out of distribution
     (``TRANSFER_PARTNERS`` lists the pairs whose labels mean the same): its runs are the
     same runs as without it, scored on that dataset afterwards (``pie_utils.evaluation``).
@@ -133,6 +136,7 @@ class Study:
     profile: str = "none"
     accept_other_versions: bool = False
     first_seed: int = 0
+    noise_stream: int = 0
     transfer: str | None = None
 
     @property
@@ -295,6 +299,7 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
         profile=_text(parameters, "profile", _DEFAULT["profile"]),
         accept_other_versions=_boolean(parameters, "accept_other_versions", _DEFAULT["accept_other_versions"]),
         first_seed=_integer(parameters, "first_seed", _DEFAULT["first_seed"], minimum=0),
+        noise_stream=_integer(parameters, "noise_stream", _DEFAULT["noise_stream"], minimum=0),
         transfer=_transfer(parameters, dataset),
     )
 

@@ -16,8 +16,9 @@ seed. This module turns populations into one number per seed and draws inference
   smallest attainable sign-flip p-value is 2^−S one-sided, 2^(1−S) two-sided;
 - ``prospective_power`` and ``seeds_for_power``: the power of that design to detect an effect
   Δ given the seed-to-seed standard deviation of the contrasts (from a pilot), before training;
-- ``decide``: the verdict from the interval of the primary estimand, by the rule stated in
-  ``DECISION_RULE``.
+- ``design_power`` and ``seeds_for_claim``: the same for a claim of the register, whatever its kind;
+- ``decide``: the verdict from the interval of the primary estimand, by the claim's rule
+  (``pie_utils.claims``), and ``decide_against_controls`` over every control of a pruning effect.
 
 The simulation tests in ``tests/test_paired.py`` check the calibration (rejections under the
 null within the binomial 99 % interval), the interval's coverage and the power function.
@@ -32,19 +33,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from pie_utils.claims import INCONCLUSIVE, NOT_SUPPORTED, POWER_GOAL, SUPPORTED, UNDERPOWERED, Claim
 from pie_utils.errors import ParameterError
 from pie_utils.pies import modal_labels
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 EXACT_SEEDS = 16  # up to 2^16 sign patterns enumerated; beyond, Monte Carlo
 MONTE_CARLO_PATTERNS = 20_000
-POWER_GOAL = 0.8
-DECISION_RULE = (
-    "not supported when the interval lies wholly inside ±Δ (any effect is negligible) or wholly "
-    "on the other side of zero; supported when it lies wholly on the claimed side of zero and "
-    "reaches beyond Δ's band; otherwise inconclusive, or underpowered at this scale when the "
-    f"design's power to detect Δ was below {POWER_GOAL:.0%}"
-)
 
 
 def leave_one_out_disagreement(model: np.ndarray, reference: np.ndarray, num_classes: int) -> np.ndarray:
@@ -196,23 +191,74 @@ def seeds_for_power(
     return None
 
 
-def decide(result: PairedResult, delta: float, power: float, claimed_sign: int = 1) -> str:
-    """The verdict on a claim that the effect has ``claimed_sign`` (+1 or −1), by ``DECISION_RULE``.
+def design_power(claim: Claim, sd: float, seeds: int, alpha: float = 0.05) -> float:
+    """Prospective power at Δ of ``claim``'s paired design with ``seeds`` contrasts of standard
+    deviation ``sd``: the chance that its verdict is "supported" when the true effect is Δ
+    (superiority), or 0 (non-inferiority, equivalence), under the t approximation. 0 when the
+    exact sign-flip test cannot reach ``alpha`` with that many seeds."""
+    if claim.kind == "superiority":
+        return prospective_power(claim.delta, sd, seeds, alpha, "two-sided")
+    one_sided = prospective_power(claim.delta, sd, seeds, alpha / 2, "greater")
+    if claim.kind == "non-inferiority":
+        return one_sided
+    return max(0.0, 2 * one_sided - 1)  # equivalence: both one-sided tests must reject
 
-    ``delta``: the smallest effect that matters (> 0); ``power``: the design's prospective power
-    to detect it (``prospective_power``), which only decides between "inconclusive" and
-    "underpowered at this scale".
+
+def seeds_for_claim(claim: Claim, sd: float, alpha: float = 0.05, most: int = 1000) -> int | None:
+    """The fewest seeds whose ``design_power`` for ``claim`` reaches ``POWER_GOAL``; None if
+    more than ``most``."""
+    for seeds in range(2, most + 1):
+        if design_power(claim, sd, seeds, alpha) >= POWER_GOAL:
+            return seeds
+    return None
+
+
+def decide(result: PairedResult, claim: Claim, power: float, alpha: float = 0.05) -> str:
+    """The verdict on ``claim`` from the interval of its estimand, by ``claim.rule``.
+
+    ``result`` is the estimand's inference (its interval at level 1 − ``alpha``); ``power`` the
+    design's prospective power at Δ (``design_power``), which only decides between
+    "inconclusive at this scale" and "underpowered at this scale". A superiority claim is
+    supported only when the exact sign-flip test agrees (p ≤ ``alpha``), so a design that
+    cannot reach ``alpha`` cannot support it.
     """
-    if claimed_sign not in (1, -1):
-        raise ParameterError("claimed_sign", claimed_sign, "+1 or -1")
-    if not delta > 0:
-        raise ParameterError("delta", delta, "a number > 0: the smallest effect that matters")
-    low, high = sorted((claimed_sign * result.low, claimed_sign * result.high))
-    if high < 0 or (-delta < low and high < delta):
-        return "not supported"
-    if low > 0:
-        return "supported"
-    return "underpowered at this scale" if power < POWER_GOAL else "inconclusive at this scale"
+    low, high = sorted((claim.sign * (result.low - claim.reference), claim.sign * (result.high - claim.reference)))
+    delta = claim.delta
+    if claim.kind == "superiority":
+        if high < 0 or (-delta < low and high < delta):
+            return NOT_SUPPORTED
+        if low > 0 and result.p_value <= alpha:
+            return SUPPORTED
+    elif claim.kind == "non-inferiority":
+        if low > -delta:
+            return SUPPORTED
+        if high < -delta:
+            return NOT_SUPPORTED
+    else:
+        if -delta < low and high < delta:
+            return SUPPORTED
+        if low > delta or high < -delta:
+            return NOT_SUPPORTED
+    return UNDERPOWERED if power < POWER_GOAL else INCONCLUSIVE
+
+
+def decide_against_controls(
+    results: dict[str, PairedResult], claim: Claim, powers: dict[str, float], alpha: float = 0.05
+) -> str:
+    """The intersection–union verdict over a pruning effect's controls: ``results[control]`` is
+    the inference on (treated − control) per seed. Supported only when supported against every
+    control; not supported when not supported against any; otherwise undecided, and
+    "underpowered at this scale" when the weakest comparison's power at Δ is below the goal."""
+    if set(results) != set(claim.controls) or set(powers) != set(claim.controls):
+        raise ParameterError(
+            "results", sorted(results), f"one result and one power per control of {claim.id}: {claim.controls}"
+        )
+    verdicts = [decide(results[c], claim, powers[c], alpha) for c in claim.controls]
+    if all(v == SUPPORTED for v in verdicts):
+        return SUPPORTED
+    if NOT_SUPPORTED in verdicts:
+        return NOT_SUPPORTED
+    return UNDERPOWERED if min(powers.values()) < POWER_GOAL else INCONCLUSIVE
 
 
 def _paired_predictions(model: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

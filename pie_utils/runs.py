@@ -95,12 +95,13 @@ def run_spec(study: Study, prepared: PreparedData, method: str, sparsity: float,
 
     The device type enters only off the CPU and the thread count only for
     ``THREAD_DEPENDENT_ARCHS`` on the CPU, so a CPU run's key holds neither when neither
-    changes its arithmetic.
+    changes its arithmetic; the noise stream enters only when it is not the seed's own (0).
     """
     device = resolve_device(study.device).type
     execution = {"device": device} if device != "cpu" else {}
     if device == "cpu" and study.arch in THREAD_DEPENDENT_ARCHS:
         execution["threads"] = study.threads
+    stream = {"noise_stream": study.noise_stream} if study.noise_stream else {}
     return {
         "dataset": {
             "name": prepared.dataset.name,
@@ -114,6 +115,7 @@ def run_spec(study: Study, prepared: PreparedData, method: str, sparsity: float,
         "sparsity": float(sparsity),
         "seed": int(seed),
         "seed_grouping": SEED_GROUPING,
+        **stream,
         **execution,
     }
 

@@ -15,11 +15,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pie_utils.claims import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, VERDICTS
 from pie_utils.errors import ParameterError
 
 ALTERNATIVES = ("two-sided", "less", "greater")
-VERDICTS = ("supported", "not supported", "inconclusive at this scale")
-SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = VERDICTS
 
 
 # --- uncertainty -------------------------------------------------------------------------------

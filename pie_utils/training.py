@@ -3,7 +3,9 @@
 For each seed s the dense run trains E epochs from ``build_model(seed=s)``. Every pruned run of
 seed s shares its initial weights and its data order: epoch e of any run of seed s visits the
 training set in the order drawn from ``(s, e)`` and seeds dropout from ``(s, e)``, so the RNG
-state after any epoch is a function of the seed and the epoch and needs no checkpointing.
+state after any epoch is a function of the seed and the epoch and needs no checkpointing. A
+study with ``noise_stream`` n > 0 draws both from ``(s, e, n)`` instead, from the same initial
+weights: the seed-noise control.
 
 - AI runs prune the initial weights once to the target, then train epochs 0..E−1.
 - FT and WR runs branch from the dense run's checkpoint after E epochs (weights and Adam state,
@@ -309,18 +311,24 @@ class PopulationTrainer:
 
     # ---- one epoch -------------------------------------------------------------------------
 
+    def _noise(self, *parts: int) -> list[int]:
+        """The entropy of a data-order or dropout stream: ``parts``, plus the study's noise stream
+        when it is not the seed's own (stream 0 keeps the draws every stored run was trained with)."""
+        stream = self.study.noise_stream
+        return [*parts, stream] if stream else list(parts)
+
     def _train_epoch(self, model, optimizer, pruning, seed: int, epoch: int, run: tuple) -> dict[str, float]:
         """One epoch of seed ``seed`` (0-based ``epoch``); returns its history entry so far:
         ``epoch`` (1-based), and ``train_loss`` and ``train_accuracy`` averaged over the epoch's
         examples as they were trained (dropout on, weights changing: a running figure)."""
         model.train()
         lengths = self.prepared.encoded["train"].lengths
-        order = length_bucketed_batches(lengths, self.config.batch_size, np.random.default_rng([seed, epoch]))
+        order = length_bucketed_batches(lengths, self.config.batch_size, np.random.default_rng(self._noise(seed, epoch)))
         parameters = [p for p in model.parameters() if p.requires_grad]
         loss_sum = torch.zeros((), device=self.device)  # summed on the device: no copy per step
         correct_sum, seen = torch.zeros((), device=self.device), 0
         with torch.random.fork_rng(devices=self._rng_devices()):
-            torch.manual_seed(_derive_seed(seed, 104729, epoch))
+            torch.manual_seed(_derive_seed(seed, 104729, *self._noise(epoch)))
             method, sparsity, _ = run
             batches = tqdm(
                 order,

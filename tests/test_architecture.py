@@ -24,6 +24,7 @@ LAYERS = (
     (
         "analyses",
         {
+            "pie_utils.claims",
             "pie_utils.pies",
             "pie_utils.stats",
             "pie_utils.paired",

@@ -1,17 +1,24 @@
 """Paired seed inference: small cases worked by hand, and simulations of its calibration,
 coverage and power (500 data sets each, seeded)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats
 
+from pie_utils.claims import Claim, claim
 from pie_utils.errors import ParameterError
 from pie_utils.paired import (
+    PairedResult,
     decide,
+    decide_against_controls,
+    design_power,
     leave_one_out_disagreement,
     paired_contrasts,
     paired_inference,
     prospective_power,
+    seeds_for_claim,
     seeds_for_power,
     sign_flip_p_value,
     smallest_p_value,
@@ -93,26 +100,81 @@ def test_power_is_zero_where_the_exact_test_cannot_reach_alpha():
     assert prospective_power(1.0, 0.1, 5, alternative="greater") > 0.99  # 1/32 <= 0.05
 
 
+def _claim(kind: str, sign: int = 1, reference: float = 0.0, controls=()) -> Claim:
+    return dataclasses.replace(
+        claim("pie_excess"), kind=kind, sign=sign, delta=0.01, reference=reference, controls=controls
+    )
+
+
+def _result(low: float, high: float, p_value: float = 0.01) -> PairedResult:
+    return PairedResult(
+        estimate=(low + high) / 2, low=low, high=high, p_value=p_value, seeds=10, smallest_p=0.002, level=0.95
+    )
+
+
 @pytest.mark.parametrize(
-    "low, high, power, verdict",
+    "kind, low, high, p_value, power, verdict",
     [
-        (0.02, 0.05, 0.9, "supported"),
-        (-0.05, -0.02, 0.9, "not supported"),
-        (-0.005, 0.008, 0.9, "not supported"),  # wholly inside +-0.01: negligible
-        (0.002, 0.008, 0.9, "not supported"),  # above zero, but negligible
-        (-0.01, 0.05, 0.9, "inconclusive at this scale"),
-        (-0.01, 0.05, 0.5, "underpowered at this scale"),
+        ("superiority", 0.02, 0.05, 0.01, 0.9, "supported"),
+        ("superiority", 0.02, 0.05, 0.08, 0.9, "inconclusive at this scale"),  # the exact test disagrees
+        ("superiority", -0.05, -0.02, 0.01, 0.9, "not supported"),
+        ("superiority", -0.005, 0.008, 0.5, 0.9, "not supported"),  # wholly inside +-0.01: negligible
+        ("superiority", 0.002, 0.008, 0.01, 0.9, "not supported"),  # above zero, but negligible
+        ("superiority", -0.01, 0.05, 0.5, 0.9, "inconclusive at this scale"),
+        ("superiority", -0.01, 0.05, 0.5, 0.5, "underpowered at this scale"),
+        ("non-inferiority", -0.008, 0.02, 0.5, 0.9, "supported"),  # no loss beyond 0.01
+        ("non-inferiority", -0.03, -0.015, 0.01, 0.9, "not supported"),  # a loss beyond 0.01
+        ("non-inferiority", -0.03, 0.0, 0.5, 0.5, "underpowered at this scale"),
+        ("equivalence", -0.008, 0.009, 0.5, 0.9, "supported"),
+        ("equivalence", 0.015, 0.04, 0.01, 0.9, "not supported"),
+        ("equivalence", -0.04, -0.015, 0.01, 0.9, "not supported"),
+        ("equivalence", -0.005, 0.03, 0.5, 0.9, "inconclusive at this scale"),
     ],
 )
-def test_verdicts_follow_the_stated_rule(low, high, power, verdict):
-    from pie_utils.paired import PairedResult
+def test_verdicts_follow_the_claims_rule(kind, low, high, p_value, power, verdict):
+    assert decide(_result(low, high, p_value), _claim(kind), power) == verdict
+    mirrored = _result(-high, -low, p_value)  # the same evidence for a claim of the other sign
+    assert decide(mirrored, _claim(kind, sign=-1), power) == verdict
+    shifted = _result(0.3 + low, 0.3 + high, p_value)  # against a reference value, e.g. rho = 0.3
+    assert decide(shifted, _claim(kind, reference=0.3), power) == verdict
 
-    result = PairedResult(
-        estimate=(low + high) / 2, low=low, high=high, p_value=0.5, seeds=10, smallest_p=0.002, level=0.95
+
+def test_a_pruning_effect_must_exceed_every_control():
+    controls = ("seed_noise", "extra_training")
+    effect = _claim("superiority", controls=controls)
+    strong, weak, negligible = _result(0.02, 0.05), _result(-0.01, 0.05, 0.5), _result(0.001, 0.005)
+    powers = {"seed_noise": 0.9, "extra_training": 0.9}
+    assert decide_against_controls({"seed_noise": strong, "extra_training": strong}, effect, powers) == "supported"
+    assert (
+        decide_against_controls({"seed_noise": strong, "extra_training": weak}, effect, powers)
+        == "inconclusive at this scale"
     )
-    assert decide(result, delta=0.01, power=power) == verdict
-    mirrored = PairedResult(-result.estimate, -high, -low, 0.5, 10, 0.002, 0.95)
-    assert decide(mirrored, delta=0.01, power=power, claimed_sign=-1) == verdict
+    weak_power = {"seed_noise": 0.9, "extra_training": 0.4}
+    assert (
+        decide_against_controls({"seed_noise": strong, "extra_training": weak}, effect, weak_power)
+        == "underpowered at this scale"
+    )
+    assert (
+        decide_against_controls({"seed_noise": weak, "extra_training": negligible}, effect, powers) == "not supported"
+    )
+    with pytest.raises(ParameterError, match="results"):
+        decide_against_controls({"seed_noise": strong}, effect, powers)
+
+
+def test_design_power_by_kind_matches_the_t_approximation():
+    sd, seeds = 0.02, 12
+    shift = 0.01 * np.sqrt(seeds) / sd
+    superiority = design_power(_claim("superiority"), sd, seeds)
+    critical = stats.t.ppf(0.975, seeds - 1)
+    assert superiority == pytest.approx(
+        stats.nct.sf(critical, seeds - 1, shift) + stats.nct.cdf(-critical, seeds - 1, shift)
+    )
+    non_inferiority = design_power(_claim("non-inferiority"), sd, seeds)
+    assert non_inferiority == pytest.approx(stats.nct.sf(critical, seeds - 1, shift))
+    assert design_power(_claim("equivalence"), sd, seeds) == pytest.approx(max(0.0, 2 * non_inferiority - 1))
+    assert design_power(_claim("superiority"), sd, 5) == 0.0  # 5 sign flips cannot reach 0.05 two-sided
+    needed = seeds_for_claim(_claim("superiority"), sd)
+    assert design_power(_claim("superiority"), sd, needed) >= 0.8 > design_power(_claim("superiority"), sd, needed - 1)
 
 
 def test_bad_input_is_refused_naming_the_parameter():

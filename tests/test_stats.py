@@ -29,7 +29,7 @@ from pie_utils.stats import (
     verdict_rule,
 )
 
-SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = VERDICTS
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = VERDICTS[:3]
 
 
 # --- holm --------------------------------------------------------------------------------------

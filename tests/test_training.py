@@ -287,3 +287,28 @@ def test_a_longer_dense_run_continues_the_shorter_one_and_equals_training_it_who
     assert sorted(first.arrays) == sorted(second.arrays)
     for name in first.arrays:
         np.testing.assert_array_equal(first.arrays[name], second.arrays[name], err_msg=name)
+
+
+def test_a_noise_stream_keeps_the_initial_weights_and_changes_only_the_training_noise(trained, tmp_path):
+    """The seed-noise control: stream 1 of seed s builds dense s's initial weights but visits
+    the data in another order, so its logits differ; stream 0 is the stored runs' own key."""
+    study, table = trained
+    control = validate_study({**SMALL, "methods": [], "sparsities": [], "noise_stream": 1, "store": str(tmp_path)})
+    control_table = train_study(control, progress=False)
+    dense = table[table.method == DENSE].sort_values("seed")
+    assert set(control_table.key).isdisjoint(dense.key)  # another run
+    own = validate_study({**SMALL, "methods": [], "sparsities": [], "noise_stream": 0, "store": str(tmp_path)})
+    assert sorted(train_study(own, progress=False).key) == sorted(dense.key)  # stream 0 is the seed's own
+    prepared, cpu = prepare_data(control), torch.device("cpu")
+    trainer = PopulationTrainer(control, prepared, ResultsStore(tmp_path), cpu)
+    own_trainer = PopulationTrainer(study, prepared, ResultsStore(study.store), cpu)
+    initial, own_initial = trainer._new_model(1).state_dict(), own_trainer._new_model(1).state_dict()
+    assert all(torch.equal(initial[name], own_initial[name]) for name in own_initial)
+    own_order = np.random.default_rng([0, 0]).permutation(10)
+    assert not np.array_equal(np.random.default_rng(trainer._noise(0, 0)).permutation(10), own_order)
+    for seed in (0, 1):
+        original = ResultsStore(study.store).read(dense[dense.seed == seed].key.iloc[0])
+        retrained = ResultsStore(tmp_path).read(control_table[control_table.seed == seed].key.iloc[0])
+        assert original.meta["spec"]["seed"] == retrained.meta["spec"]["seed"] == seed
+        assert retrained.meta["spec"]["noise_stream"] == 1 and "noise_stream" not in original.meta["spec"]
+        assert not np.array_equal(original.arrays["test_logits"], retrained.arrays["test_logits"])
