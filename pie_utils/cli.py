@@ -17,6 +17,8 @@ written; bad input exits with code 2 and a message naming the parameter and its 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -63,7 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--study",
         help="with --profile: one of its studies (run, the main study, by default; see 'python -m pie_utils profiles')",
     )
-    run.add_argument("--dataset", help=", ".join(dataset_names()))
+    run.add_argument(
+        "--dataset",
+        help=", ".join(dataset_names())
+        + ", or a CSV, Parquet or JSONL file (the same as --dataset local --data-path FILE)",
+    )
     run.add_argument(
         "--data-path", help="file for --dataset local (CSV, Parquet, JSONL), or a local copy of a hub dataset"
     )
@@ -188,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return RUN_ERROR
     try:
+        _dataset_file(arguments)
         overrides = {
             key: value
             for key, value in vars(arguments).items()
@@ -272,6 +279,30 @@ def _store(arguments: argparse.Namespace) -> int:
         if len(paths) > 20:
             print(f"  ... and {len(paths) - 20} more")
     return 0
+
+
+def _dataset_file(arguments: argparse.Namespace) -> None:
+    """``run --dataset PATH``: a value that is no dataset name but names an existing file is read
+    as ``--dataset local --data-path PATH``; a path-like value naming no file is refused with the
+    flags that read a local file. Names come first: a file called like a dataset is not read."""
+    value = arguments.dataset
+    if value is None or value in dataset_names():
+        return
+    path = Path(value).expanduser()
+    if path.is_file():
+        given = arguments.data_path
+        if given is not None and Path(given).expanduser().resolve() != path.resolve():
+            raise ParameterError("data_path", given, f"nothing, or the file --dataset names ({value})")
+        arguments.dataset, arguments.data_path = "local", str(path) if value.startswith("~") else value
+        return
+    if "/" in value or os.sep in value or value.startswith(("~", ".")) or path.suffix:
+        names = ", ".join(name for name in dataset_names() if name != "local")
+        fix = (
+            f"{value} is a folder: a local copy of a hub dataset is read with --dataset NAME --data-path {shlex.quote(value)}"
+            if path.is_dir()
+            else f"no file {value} exists; a local file is read with --dataset local --data-path {shlex.quote(value)}"
+        )
+        raise ParameterError("dataset", value, f"a dataset name ({names}) or an existing file; {fix}")
 
 
 def _integer(text: str) -> int:

@@ -152,3 +152,67 @@ def test_train_then_evaluate_a_study_on_another_dataset(tmp_path):
     assert len(list((tmp_path / "evaluations").iterdir())) == 4
     again = _run("train", *small, "--no-progress")
     assert "0 trained or scored now, 4 were stored" in again.stdout
+
+
+def _snippets_csv(path, per_class: int = 10):
+    """A tiny local file of real Rotten Tomatoes snippets (the embedded data's first per class)."""
+    import csv
+
+    from pie_utils.data import load_dataset
+
+    data = load_dataset("rotten-tomatoes")
+    train, counts, rows = data.split("train"), {}, []
+    for text, label in zip(train.texts, train.labels):
+        if counts.get(int(label), 0) < per_class:
+            counts[int(label)] = counts.get(int(label), 0) + 1
+            rows.append((text, data.label_names[int(label)]))
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("text", "label"), *rows])
+    return path
+
+
+def test_a_file_given_as_the_dataset_is_read_as_a_local_file(tmp_path):
+    """`--dataset FILE` is `--dataset local --data-path FILE`: both read the file and stop at the
+    same check (a subset larger than its train split), so nothing trains."""
+    snippets = _snippets_csv(tmp_path / "snippets.csv")
+    too_big = ("--arch", "bilstm", "--seeds", "1", "--subset", "train=999", "--store", str(tmp_path / "store"))
+    as_dataset = _run("run", "--dataset", str(snippets), *too_big)
+    as_local = _run("run", "--dataset", "local", "--data-path", str(snippets), *too_big)
+    assert as_dataset.returncode == as_local.returncode == 2, as_dataset.stderr
+    assert "subset.n_train=999" in as_dataset.stderr and "snippets.csv" in as_dataset.stderr
+    assert as_dataset.stderr == as_local.stderr
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_path_naming_no_file_is_refused_with_the_flags_that_read_a_local_file(tmp_path):
+    missing = tmp_path / "data" / "snipets.csv"
+    result = _run("run", "--dataset", str(missing), "--arch", "bilstm", "--seeds", "1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert f"--dataset local --data-path {missing}" in result.stderr and "rotten-tomatoes" in result.stderr
+
+
+def test_the_dataset_file_is_resolved_before_validation(tmp_path, monkeypatch):
+    """What the parser hands on: names stay names, a file becomes `local` with its path, and a
+    second, different --data-path is refused."""
+    import pytest
+
+    from pie_utils import cli
+    from pie_utils.errors import ParameterError
+
+    snippets = _snippets_csv(tmp_path / "snippets.csv", per_class=2)
+    monkeypatch.chdir(tmp_path)
+
+    def resolved(*flags):
+        arguments = cli.build_parser().parse_args(["run", *flags])
+        cli._dataset_file(arguments)
+        return arguments.dataset, arguments.data_path
+
+    assert resolved("--dataset", "rotten-tomatoes") == ("rotten-tomatoes", None)
+    assert resolved("--dataset", "imdbb") == ("imdbb", None)  # a mistyped name: the name list answers
+    assert resolved("--dataset", "snippets.csv") == ("local", "snippets.csv")
+    assert resolved("--dataset", str(snippets), "--data-path", "snippets.csv") == ("local", str(snippets))
+    (tmp_path / "rotten-tomatoes").write_text("a file named like a dataset\n")
+    assert resolved("--dataset", "rotten-tomatoes") == ("rotten-tomatoes", None)  # names come first
+    with pytest.raises(ParameterError, match="invalid data_path='other.csv'"):
+        resolved("--dataset", "snippets.csv", "--data-path", "other.csv")
