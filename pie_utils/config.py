@@ -26,6 +26,7 @@ from pie_utils.pruning import DENSE, METHODS, SCOPES
 # in both (rotten/negative, fresh/positive), so logits need no relabelling
 TRANSFER_PARTNERS = {"rotten-tomatoes": ("movie-reviews",), "movie-reviews": ("rotten-tomatoes",)}
 PRECISIONS = ("fp32", "bf16")
+EVERY_EPOCH = "all"  # train_logit_epochs: after every dense epoch
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 PROFILES_FILE = "profiles.toml"
 HYPERPARAMETERS_FILE = "hyperparameters.toml"
@@ -83,7 +84,8 @@ class TrainingConfig:
         eval_batch_size: examples per forward pass when computing logits (no gradients).
         grad_clip: maximum gradient norm.
         impact_examples: training examples whose summed gradient scores impact pruning.
-        train_logit_epochs: dense epochs after which training-split logits are stored (EL2N).
+        train_logit_epochs: dense epochs after which training-split logits are stored (EL2N, and
+            the accuracy-matched control on the training split); a profile may say ``"all"``.
         precision: ``fp32`` everywhere, or ``bf16`` autocast on a GPU.
         scope: ``layer`` (a threshold per tensor, the paper's) or ``global``.
     """
@@ -264,10 +266,14 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
     tuned = hyperparameters(dataset, arch)
     epochs = _integer(parameters, "epochs", tuned["epochs"], minimum=1)
     train_logit_epochs = parameters.get("train_logit_epochs", _DEFAULT["train_logit_epochs"])
+    if train_logit_epochs == EVERY_EPOCH:
+        train_logit_epochs = tuple(range(1, epochs + 1))
     if not isinstance(train_logit_epochs, (list, tuple)) or not all(
         isinstance(e, int) and not isinstance(e, bool) and 1 <= e <= epochs for e in train_logit_epochs
     ):
-        raise ParameterError("train_logit_epochs", train_logit_epochs, f"a list of epochs in 1..{epochs}")
+        raise ParameterError(
+            "train_logit_epochs", train_logit_epochs, f'a list of epochs in 1..{epochs}, or "{EVERY_EPOCH}"'
+        )
     training = TrainingConfig(
         epochs=epochs,
         learning_rate=_positive_float(parameters, "learning_rate", tuned["learning_rate"]),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from pie_utils.data.types import TextDataset
+from pie_utils.errors import ParameterError
 
 THRESHOLDS = np.round(np.arange(0.0, 1.0, 0.01), 2)  # 0.00 … 0.99, as in the paper
 
@@ -60,3 +61,16 @@ def score_logits(arrays: dict[str, np.ndarray], dataset: TextDataset) -> dict[st
 
 def _present(arrays: dict[str, np.ndarray]) -> list[str]:
     return [split for split in ("validation", "test") if f"{split}_logits" in arrays]
+
+
+PLATEAU_TOLERANCE = 0.005  # half a point of validation metric
+
+
+def plateau_epoch(curves: np.ndarray, tolerance: float = PLATEAU_TOLERANCE) -> int:
+    """The epochs E chosen on validation: the first 1-based epoch whose mean validation metric
+    over seeds (``curves[seed, epoch]``) is within ``tolerance`` of the best mean epoch."""
+    curves = np.asarray(curves, float)
+    if curves.ndim != 2 or 0 in curves.shape:
+        raise ParameterError("curves", f"shape {curves.shape}", "[seed, epoch] validation metrics, one or more of each")
+    mean = curves.mean(axis=0)
+    return int(np.flatnonzero(mean >= mean.max() - tolerance)[0]) + 1

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,20 +43,26 @@ EXACT_SEEDS = 16  # up to 2^16 sign patterns enumerated; beyond, Monte Carlo
 MONTE_CARLO_PATTERNS = 20_000
 
 
-def leave_one_out_disagreement(model: np.ndarray, reference: np.ndarray, num_classes: int) -> np.ndarray:
-    """``[seed]``: for each seed s, the share of examples where ``model[s]`` disagrees with the
-    modal label of ``reference`` without its seed s.
+def leave_one_out_disagreement(
+    model: np.ndarray, reference: np.ndarray, num_classes: int, points: np.ndarray | None = None
+) -> np.ndarray:
+    """``[seed]``: for each seed s, the share of ``points`` (bool ``[example]``, default all)
+    where ``model[s]`` disagrees with the modal label of ``reference`` without its seed s.
 
     ``model`` and ``reference`` are predictions ``[seed, example]`` of two populations trained
     on the same seeds (they may be the same population: then it is a model against its peers).
     """
     model, reference = _paired_predictions(model, reference)
-    return np.array(
-        [
-            float(np.mean(model[s] != modal_labels(np.delete(reference, s, axis=0), num_classes).labels))
-            for s in range(len(model))
-        ]
-    )
+    points = np.ones(model.shape[1], bool) if points is None else np.asarray(points, bool)
+    if points.shape != (model.shape[1],) or not points.any():
+        raise ParameterError(
+            "points", f"shape {points.shape}, {int(points.sum())} chosen", "a non-empty [example] mask"
+        )
+    rates = []
+    for s in range(len(model)):
+        consensus = modal_labels(np.delete(reference, s, axis=0), num_classes).labels
+        rates.append(float(np.mean(model[s, points] != consensus[points])))
+    return np.array(rates)
 
 
 def paired_contrasts(treated: np.ndarray, control: np.ndarray, reference: np.ndarray, num_classes: int) -> np.ndarray:
@@ -218,10 +225,13 @@ def decide(result: PairedResult, claim: Claim, power: float, alpha: float = 0.05
 
     ``result`` is the estimand's inference (its interval at level 1 − ``alpha``); ``power`` the
     design's prospective power at Δ (``design_power``), which only decides between
-    "inconclusive at this scale" and "underpowered at this scale". A superiority claim is
-    supported only when the exact sign-flip test agrees (p ≤ ``alpha``), so a design that
-    cannot reach ``alpha`` cannot support it.
+    "inconclusive at this scale" and "underpowered at this scale". A design whose exact
+    sign-flip test cannot reach ``alpha`` at all (5 seeds or fewer, two-sided) decides nothing
+    in either direction: it is underpowered. A superiority claim is supported only when that
+    test agrees (p ≤ ``alpha``).
     """
+    if not result.can_reach(alpha):
+        return UNDERPOWERED
     low, high = sorted((claim.sign * (result.low - claim.reference), claim.sign * (result.high - claim.reference)))
     delta = claim.delta
     if claim.kind == "superiority":
@@ -246,19 +256,27 @@ def decide_against_controls(
     results: dict[str, PairedResult], claim: Claim, powers: dict[str, float], alpha: float = 0.05
 ) -> str:
     """The intersection–union verdict over a pruning effect's controls: ``results[control]`` is
-    the inference on (treated − control) per seed. Supported only when supported against every
-    control; not supported when not supported against any; otherwise undecided, and
-    "underpowered at this scale" when the weakest comparison's power at Δ is below the goal."""
+    the inference on (treated − control) per seed (``intersection_verdict`` of the verdicts)."""
     if set(results) != set(claim.controls) or set(powers) != set(claim.controls):
         raise ParameterError(
             "results", sorted(results), f"one result and one power per control of {claim.id}: {claim.controls}"
         )
     verdicts = [decide(results[c], claim, powers[c], alpha) for c in claim.controls]
+    return intersection_verdict(verdicts, [powers[c] for c in claim.controls])
+
+
+def intersection_verdict(verdicts: Sequence[str], powers: Sequence[float]) -> str:
+    """The verdict on a claim that needs every one of ``verdicts`` (an intersection–union test):
+    supported when all are; not supported when any is not; otherwise undecided, and
+    "underpowered at this scale" when the weakest comparison's power at Δ (``powers``) is below
+    the goal, since the joint design's power is at most that."""
+    if not verdicts or len(verdicts) != len(powers):
+        raise ParameterError("verdicts", list(verdicts), "one or more verdicts, one power each")
     if all(v == SUPPORTED for v in verdicts):
         return SUPPORTED
     if NOT_SUPPORTED in verdicts:
         return NOT_SUPPORTED
-    return UNDERPOWERED if min(powers.values()) < POWER_GOAL else INCONCLUSIVE
+    return UNDERPOWERED if min(powers) < POWER_GOAL else INCONCLUSIVE
 
 
 def _paired_predictions(model: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -142,3 +142,40 @@ def interval_plot(
             line=True,
         )
     return outside_count
+
+
+VERDICT_COLOURS = {
+    "supported": "#1b9e77",
+    "not supported": "#d95f02",
+    "inconclusive at this scale": "#7570b3",
+    "underpowered at this scale": "#999999",
+}
+
+
+def verdict_forest(ax, table, label: str, delta: float, reference: float = 0.0, kind: str = "superiority", paper=None):
+    """A forest plot of ``table`` (one row per estimate: ``estimate``, ``low``, ``high``,
+    ``verdict`` and the text column ``label``), top row first, coloured by verdict, with the
+    reference and the band that Δ draws around it (below it only for non-inferiority).
+    ``paper``: optional ``[row]`` values drawn as open diamonds (the paper's numbers)."""
+    positions = np.arange(len(table))[::-1].astype(np.float64)
+    for verdict, colour in VERDICT_COLOURS.items():
+        rows = (table.verdict == verdict).to_numpy()
+        if rows.any():
+            interval_points(
+                ax,
+                positions[rows],
+                table.estimate[rows],
+                table.low[rows],
+                table.high[rows],
+                color=colour,
+                label=verdict,
+                horizontal=True,
+            )
+    if paper is not None:
+        ax.plot(np.asarray(paper, float), positions, "D", mfc="none", color="black", markersize=5, label="paper")
+    ax.axvline(reference, color="black", linewidth=0.8)
+    edges = [reference - delta] if kind == "non-inferiority" else [reference - delta, reference + delta]
+    for edge in edges:
+        ax.axvline(edge, color="black", linewidth=0.8, linestyle=":")
+    ax.set_yticks(positions, table[label].astype(str).tolist())
+    ax.legend(fontsize=8, loc="best")

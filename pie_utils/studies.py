@@ -75,6 +75,13 @@ def study_names(profile: str) -> list[str]:
     return [MAIN_STUDY] + [name for name in tables if name not in (MAIN_STUDY, ANALYSIS_SECTION)]
 
 
+def with_studies(profile: str, *names: str) -> list[str]:
+    """Those of ``names`` that ``profile`` defines, in the order given (a chapter reads the
+    optional studies a profile has; e.g. `default` trains no R52)."""
+    defined = set(study_names(profile))
+    return [name for name in names if name in defined]
+
+
 def load_study(profile: str, name: str = MAIN_STUDY, **overrides: Any) -> Study:
     """The validated ``Study`` called ``name`` in ``profile``, with ``overrides`` applied.
 

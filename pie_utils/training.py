@@ -323,7 +323,9 @@ class PopulationTrainer:
         examples as they were trained (dropout on, weights changing: a running figure)."""
         model.train()
         lengths = self.prepared.encoded["train"].lengths
-        order = length_bucketed_batches(lengths, self.config.batch_size, np.random.default_rng(self._noise(seed, epoch)))
+        order = length_bucketed_batches(
+            lengths, self.config.batch_size, np.random.default_rng(self._noise(seed, epoch))
+        )
         parameters = [p for p in model.parameters() if p.requires_grad]
         loss_sum = torch.zeros((), device=self.device)  # summed on the device: no copy per step
         correct_sum, seen = torch.zeros((), device=self.device), 0

@@ -3,8 +3,8 @@
     python scripts/tune.py --dataset rotten-tomatoes --arch bilstm --batch-size 64 \
         --epochs 8 --learning-rates 1e-3 2e-3 5e-3 --seeds 2 [--subset train=2000]
 
-Prints the validation metric after every epoch for each learning rate and seed; the test split
-is never read. The choices and the budget they were made under go into
+Prints the validation metric after every epoch for each learning rate and seed, and the plateau
+epoch (``pie_utils.metrics.plateau_epoch``); the test split is never read. The choices and the budget they were made under go into
 ``pie_utils/hyperparameters.toml``.
 """
 
@@ -17,6 +17,7 @@ import torch
 from pie_utils.cli import _subset
 from pie_utils.config import validate_study
 from pie_utils.devices import resolve_device
+from pie_utils.metrics import PLATEAU_TOLERANCE, plateau_epoch
 from pie_utils.runs import prepare_data
 from pie_utils.store import ResultsStore
 from pie_utils.training import PopulationTrainer
@@ -58,6 +59,10 @@ def main() -> None:
                 flush=True,
             )
         print(f"lr={learning_rate:g} mean over seeds: {' '.join(f'{v:.4f}' for v in np.mean(curves, axis=0))}")
+        print(
+            f"lr={learning_rate:g} plateau: E = {plateau_epoch(curves)} (the first epoch within "
+            f"{PLATEAU_TOLERANCE} of the best mean)"
+        )
 
 
 if __name__ == "__main__":

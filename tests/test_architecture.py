@@ -25,6 +25,7 @@ LAYERS = (
         "analyses",
         {
             "pie_utils.claims",
+            "pie_utils.effects",
             "pie_utils.pies",
             "pie_utils.stats",
             "pie_utils.paired",
@@ -45,6 +46,7 @@ LAYERS = (
         "studies and the command line",
         {"pie_utils.studies", "pie_utils.housekeeping", "pie_utils.cli", "pie_utils.__main__"},
     ),
+    ("the chapters' computations", {"pie_utils.controls", "pie_utils.chapters"}),
 )
 
 

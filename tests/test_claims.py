@@ -23,7 +23,7 @@ def test_primary_cells_name_real_methods_and_sparsities():
 
 
 def test_pruning_effects_on_disagreement_are_judged_against_every_control():
-    for claim_id in ("pie_excess", "influence", "hardness_length", "human_disagreement", "out_of_distribution"):
+    for claim_id in ("pie_excess", "influence", "hardness_length", "human_disagreement"):
         assert claim(claim_id).controls == tuple(CONTROLS)
 
 

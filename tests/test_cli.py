@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+from pie_utils.cli import main
 from pie_utils.store import ResultsStore
 
 TINY = [
@@ -28,6 +29,14 @@ TINY = [
 
 def _run(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pie_utils", *arguments], capture_output=True, text=True, timeout=600)
+
+
+def _main(capsys, *arguments: str) -> tuple[int, str]:
+    """The command line in this process (no interpreter start and torch import per case):
+    its exit status and what it wrote to stderr."""
+    capsys.readouterr()
+    status = main(list(arguments))
+    return status, capsys.readouterr().err
 
 
 def test_help_lists_the_flags():
@@ -71,7 +80,7 @@ def test_run_trains_a_population_prints_its_pies_and_a_rerun_trains_nothing(tmp_
     assert second.stdout.splitlines()[1:] == first.stdout.splitlines()[1:]  # same PIEs, read back
 
 
-def test_bad_input_exits_2_naming_the_parameter_with_no_traceback_and_no_store(tmp_path):
+def test_bad_input_exits_2_naming_the_parameter_with_no_traceback_and_no_store(tmp_path, capsys):
     bad_csv = tmp_path / "reviews.csv"
     bad_csv.write_text("text,stars\ngreat film,5\nawful,1\n")
     cases = [
@@ -87,11 +96,13 @@ def test_bad_input_exits_2_naming_the_parameter_with_no_traceback_and_no_store(t
         (["--executor", "ray", "--gpus-per-task", "1.5"], "gpus_per_task"),
         (["--executor", "ray", "--cpus-per-task", "0"], "cpus_per_task"),
     ]
+    first = _run("run", *TINY, *cases[0][0], "--store", str(tmp_path / "store"))  # once as a real process
+    assert first.returncode == 2 and "dataset" in first.stderr and "Traceback" not in first.stderr, first.stderr
     for change, named in cases:  # a later flag overrides the same flag in TINY
-        result = _run("run", *TINY, *change, "--store", str(tmp_path / "store"))
-        assert result.returncode == 2, (change, result.stderr)
-        assert named in result.stderr and ("allowed" in result.stderr or str(bad_csv) in result.stderr), result.stderr
-        assert "Traceback" not in result.stderr
+        status, stderr = _main(capsys, "run", *TINY, *change, "--store", str(tmp_path / "store"))
+        assert status == 2, (change, stderr)
+        assert named in stderr and ("allowed" in stderr or str(bad_csv) in stderr), stderr
+        assert "Traceback" not in stderr
         assert not (tmp_path / "store").exists()
 
 
@@ -125,33 +136,33 @@ def test_a_study_is_chosen_by_name_within_a_profile(capsys):
     assert "  bert: " in listing and "'arch': 'bert'" in listing
 
 
-def test_train_and_store_refuse_bad_input_before_any_work(tmp_path):
+def test_train_and_store_refuse_bad_input_before_any_work(tmp_path, capsys):
     for arguments, named in (
         (("train", "--profile", "ci", "--study", "nope", "--store", str(tmp_path)), "study"),
         (("train", "--profile", "ci", "--workers", "0", "--store", str(tmp_path)), "workers"),
         (("train", "--profile", "nope"), "profile"),
     ):
-        result = _run(*arguments)
-        assert result.returncode == 2, (arguments, result.stderr)
-        assert result.stderr.startswith("error: ") and named in result.stderr and "Traceback" not in result.stderr
+        status, stderr = _main(capsys, *arguments)
+        assert status == 2, (arguments, stderr)
+        assert stderr.startswith("error: ") and named in stderr and "Traceback" not in stderr
     assert list(tmp_path.iterdir()) == []
 
 
-def test_train_then_evaluate_a_study_on_another_dataset(tmp_path):
+def test_train_then_evaluate_a_study_on_another_dataset(tmp_path, capsys):
     """`train` stores the runs of ci's smallest study (120 snippets: 2 seeds, dense and IMP-FT);
     `evaluate` scores them on every movie review without training; a second `train` trains nothing."""
     small = ("--profile", "ci", "--study", "bilstm_pair", "--store", str(tmp_path))
     first = _run("train", *small, "--workers", "2", "--no-progress")
     assert first.returncode == 0, first.stderr
     assert "4 runs and 0 evaluations of 1 studies; 4 trained or scored now, 0 were stored" in first.stdout
-    scored = _run("evaluate", *small, "--on", "movie-reviews")
-    assert scored.returncode == 0, scored.stderr
-    rows = [line.split() for line in scored.stdout.splitlines()[1:]]
+    capsys.readouterr()
+    assert main(["evaluate", *small, "--on", "movie-reviews"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
     assert [(row[0], float(row[1]), int(row[2])) for row in rows] == [("dense", 0.0, 2), ("IMP-FT", 0.5, 2)]
     assert all(0 <= float(row[3]) <= 1 for row in rows)
     assert len(list((tmp_path / "evaluations").iterdir())) == 4
-    again = _run("train", *small, "--no-progress")
-    assert "0 trained or scored now, 4 were stored" in again.stdout
+    assert main(["train", *small, "--no-progress"]) == 0
+    assert "0 trained or scored now, 4 were stored" in capsys.readouterr().out
 
 
 def _snippets_csv(path, per_class: int = 10):

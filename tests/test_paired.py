@@ -139,6 +139,13 @@ def test_verdicts_follow_the_claims_rule(kind, low, high, p_value, power, verdic
     assert decide(shifted, _claim(kind, reference=0.3), power) == verdict
 
 
+def test_a_design_whose_exact_test_cannot_reach_alpha_decides_nothing():
+    for low, high in ((0.02, 0.05), (-0.05, -0.02), (-0.001, 0.001)):
+        few = PairedResult((low + high) / 2, low, high, p_value=0.0625, seeds=5, smallest_p=0.0625, level=0.95)
+        assert decide(few, _claim("superiority"), power=0.99) == "underpowered at this scale"
+        assert decide(few, _claim("equivalence"), power=0.99) == "underpowered at this scale"
+
+
 def test_a_pruning_effect_must_exceed_every_control():
     controls = ("seed_noise", "extra_training")
     effect = _claim("superiority", controls=controls)

@@ -1,0 +1,152 @@
+"""Per-seed statistics of a pruning effect and of its controls, and the tidy tables that judge them.
+
+A chapter reduces each population to one number per seed (``[seed]``), for the treated
+population and for each control, all paired by seed; this module turns those into contrasts,
+inference, power at the claim's Δ and the verdict:
+
+- ``matched_epoch``: the epoch of a dense trajectory whose mean accuracy is closest to a target
+  (the accuracy-matched control);
+- ``effect_table``: one row per control (treated − control per seed, its interval, p-value,
+  power at Δ and verdict) and one row for the claim over every control (intersection–union);
+- ``cell_table``: one effect per cell (e.g. method × sparsity) with simultaneous Bonferroni
+  intervals, Holm-adjusted p-values, and the primary cell marked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from pie_utils.claims import Claim
+from pie_utils.errors import ParameterError
+from pie_utils.paired import PairedResult, decide, decide_against_controls, design_power, paired_inference
+from pie_utils.stats import holm
+
+ALL_CONTROLS = "every control"
+EFFECT_COLUMNS = ("control", "estimate", "low", "high", "p_value", "seeds", "sd", "power", "verdict")
+
+
+def matched_epoch(accuracy_by_epoch: np.ndarray, target: float) -> int:
+    """The 1-based epoch whose accuracy (``[epoch]``, mean over seeds) is closest to ``target``,
+    in either direction; the earlier epoch on a tie."""
+    accuracy_by_epoch = np.asarray(accuracy_by_epoch, float)
+    if accuracy_by_epoch.ndim != 1 or len(accuracy_by_epoch) == 0:
+        raise ParameterError("accuracy_by_epoch", f"shape {accuracy_by_epoch.shape}", "[epoch] accuracies, one or more")
+    return int(np.argmin(np.abs(accuracy_by_epoch - target))) + 1
+
+
+def effect_table(
+    claim: Claim, treated: np.ndarray, controls: Mapping[str, np.ndarray], alpha: float = 0.05
+) -> pd.DataFrame:
+    """Judge ``claim`` from per-seed statistics: ``treated[seed]`` and ``controls[name][seed]``
+    (the names of ``claim.controls``; for a claim without controls, give ``{}`` and ``treated``
+    is the contrast itself).
+
+    Returns one row per control (the contrast treated − control) and, for a claim with
+    controls, a last row ``ALL_CONTROLS`` whose verdict is the intersection–union one and whose
+    estimate, interval and power are those of the weakest comparison (the smallest estimate).
+    ``power`` is the design's prospective power at Δ given the contrasts' seed-to-seed sd.
+    """
+    treated = np.asarray(treated, float)
+    if set(controls) != set(claim.controls):
+        raise ParameterError("controls", sorted(controls), f"the controls of {claim.id}: {list(claim.controls)}")
+    contrasts = {name: treated - np.asarray(controls[name], float) for name in claim.controls} or {"none": treated}
+    rows, results, powers = [], {}, {}
+    for name, contrast in contrasts.items():
+        result = paired_inference(contrast, level=1 - alpha)
+        sd = float(np.std(contrast, ddof=1))
+        power = design_power(claim, sd, len(contrast), alpha) if sd > 0 else 1.0
+        results[name], powers[name] = result, power
+        rows.append(_row(name, result, sd, power, decide(result, claim, power, alpha)))
+    if claim.controls:
+        weakest = min(claim.controls, key=lambda name: results[name].estimate)
+        overall = decide_against_controls(results, claim, powers, alpha)
+        rows.append(
+            {
+                **rows[list(claim.controls).index(weakest)],
+                "control": ALL_CONTROLS,
+                "verdict": overall,
+                "power": min(powers.values()),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
+
+
+def cell_table(
+    claim: Claim, cells: Mapping[tuple, np.ndarray], primary: tuple, names: tuple[str, ...], alpha: float = 0.05
+) -> pd.DataFrame:
+    """One row per cell: the mean of its per-seed contrasts ``cells[cell][seed]``, with an
+    interval simultaneous over the secondary cells (Bonferroni: level 1 − α/m), Holm-adjusted
+    p-values, power at Δ and the verdict; the ``primary`` cell gets the plain level 1 − α and
+    carries the claim's verdict. ``names`` label the parts of a cell key (e.g. method, sparsity).
+    """
+    if primary not in cells:
+        raise ParameterError("primary", primary, sorted(cells, key=str))
+    secondary = [cell for cell in cells if cell != primary]
+    rows = []
+    for cell, contrast in cells.items():
+        level_alpha = alpha if cell == primary else alpha / max(1, len(secondary))
+        result = paired_inference(np.asarray(contrast, float), level=1 - level_alpha)
+        sd = float(np.std(contrast, ddof=1))
+        power = design_power(claim, sd, len(contrast), level_alpha) if sd > 0 else 1.0
+        rows.append(
+            {
+                **dict(zip(names, cell)),
+                "primary": cell == primary,
+                **_row("none", result, sd, power, decide(result, claim, power, level_alpha)),
+            }
+        )
+    table = pd.DataFrame(rows).drop(columns="control")
+    is_secondary = ~table.primary
+    table["p_holm"] = table.p_value
+    if is_secondary.any():
+        table.loc[is_secondary, "p_holm"] = holm(table.loc[is_secondary, "p_value"].to_numpy())
+    return table
+
+
+def _row(name: str, result: PairedResult, sd: float, power: float, verdict: str) -> dict:
+    return {
+        "control": name,
+        "estimate": result.estimate,
+        "low": result.low,
+        "high": result.high,
+        "p_value": result.p_value,
+        "seeds": result.seeds,
+        "sd": sd,
+        "power": power,
+        "verdict": verdict,
+    }
+
+
+def controlled_cells(
+    claim: Claim,
+    cells: Mapping[tuple, tuple[np.ndarray, Mapping[str, np.ndarray]]],
+    primary: tuple,
+    names: tuple[str, ...],
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """One row per cell: its effect over every control (the ``ALL_CONTROLS`` row of
+    ``effect_table``), from ``cells[cell] = (treated[seed], {control: [seed]})``. The ``primary``
+    cell is judged at level α, every other cell at α/m (Bonferroni over the m secondary cells);
+    ``weakest`` names the control the estimate is taken against."""
+    if primary not in cells:
+        raise ParameterError("primary", primary, sorted(cells, key=str))
+    secondary = max(1, len(cells) - 1)
+    rows = []
+    for cell, (treated, controls) in cells.items():
+        level_alpha = alpha if cell == primary else alpha / secondary
+        table = effect_table(claim, treated, controls, level_alpha)
+        overall = table.iloc[-1]
+        weakest = table.iloc[:-1].loc[table.iloc[:-1].estimate.idxmin(), "control"] if claim.controls else "none"
+        rows.append({**dict(zip(names, cell)), "primary": cell == primary, **overall.to_dict(), "weakest": weakest})
+    return pd.DataFrame(rows).drop(columns="control")
+
+
+def in_words(row) -> str:
+    """One row of an effect table as prose: the estimate, its interval and the power at Δ, or,
+    for a row that measured nothing, its ``reason``."""
+    if not np.isfinite(row.get("estimate", np.nan)):
+        return f"not measured: {row.get('reason', 'no estimate')}"
+    return f"{row['estimate']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}], power at Δ {row['power']:.2f}"
