@@ -37,6 +37,46 @@ class Matched:
 
 
 @dataclass(frozen=True, eq=False)
+class Trajectory:
+    """Dense training of a study's seeds, epoch by epoch: the logits its dense runs store after
+    every epoch (validation and test; the training split where ``train_logit_epochs`` has them).
+
+    Attributes:
+        source: a trained study whose dense runs hold the per-epoch logits (``dense_long`` for
+            1 … 4E, or any study for its own 1 … E).
+    """
+
+    source: TrainedStudy
+
+    def epochs(self, split: str = "test") -> list[int]:
+        """The epochs whose logits of ``split`` are stored."""
+        if split not in EPOCH_SPLITS:
+            raise ParameterError("split", split, EPOCH_SPLITS)
+        if self.source.dataset.multilabel:
+            raise ParameterError(
+                "split", split, "a single-label dataset (accuracy matching needs per-epoch predictions)"
+            )
+        training = self.source.study.training
+        return list(training.train_logit_epochs) if split == "train" else list(range(1, training.epochs + 1))
+
+    def predictions(self, epoch: int, split: str = "test") -> np.ndarray:
+        """``[seed, example]``: dense seed s after ``epoch`` (1-based) of its training."""
+        logits = self.source.logits(DENSE, 0.0, array=f"{split}_logits_epoch{epoch}")
+        return predictions_from_logits(logits, False, None)
+
+    def accuracy(self, split: str = "test") -> np.ndarray:
+        """``[epoch]``: mean accuracy over seeds after each stored epoch."""
+        labels = self.source.labels(split)
+        return np.array([(self.predictions(e, split) == labels).mean() for e in self.epochs(split)])
+
+    def matched(self, target: float, split: str = "test") -> Matched:
+        """Dense s at the epoch whose mean accuracy on ``split`` is closest to ``target``."""
+        epochs, accuracy = self.epochs(split), self.accuracy(split)
+        position = matched_epoch(accuracy, target) - 1
+        return Matched(epochs[position], float(accuracy[position]), self.predictions(epochs[position], split))
+
+
+@dataclass(frozen=True, eq=False)
 class Controls:
     """The control populations of ``main``, on its seeds.
 
@@ -50,23 +90,20 @@ class Controls:
     seed_noise: TrainedStudy
     extra_training: TrainedStudy
 
+    @property
+    def trajectory(self) -> Trajectory:
+        """Dense training 1 … 4E: the accuracy-matched control's candidates."""
+        return Trajectory(self.extra_training)
+
     def dense(self, control: str, split: str = "test") -> np.ndarray:
         """Predictions ``[seed, example]`` of the ``seed_noise`` or ``extra_training`` control."""
         if control not in CONTROL_STUDIES:
             raise ParameterError("control", control, tuple(CONTROL_STUDIES))
         return getattr(self, control).predictions(DENSE, 0.0, split)
 
-    def trajectory_accuracy(self, split: str = "test") -> np.ndarray:
-        """``[epoch]``: mean accuracy over seeds of dense training after each epoch 1 … 4E."""
-        labels = self.main.labels(split)
-        return np.array([(self._epoch_predictions(e, split) == labels).mean() for e in self._epochs(split)])
-
     def accuracy_matched(self, target: float, split: str = "test") -> Matched:
-        """Dense s at the epoch of its training whose mean accuracy on ``split`` is closest to ``target``."""
-        epochs = self._epochs(split)
-        accuracy = self.trajectory_accuracy(split)
-        position = matched_epoch(accuracy, target) - 1
-        return Matched(epochs[position], float(accuracy[position]), self._epoch_predictions(epochs[position], split))
+        """Dense s at the epoch of 1 … 4E whose mean accuracy on ``split`` is closest to ``target``."""
+        return self.trajectory.matched(target, split)
 
     def predictions(self, split: str, target: float) -> dict[str, np.ndarray]:
         """Every control's predictions ``[seed, example]``, the accuracy-matched one for ``target``."""
@@ -75,21 +112,6 @@ class Controls:
             "extra_training": self.dense("extra_training", split),
             "accuracy_matched": self.accuracy_matched(target, split).predictions,
         }
-
-    def _epochs(self, split: str) -> list[int]:
-        if split not in EPOCH_SPLITS:
-            raise ParameterError("split", split, EPOCH_SPLITS)
-        if self.main.dataset.multilabel:
-            raise ParameterError(
-                "split", split, "a single-label dataset (accuracy matching needs per-epoch predictions)"
-            )
-        if split == "train":
-            return list(self.extra_training.study.training.train_logit_epochs)
-        return list(range(1, self.extra_training.study.training.epochs + 1))
-
-    def _epoch_predictions(self, epoch: int, split: str) -> np.ndarray:
-        logits = self.extra_training.logits(DENSE, 0.0, array=f"{split}_logits_epoch{epoch}")
-        return predictions_from_logits(logits, False, None)
 
 
 def load_controls(profile: str, main: TrainedStudy, progress: bool = False) -> Controls:

@@ -154,23 +154,23 @@ VERDICT_COLOURS = {
 
 def verdict_forest(ax, table, label: str, delta: float, reference: float = 0.0, kind: str = "superiority", paper=None):
     """A forest plot of ``table`` (one row per estimate: ``estimate``, ``low``, ``high``,
-    ``verdict`` and the text column ``label``), top row first, coloured by verdict, with the
+    ``verdict`` and the text column ``label``), top row first, coloured by verdict (grey for a
+    ``verdict`` text that is none of ``VERDICT_COLOURS``, e.g. "estimate"), with the
     reference and the band that Δ draws around it (below it only for non-inferiority).
     ``paper``: optional ``[row]`` values drawn as open diamonds (the paper's numbers)."""
     positions = np.arange(len(table))[::-1].astype(np.float64)
-    for verdict, colour in VERDICT_COLOURS.items():
+    for verdict in dict.fromkeys(table.verdict):  # a text that is no verdict (e.g. "estimate") is drawn grey
         rows = (table.verdict == verdict).to_numpy()
-        if rows.any():
-            interval_points(
-                ax,
-                positions[rows],
-                table.estimate[rows],
-                table.low[rows],
-                table.high[rows],
-                color=colour,
-                label=verdict,
-                horizontal=True,
-            )
+        interval_points(
+            ax,
+            positions[rows],
+            table.estimate[rows],
+            table.low[rows],
+            table.high[rows],
+            color=VERDICT_COLOURS.get(verdict, DENSE_COLOUR),
+            label=verdict,
+            horizontal=True,
+        )
     if paper is not None:
         ax.plot(np.asarray(paper, float), positions, "D", mfc="none", color="black", markersize=5, label="paper")
     ax.axvline(reference, color="black", linewidth=0.8)

@@ -149,20 +149,20 @@ def test_train_and_store_refuse_bad_input_before_any_work(tmp_path, capsys):
 
 
 def test_train_then_evaluate_a_study_on_another_dataset(tmp_path, capsys):
-    """`train` stores the runs of ci's smallest study (120 snippets: 2 seeds, dense and IMP-FT);
+    """`train` stores the runs of ci's smallest study (120 snippets: 4 seeds, dense and MP-AI);
     `evaluate` scores them on every movie review without training; a second `train` trains nothing."""
     small = ("--profile", "ci", "--study", "bilstm_pair", "--store", str(tmp_path))
     first = _run("train", *small, "--workers", "2", "--no-progress")
     assert first.returncode == 0, first.stderr
-    assert "4 runs and 0 evaluations of 1 studies; 4 trained or scored now, 0 were stored" in first.stdout
+    assert "8 runs and 0 evaluations of 1 studies; 8 trained or scored now, 0 were stored" in first.stdout
     capsys.readouterr()
     assert main(["evaluate", *small, "--on", "movie-reviews"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
-    assert [(row[0], float(row[1]), int(row[2])) for row in rows] == [("dense", 0.0, 2), ("IMP-FT", 0.5, 2)]
+    assert [(row[0], float(row[1]), int(row[2])) for row in rows] == [("dense", 0.0, 4), ("MP-AI", 0.5, 4)]
     assert all(0 <= float(row[3]) <= 1 for row in rows)
-    assert len(list((tmp_path / "evaluations").iterdir())) == 4
+    assert len(list((tmp_path / "evaluations").iterdir())) == 8
     assert main(["train", *small, "--no-progress"]) == 0
-    assert "0 trained or scored now, 4 were stored" in capsys.readouterr().out
+    assert "0 trained or scored now, 8 were stored" in capsys.readouterr().out
 
 
 def _snippets_csv(path, per_class: int = 10):
