@@ -142,6 +142,11 @@ class Study:
     transfer: str | None = None
 
     @property
+    def cells(self) -> list[tuple[str, float]]:
+        """The pruned (method, sparsity) cells, methods first."""
+        return [(method, sparsity) for method in self.methods for sparsity in self.sparsities]
+
+    @property
     def seed_range(self) -> range:
         """The study's seeds, ``first_seed`` … ``first_seed + seeds − 1``."""
         return range(self.first_seed, self.first_seed + self.seeds)

@@ -46,22 +46,25 @@ MONTE_CARLO_PATTERNS = 20_000
 def leave_one_out_disagreement(
     model: np.ndarray, reference: np.ndarray, num_classes: int, points: np.ndarray | None = None
 ) -> np.ndarray:
-    """``[seed]``: for each seed s, the share of ``points`` (bool ``[example]``, default all)
-    where ``model[s]`` disagrees with the modal label of ``reference`` without its seed s.
+    """``[seed]``: for each seed s, the share of ``points`` where ``model[s]`` disagrees with the
+    modal label of ``reference`` without its seed s.
 
     ``model`` and ``reference`` are predictions ``[seed, example]`` of two populations trained
     on the same seeds (they may be the same population: then it is a model against its peers).
+    ``points``: bool ``[example]`` (the same points for every seed), or ``[seed, example]`` (seed
+    s counts on row s, e.g. points chosen without seed s); default every point.
     """
     model, reference = _paired_predictions(model, reference)
     points = np.ones(model.shape[1], bool) if points is None else np.asarray(points, bool)
-    if points.shape != (model.shape[1],) or not points.any():
+    rows = np.broadcast_to(points, model.shape) if points.shape == (model.shape[1],) else points
+    if rows.shape != model.shape or not rows.any(axis=1).all():
         raise ParameterError(
-            "points", f"shape {points.shape}, {int(points.sum())} chosen", "a non-empty [example] mask"
+            "points", f"shape {points.shape}", f"a bool [example] or [seed, example] mask of {model.shape}, none empty"
         )
     rates = []
     for s in range(len(model)):
         consensus = modal_labels(np.delete(reference, s, axis=0), num_classes).labels
-        rates.append(float(np.mean(model[s, points] != consensus[points])))
+        rates.append(float(np.mean(model[s, rows[s]] != consensus[rows[s]])))
     return np.array(rates)
 
 

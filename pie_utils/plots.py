@@ -156,7 +156,8 @@ def verdict_forest(ax, table, label: str, delta: float, reference: float = 0.0, 
     """A forest plot of ``table`` (one row per estimate: ``estimate``, ``low``, ``high``,
     ``verdict`` and the text column ``label``), top row first, coloured by verdict (grey for a
     ``verdict`` text that is none of ``VERDICT_COLOURS``, e.g. "estimate"), with the
-    reference and the band that Δ draws around it (below it only for non-inferiority).
+    reference and the band that Δ draws around it (below it only for non-inferiority). The x
+    axis reaches at most 10 Δ from the reference; wider intervals are cut at its edge.
     ``paper``: optional ``[row]`` values drawn as open diamonds (the paper's numbers)."""
     positions = np.arange(len(table))[::-1].astype(np.float64)
     for verdict in dict.fromkeys(table.verdict):  # a text that is no verdict (e.g. "estimate") is drawn grey
@@ -178,4 +179,8 @@ def verdict_forest(ax, table, label: str, delta: float, reference: float = 0.0, 
     for edge in edges:
         ax.axvline(edge, color="black", linewidth=0.8, linestyle=":")
     ax.set_yticks(positions, table[label].astype(str).tolist())
+    # a few-seed interval can span hundreds of Δ: show the rows at a readable scale, cut at the edge
+    reach = np.abs(np.concatenate([table.low, table.high, table.estimate]).astype(float) - reference)
+    span = float(np.clip(np.nanmax(reach, initial=0.0), 2 * delta, 10 * delta))
+    ax.set_xlim(reference - 1.1 * span, reference + 1.1 * span)
     ax.legend(fontsize=8, loc="best")

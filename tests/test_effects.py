@@ -84,3 +84,11 @@ def test_a_row_in_words_gives_its_numbers_or_why_it_measured_nothing():
     row = {"estimate": 0.0123, "low": -0.004, "high": 0.0286, "power": 0.456}
     assert in_words(row) == "+0.012 [-0.004, +0.029], power at Δ 0.46"
     assert in_words({"estimate": np.nan, "reason": "one class"}) == "not measured: one class"
+
+
+def test_leave_one_out_disagreement_with_points_chosen_per_seed():
+    reference = np.array([[0, 0, 0], [1, 1, 1], [1, 0, 1], [1, 0, 1]])  # leave-one-out vote: (1, 0, 1)
+    model = np.array([[1, 0, 1], [0, 0, 0], [1, 1, 1], [1, 0, 1]])
+    points = np.array([[True, False, False], [False, False, True], [False, True, True], [True, True, True]])
+    # row 0: example 0 agrees; row 1: example 2 differs; row 2: 1 differs, 2 agrees; row 3: all agree
+    np.testing.assert_allclose(leave_one_out_disagreement(model, reference, 2, points=points), [0, 1, 0.5, 0])

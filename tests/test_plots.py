@@ -94,3 +94,25 @@ def test_interval_bars_draw_any_table(table):
     assert len(ax.patches) == len(table)
     fig.canvas.draw()
     plt.close(fig)
+
+
+def test_the_verdict_forest_colours_by_verdict_and_keeps_a_readable_scale():
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            "name": ["primary", "two seeds", "estimate"],
+            "estimate": [0.01, 0.02, 0.0],
+            "low": [0.005, -6.0, -0.01],
+            "high": [0.015, 6.0, 0.01],
+            "verdict": ["supported", "underpowered at this scale", "an estimate"],
+        }
+    )
+    fig, ax = plt.subplots()
+    plots.verdict_forest(ax, table, "name", delta=0.02)
+    assert ax.get_xlim() == pytest.approx((-0.22, 0.22))  # 10 delta, not +-6
+    ticks = [(t.get_text(), t.get_position()[1]) for t in ax.get_yticklabels()]
+    assert ticks == [("primary", 2.0), ("two seeds", 1.0), ("estimate", 0.0)]  # the first row on top
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["supported", "underpowered at this scale", "an estimate"]
+    plt.close(fig)

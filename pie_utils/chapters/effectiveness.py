@@ -157,11 +157,7 @@ def every_cell(claim: Claim, trained: TrainedStudy, controls: Controls, inputs, 
     """``pie_utils.effects.controlled_cells`` over every (method, sparsity) of ``trained``, with
     ``inputs`` one of ``concentration_inputs`` and ``disagreement_inputs``; the primary cell is
     ``claim``'s."""
-    cells = {
-        (method, sparsity): inputs(claim, trained, controls, method, sparsity)
-        for method in trained.study.methods
-        for sparsity in trained.study.sparsities
-    }
+    cells = {cell: inputs(claim, trained, controls, *cell) for cell in trained.study.cells}
     primary = (claim.primary_method, claim.primary_sparsity)
     return controlled_cells(claim, cells, primary, names=("method", "sparsity"), alpha=alpha)
 
