@@ -304,9 +304,10 @@ REGISTER = (
         source="paper",
         claim="PIEs are semantically more complex than the average point.",
         estimand=(
-            "as `hardness_length`, for word rarity (7 minus the mean Zipf frequency of the words), "
-            "within length quintiles: the measure valid at snippet length (readability formulas and "
-            "MTLD need 100 words or more and are secondary)"
+            "as `hardness_length`, for word rarity (the mean −log10 relative frequency of a text's "
+            "words in the training texts) taken within length quintiles, the measure valid at snippet "
+            "length (readability formulas need 100 words or more; MATTR and model difficulty are "
+            "secondary)"
         ),
         primary="main study, IMP-FT at 90 %",
         controls=PRUNING_CONTROLS,
