@@ -1,31 +1,65 @@
 # Thin entry points; everything real lives in pie_utils and tests/.
-PYTHON ?= python3
+# test, book and ipynb make the environment first when it is missing or older than the lock.
+PYTHON ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
+# written last by the install, so an interrupted one is redone
+INSTALLED := $(VENV)/.installed
+# serves the +cpu build of torch that requirements.txt pins and PyPI does not host
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 PROFILE ?= default
+BOOK_DIR ?= build/book-$(PROFILE)
+PUBLISH_DIR ?= build/publish
 
-.PHONY: setup test book ipynb clean
+.PHONY: setup test book ipynb publish clean check-setup check-test check-book check-ipynb
+
+# What the system must provide, checked before any work: Python 3.11 while there is no
+# environment yet, plus NEEDS_target (browser: chromium and chromedriver for the test that opens
+# the built book; npm: MathJax for the offline book). scripts/system_check.py installs what is
+# missing with apt-get when run as root (as CI is), and otherwise names the command in one line.
+NEEDS_test := browser npm
+NEEDS_book := npm
+check-setup check-test check-book check-ipynb: check-%:
+	@$(PYTHON) scripts/system_check.py --for $* --python $(PYTHON) $(strip $(if $(wildcard $(BIN)/python),,python) $(NEEDS_$*))
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-setup: $(BIN)/python  ## a virtual environment with the exact pins and the package (editable)
+# pip's own indexes first; PyTorch's CPU index too when they lack the pinned +cpu build (PyPI does)
+$(INSTALLED): requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	@torch="$$(grep '^torch==' requirements.txt)"; extra=""; \
+	if ! $(BIN)/pip install --dry-run --no-deps --ignore-installed --quiet "$$torch" >/dev/null 2>&1; then \
+	    echo "pip's indexes have no $$torch: adding $(TORCH_INDEX)"; extra="--extra-index-url $(TORCH_INDEX)"; fi; \
+	echo "$(BIN)/pip install --quiet -r requirements.txt $$extra"; $(BIN)/pip install --quiet -r requirements.txt $$extra
 	$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
 
-test: ## lint and format check, then the test suite (what CI runs)
+setup: check-setup $(INSTALLED)  ## a virtual environment with the exact pins and the package (editable)
+
+test: check-test $(INSTALLED)  ## lint and format check, then the test suite (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
-book: $(BIN)/python  ## train what PROFILE asks for (ci|default|extended|full), run every notebook, build the HTML book
-	@test -x $(BIN)/jupyter-book || $(MAKE) setup
+book: check-book $(INSTALLED)  ## train what PROFILE asks for (ci|default|extended|full), run every notebook, build the HTML book
 	$(BIN)/python scripts/book.py build --profile $(PROFILE)
 
-ipynb: ## refresh the output-free .ipynb copies of notebooks/ that Colab and Binder open
+ipynb: check-ipynb $(INSTALLED)  ## refresh the output-free .ipynb copies of notebooks/ that Colab and Binder open
 	$(BIN)/python scripts/book.py ipynb
+
+publish:  ## copy the HTML that make book built for PROFILE into PUBLISH_DIR (with .nojekyll) for a static host
+	@test -f $(BOOK_DIR)/src/_build/html/index.html || \
+	    { echo "make publish: no built book in $(BOOK_DIR)/src/_build/html; run: make book PROFILE=$(PROFILE)" >&2; exit 1; }
+	@test ! -f $(BOOK_DIR)/timings.json || \
+	    $(PYTHON) -c 'import json, sys; sys.exit(bool(json.load(open(sys.argv[1]))["failed"]))' $(BOOK_DIR)/timings.json || \
+	    { echo "make publish: the last make book PROFILE=$(PROFILE) failed (see $(BOOK_DIR)/timings.json); fix it and rerun it" >&2; exit 1; }
+	rm -rf $(PUBLISH_DIR)
+	mkdir -p $(PUBLISH_DIR)
+	cp -R $(BOOK_DIR)/src/_build/html/. $(PUBLISH_DIR)/
+	touch $(PUBLISH_DIR)/.nojekyll
+	@echo "make publish: $(PUBLISH_DIR)/index.html (the book of profile $(PROFILE))"
 
 clean: ## caches and build outputs (not the results store, not the asset cache)
 	rm -rf .pytest_cache .hypothesis build dist *.egg-info

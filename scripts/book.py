@@ -7,7 +7,8 @@
 
 `build` first trains every run of the profile that the store lacks (``python -m pie_utils train
 --profile P``: a pool of worker processes, one per core), then stages the book sources in
-``OUT/src`` (``_config.yml``, ``_toc.yml``, ``book/``) and executes each notebook of
+``OUT/src`` (``_config.yml``, ``_toc.yml``, ``book/``; ``$REPOSITORY_URL``, when set, replaces the
+``repository.url`` the staged ``_config.yml`` links to) and executes each notebook of
 ``notebooks/`` named in the table of contents into ``OUT/src/ipynb/NAME.ipynb`` with the profile
 as its parameter and ``PIE_UTILS_NO_TRAIN=1`` (a chapter trains nothing; one given its own
 ``--param`` may train what those parameters need), serves
@@ -52,6 +53,7 @@ IPYNB = ROOT / "ipynb"
 PROFILES = tuple(profiles())  # the profiles file names them; the book builds any of them
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "book")
 MATHJAX_PACKAGE = "mathjax@3.2.2"
+REPOSITORY_ENV = "REPOSITORY_URL"  # the repository the staged _config.yml links to (make book REPOSITORY_URL=...)
 INJECTED_TAG = "injected-parameters"  # the cell papermill adds; hidden from readers
 LIBRARY_INPUTS = ("pie_utils/**/*.py", "pie_utils/**/*.toml", "pie_utils/**/*.json", "requirements.txt")
 
@@ -148,6 +150,11 @@ def stage_mathjax(static: Path) -> None:
     cache = ROOT / "build" / "npm"
     bundle = cache / "node_modules" / "mathjax" / "es5"
     if not (bundle / "tex-chtml.js").is_file():
+        if shutil.which("npm") is None:
+            raise SystemExit(
+                f"book: the offline book serves MathJax from the npm package {MATHJAX_PACKAGE}, and npm is "
+                "not installed; install it (on Debian: sudo apt-get install -y npm) and build again"
+            )
         subprocess.run(
             ["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(cache), MATHJAX_PACKAGE],
             check=True,
@@ -163,7 +170,25 @@ def stage_sources(source: Path) -> None:
             shutil.rmtree(target)
         copy = shutil.copytree if (ROOT / item).is_dir() else shutil.copy2
         copy(ROOT / item, target)
+    set_repository_url(source / "_config.yml", os.environ.get(REPOSITORY_ENV))
     (source / "ipynb").mkdir(exist_ok=True)
+
+
+def set_repository_url(config: Path, url: str | None) -> None:
+    """Point the staged ``config`` at another repository (``$REPOSITORY_URL``, e.g. a fork):
+    its Colab, Binder and source links and the repository button. None or empty keeps the file's."""
+    if not url:
+        return
+    url = url.rstrip("/")
+    if not url.startswith("https://") or len(url.split("/")) != 5 or any(c.isspace() for c in url):
+        raise SystemExit(
+            f"{REPOSITORY_ENV}={url!r}: expected https://github.com/OWNER/REPO (Colab and Binder need GitHub)"
+        )
+    text = config.read_text()
+    current = yaml.safe_load(text)["repository"]["url"]
+    if text.count(f"url: {current}\n") != 1:
+        raise SystemExit(f"{config}: cannot find repository.url ({current}) to replace")
+    config.write_text(text.replace(f"url: {current}\n", f"url: {url}\n"))
 
 
 def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, force: bool = False) -> int:

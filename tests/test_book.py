@@ -1,5 +1,6 @@
 """The book on the `ci` profile: every notebook executes and asserts what it produced, the
-strict build succeeds, and a real headless Chromium shows every chapter with its figures.
+strict build succeeds, a real headless Chromium shows every chapter with its figures, and the
+folder `make publish` makes of it serves every page and figure over HTTP, as a static host would.
 
 One build (about 3 minutes on 2 cores from an empty store; seconds of training once the `ci`
 runs are stored) is shared by all tests of this module.
@@ -7,22 +8,27 @@ runs are stored) is shared by all tests of this module.
 
 from __future__ import annotations
 
+import functools
 import html
+import http.server
 import json
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import urllib.parse
 from collections import Counter
 from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from pie_utils.stats import VERDICTS
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+CHROMIUM, CHROMEDRIVER = (Path(shutil.which(name) or f"/usr/bin/{name}") for name in ("chromium", "chromedriver"))
 sys.path.insert(0, str(ROOT / "scripts"))
 import book  # noqa: E402  (scripts/book.py)
 
@@ -153,12 +159,14 @@ def test_the_html_hides_the_injected_cell_and_links_the_notebooks(built):
     assert "_static/mathjax/tex-chtml.js" in intro and "cdn.jsdelivr.net" not in intro + page
 
 
-def test_chromium_shows_every_chapter_with_its_figures(built, tmp_path):
+def _chromium(profile: Path):
+    """Headless Debian Chromium driven by chromedriver, with a fresh profile folder."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), "install Debian's chromium and chromium-driver (.ci/run does)"
+    assert CHROMIUM.exists() and CHROMEDRIVER.exists(), (
+        "install Debian's chromium and chromium-driver (make test does, as root; else it names the command)"
+    )
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for flag in (
@@ -170,11 +178,17 @@ def test_chromium_shows_every_chapter_with_its_figures(built, tmp_path):
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--user-data-dir={profile}",
         "--allow-file-access-from-files",
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def test_chromium_shows_every_chapter_with_its_figures(built, tmp_path):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = _chromium(tmp_path / "profile")
     try:
         html_root = built / "src" / "_build" / "html"
         for name in CHAPTERS:
@@ -200,3 +214,75 @@ def test_chromium_shows_every_chapter_with_its_figures(built, tmp_path):
     finally:
         driver.quit()
         shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+class _Recorded(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder as a static host does; records each request's path and status, logs nothing."""
+
+    def log_request(self, code="-", size="-"):
+        self.server.served.append((urllib.parse.urlsplit(self.path).path, int(code)))
+
+    def log_message(self, *arguments):
+        pass
+
+
+def test_the_published_folder_serves_every_page_and_figure(built, tmp_path):
+    """`make publish` copies the built book into the folder a static host serves as it is (with
+    `.nojekyll`, so GitHub Pages serves `_static/` and `_images/`). Over HTTP, every page loads,
+    every image on it loads, every chapter shows a figure, every link within the site names a
+    file that is there, the math typesets, and no request is answered with an error."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    site = tmp_path / "site"
+    made = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), "publish", "PROFILE=ci", f"BOOK_DIR={built}"]
+        + [f"PUBLISH_DIR={site}", f"PYTHON={sys.executable}"],
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    assert (site / ".nojekyll").is_file() and (site / "index.html").is_file()
+    pages = sorted(str(p.relative_to(site)) for p in site.rglob("*.html") if not {"_sources", "_static"} & set(p.parts))
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]] + [entry["file"] for part in toc["parts"] for entry in part["chapters"]]
+    assert {f"{name}.html" for name in files} <= set(pages)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Recorded, directory=str(site)))
+    server.served = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    driver = _chromium(tmp_path / "profile")
+    try:
+        for page in pages:
+            driver.get(base + page)
+            WebDriverWait(driver, 30).until(
+                lambda d: d.execute_script(
+                    "return document.readyState === 'complete' && Array.from(document.images).every(i => i.complete)"
+                ),
+                f"{page} did not finish loading",
+            )
+            images = driver.execute_script(
+                "return Array.from(document.images).map(i => [i.currentSrc, i.naturalWidth])"
+            )
+            assert all(width > 0 for _, width in images), (page, images)
+            if page.startswith("ipynb/") and page != "ipynb/00_worked_example.html":
+                assert [src for src, _ in images if "/_images/" in src], f"{page} shows no figure"
+            for link in driver.execute_script(
+                "return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)"
+            ):
+                if link.startswith(base):
+                    target = site / urllib.parse.unquote(urllib.parse.urlsplit(link).path[1:])
+                    assert (target / "index.html" if target.is_dir() else target).is_file(), (page, link)
+        driver.get(base + "book/intro.html")
+        typeset = WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script("return document.querySelectorAll('mjx-container').length"),
+            "MathJax (served from _static) did not typeset the PIE definition over HTTP",
+        )
+        assert typeset >= 1
+    finally:
+        driver.quit()
+        server.shutdown()
+        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+    errors = sorted({(path, code) for path, code in server.served if code >= 400 and path != "/favicon.ico"})
+    assert not errors, errors
+    assert len({path for path, _ in server.served}) > len(pages)  # the pages, and what they loaded
