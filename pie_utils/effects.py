@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from pie_utils.claims import Claim
 from pie_utils.errors import ParameterError
@@ -150,3 +151,44 @@ def in_words(row) -> str:
     if not np.isfinite(row.get("estimate", np.nan)):
         return f"not measured: {row.get('reason', 'no estimate')}"
     return f"{row['estimate']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}], power at Δ {row['power']:.2f}"
+
+
+def bootstrap_result(estimate: float, samples: np.ndarray, reference: float = 0.0, level: float = 0.95) -> PairedResult:
+    """A percentile-bootstrap inference in the shape ``decide`` reads: ``estimate``, the
+    ``level`` interval of ``samples`` and the two-sided bootstrap p-value against ``reference``.
+    ``seeds`` holds the number of resamples and ``smallest_p`` 1 / that number, the resolution
+    of the p-value."""
+    samples = np.asarray(samples, float)
+    samples = samples[np.isfinite(samples)]
+    if len(samples) < 2:
+        raise ParameterError("samples", f"{len(samples)} finite", "2 or more finite bootstrap samples")
+    low, high = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2])
+    above = float(np.mean(samples > reference))
+    return PairedResult(
+        estimate=float(estimate),
+        low=float(low),
+        high=float(high),
+        p_value=min(1.0, 2 * min(above, 1 - above) + 1 / len(samples)),
+        seeds=len(samples),
+        smallest_p=1 / len(samples),
+        level=level,
+    )
+
+
+def normal_power(delta: float, standard_error: float, alpha: float = 0.05) -> float:
+    """The chance that an interval of half-width z·``standard_error`` excludes the reference when
+    the true effect is Δ away from it (normal approximation; for bootstrap designs, with the
+    standard error the bootstrap measured, never the observed effect)."""
+    if not standard_error > 0:
+        return 1.0
+    return float(stats.norm.sf(stats.norm.ppf(1 - alpha / 2) - abs(delta) / standard_error))
+
+
+def bootstrap_table(claim: Claim, estimate: float, samples: np.ndarray, alpha: float = 0.05) -> pd.DataFrame:
+    """``claim``'s one-row table from a bootstrap: estimate, interval, p-value, power at Δ and verdict."""
+    result = bootstrap_result(estimate, samples, claim.reference, 1 - alpha)
+    sd = float(np.nanstd(samples, ddof=1))
+    power = normal_power(claim.delta, sd, alpha)
+    return pd.DataFrame(
+        [_row("none", result, sd, power, decide(result, claim, power, alpha))], columns=list(EFFECT_COLUMNS)
+    )

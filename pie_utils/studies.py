@@ -164,6 +164,7 @@ class TrainedStudy:
         """Population logits ``[seed, example, class]``; ``array`` picks another stored array
         of the same shape (e.g. ``train_logits_epoch1`` of the dense runs). ``split="transfer"``:
         every example of the study's transfer dataset (stored evaluations, computed once)."""
+        self._check_cell(method, sparsity)
         if split == "transfer" and array is None:
             population_runs(self.study, self.prepared, self.store, method, sparsity)  # names missing seeds
             return np.stack(
@@ -178,12 +179,20 @@ class TrainedStudy:
 
     def predictions(self, method: str, sparsity: float, split: str = "test") -> np.ndarray:
         """Per-model predictions ``[seed, example]`` (``[seed, example, class]`` multilabel)."""
+        self._check_cell(method, sparsity)
         if split == "transfer":
             logits = self.logits(method, sparsity, split)
             thresholds = population(self.study, self.prepared, self.store, method, sparsity)[1]
         else:
             logits, thresholds = population(self.study, self.prepared, self.store, method, sparsity, split)
         return predictions_from_logits(logits, self.dataset.multilabel, thresholds)
+
+    def _check_cell(self, method: str, sparsity: float) -> None:
+        """Refuse a population the study does not hold (it would be read, or scored, ad hoc)."""
+        if (method, sparsity) != (DENSE, 0.0) and (method, sparsity) not in self.study.cells:
+            raise ParameterError(
+                "method, sparsity", f"{method} at {sparsity:g}", [f"{m} at {s:g}" for m, s in self.study.cells]
+            )
 
 
 def train(profile: str, name: str = MAIN_STUDY, progress: bool = True, **overrides: Any) -> TrainedStudy:
