@@ -20,15 +20,18 @@
 # more than on the points where the answer stays the same?
 #
 # **Our question.** Take a dense BiLSTM and the pruned model of the same seed (same
-# initialisation and data order) and attribute the logit of the gold class to each token. Do
-# the attributions move more on PIEs than on other test points?
+# initialisation and data order) and attribute the gold class's logit margin to each token. Do
+# the attributions move more on PIEs than on other test points, *beyond* what extra training
+# alone moves them (dense *s* trained 4E epochs against dense *s*)?
 #
 # **How.** Integrated gradients on the embedding layer (captum's `LayerIntegratedGradients`
 # {cite}`kokhlikyan2020captum`): from a baseline that replaces every word by the padding token
 # (whose embedding is zero) to the input, in `attribution_steps` steps. A token's attribution
 # is its share of F(input) − F(baseline); the shares add up to that difference up to captum's
-# *convergence delta*, which we report. **Target: the gold class**, for both models: it is one
-# fixed output explained by both, chosen by neither. With each model's predicted class the
+# *convergence delta*, which we report. **Target: the gold class's margin** (its logit minus the
+# mean logit, half the margin over the other class here), for every model: one fixed output
+# explained by all, chosen by none, and blind to a shift common to both logits, which changes
+# no prediction. With each model's predicted class the
 # target would switch on most PIEs (they are the points where the predictions differ), which
 # would make attributions move on PIEs by construction.
 #
@@ -37,8 +40,8 @@
 # the selection. Every BiLSTM run keeps its trained weights and masks, and `TrainedStudy.model`
 # loads them (the test suite checks that a loaded model gives its run's stored logits exactly).
 # Integrated gradients cost seconds per model, so we attribute two cells rather than all:
-# IMP-FT, the paper's iterative method, and MP-AI, pruning at initialisation, both at the
-# study's highest sparsity, where pruning removes the most weights.
+# IMP-FT, the paper's iterative method (the register's primary cell), and MP-AI, pruning at
+# initialisation, both at 90 % sparsity.
 #
 # **Which points.** Every test PIE of the two cells, plus `sample_points` test points drawn
 # at random; the non-PIEs of a cell are those of the random draw, a uniform sample of them.
@@ -46,16 +49,15 @@
 # %% tags=["parameters"]
 profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)
 n_resamples = None  # bootstrap resamples; None: the profile's analysis value
-alpha = None  # family-wise error rate; None: the profile's analysis value
+alpha = None  # error rate of the verdict; None: the profile's analysis value
 attribution_seeds = None  # attributed seeds of half B; None: the profile's analysis value
 attribution_steps = None  # integration steps; None: the profile's analysis value
-cell_methods = ["IMP-FT", "MP-AI"]  # the pruned models attributed, each at the study's highest sparsity
+cell_methods = ["IMP-FT", "MP-AI"]  # the pruned models attributed, at the register's primary sparsity
 sample_points = 300  # test points drawn at random for the comparison (every PIE is added)
 shown_pies, shown_others = 4, 2  # texts in the example figure
 
 # %%
 import time
-from itertools import combinations
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -67,21 +69,13 @@ from scipy.special import softmax
 
 from pie_utils import plots
 from pie_utils.attributions import attribution_shift, token_attributions
-from pie_utils.intervals import outside_note
+from pie_utils.chapters.attributions import attribution_effect
+from pie_utils.claims import claim, describe
+from pie_utils.controls import load_controls
+from pie_utils.effects import in_words
 from pie_utils.models import word_tokenize
 from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
-from pie_utils.stats import (
-    apply_verdicts,
-    bootstrap,
-    bootstrap_p_value,
-    mann_whitney,
-    overall_rule,
-    overall_verdict,
-    percentile_interval,
-    rank_biserial,
-    verdict_rule,
-)
 from pie_utils.studies import analysis_parameters, train
 
 settings = analysis_parameters(
@@ -93,14 +87,18 @@ settings = analysis_parameters(
 )
 plots.use_style()
 main = train(profile, progress=False)
+controls = load_controls(profile, main)
+shift_claim = claim("attribution_shift")
 assert main.study.arch == "bilstm", "the attributions are taken on the BiLSTM's word embeddings"
 gold, n_classes = main.labels(), main.dataset.num_classes
 half_a, half_b = main.seed_halves()
 assert settings["attribution_seeds"] <= len(half_b), f"half B has {len(half_b)} seeds, fewer than attribution_seeds"
 positions = half_b[: settings["attribution_seeds"]]  # positions on the seed axis of the population arrays
-sparsity = max(main.study.sparsities)
-cells = [method for method in cell_methods if method in main.study.methods]
-assert cells, f"none of {cell_methods} is in the study's methods {main.study.methods}"
+sparsity = shift_claim.primary_sparsity
+cells = [method for method in cell_methods if (method, sparsity) in main.study.cells]
+assert shift_claim.primary_method in cells, (
+    f"the primary cell {shift_claim.primary_method} at {sparsity:.0%} is not attributed"
+)
 dense_a = main.predictions(DENSE, 0.0)[half_a]
 pies = {method: find_pies(dense_a, main.predictions(method, sparsity)[half_a], n_classes) for method in cells}
 sampled = np.zeros(len(gold), dtype=bool)
@@ -116,13 +114,17 @@ print(
 )
 
 # %%
+EXTRA = "dense 4E"  # the extra-training control: dense seed s trained 4E epochs
 attributions, seconds = {}, {"rebuild": 0.0, "attribute": 0.0}
 for position in positions:
-    for method, level in [(DENSE, 0.0)] + [(m, sparsity) for m in cells]:
+    seed = main.study.seed_range[position]
+    for method, level in [(DENSE, 0.0), (EXTRA, 0.0)] + [(m, sparsity) for m in cells]:
         started = time.perf_counter()
-        model = main.model(method, level, main.study.seed_range[position])
+        model = controls.extra_training.model(DENSE, 0.0, seed) if method == EXTRA else main.model(method, level, seed)
         built = time.perf_counter()
-        attributions[method, position] = token_attributions(model, encoded, gold[points], settings["attribution_steps"])
+        attributions[method, position] = token_attributions(
+            model, encoded, gold[points], settings["attribution_steps"], margin=True
+        )
         seconds["rebuild"] += built - started
         seconds["attribute"] += time.perf_counter() - built
 lengths = encoded.lengths
@@ -165,7 +167,7 @@ convergence.style.format(
 # dense and the pruned model's per-token attribution vectors: 0 when the pruned model spreads
 # its attribution over the words in the same proportions (whatever its scale), 1 when the two
 # vectors are orthogonal, 2 when every word's sign flips. A point's shift is its mean over the
-# attributed seeds. The same measure between the dense models of two attributed seeds is the
+# attributed seeds. The same measure between dense *s* and dense *s* trained 4E epochs is the
 # control below.
 
 # %%
@@ -173,13 +175,9 @@ shifts = {
     m: np.stack([attribution_shift(attributions[DENSE, p].values, attributions[m, p].values) for p in positions])
     for m in cells
 }  # [seed, point]
-pairs = list(combinations(positions, 2))
-control_shift = (
-    np.stack([attribution_shift(attributions[DENSE, p].values, attributions[DENSE, q].values) for p, q in pairs])
-    if pairs
-    else None
-)  # [seed pair, point]
-stratum = pd.qcut(lengths, 5, labels=False, duplicates="drop")  # length quintiles of the attributed points
+control_shift = np.stack(
+    [attribution_shift(attributions[DENSE, p].values, attributions[EXTRA, p].values) for p in positions]
+)  # [seed, point]: dense 4E s against dense s
 for shift in shifts.values():
     assert shift.shape == (len(positions), len(points)) and np.nanmin(shift) >= 0 and np.nanmax(shift) <= 2
 print(
@@ -239,152 +237,52 @@ for ax, row in zip(np.atleast_1d(axes), chosen):
 fig.tight_layout()
 plt.show()
 
+
 # %% [markdown]
-# ## The rule, before the result
-#
-# **Test.** Per cell: a Mann–Whitney U test of the shifts of the PIEs against those of the
-# non-PIEs in the random sample, with the rank-biserial correlation as the effect (the chance
-# that a PIE's shift exceeds a non-PIE's minus the reverse, −1 to 1; the claimed direction is
-# positive), a 95 % bootstrap interval over the attributed seeds and the points, and Holm
-# across the cells. **Control.** The same comparison for the shift between two *dense* models
-# of different attributed seeds: if PIEs also move more there, their attributions are unstable
-# under any retraining, not under pruning alone (it needs two attributed seeds). **Length.**
-# A cosine between longer vectors tends to be smaller, and PIEs may be longer (chapter 5), so
-# we repeat the comparison within quintiles of length: the rank-biserial effect in each
-# quintile, averaged with weights equal to its PIEs, with a bootstrap interval and p-value
-# (twice the smaller tail of the bootstrap samples at zero), Holm across the cells.
+# ## Do PIEs move more under pruning than under extra training?
 
 # %%
-print(verdict_rule(settings["alpha"], what="the rank-biserial effect of the shift (PIEs against non-PIEs)"))
-print(overall_rule())
-
-
-def pie_effect(shift, is_pie, in_sample):
-    """Rank-biserial effect of the per-point mean shift ``shift[seed, point]``: PIEs against sampled non-PIEs."""
-    per_point = shift.mean(axis=0)
-    return rank_biserial(per_point[is_pie], per_point[~is_pie & in_sample])
-
-
-def length_matched_effect(shift, is_pie, in_sample, stratum):
-    """``pie_effect`` within each length stratum, averaged with weights = the stratum's PIEs."""
-    per_point = shift.mean(axis=0)
-    effects, weights = [], []
-    for k in np.unique(stratum):
-        x, y = per_point[is_pie & (stratum == k)], per_point[~is_pie & in_sample & (stratum == k)]
-        if len(x) and len(y):
-            effects.append(rank_biserial(x, y))
-            weights.append(len(x))
-    return float(np.average(effects, weights=weights)) if effects else np.nan
-
-
-def compare(shift, is_pie, in_sample):
-    """One row per cell: the rank test and its bootstrap interval, and the length-matched effect."""
-    test = mann_whitney(shift.mean(axis=0)[is_pie], shift.mean(axis=0)[~is_pie & in_sample])
-    arrays = [shift, is_pie, in_sample, stratum]
-    low, high = percentile_interval(bootstrap(arrays[:3], pie_effect, n_resamples=settings["n_resamples"]))
-    samples = bootstrap(arrays, length_matched_effect, n_resamples=settings["n_resamples"])
-    matched_low, matched_high = percentile_interval(samples)
-    return {
-        "pies": test.n_x,
-        "non_pies": test.n_y,
-        "median_pies": test.median_x,
-        "median_non_pies": test.median_y,
-        "effect": test.effect,
-        "low": low,
-        "high": high,
-        "p_value": test.p_value,
-        "matched": length_matched_effect(*arrays),
-        "matched_low": matched_low,
-        "matched_high": matched_high,
-        "matched_p": bootstrap_p_value(samples),
-    }
-
+Markdown(describe(shift_claim))
 
 # %%
-rows, control_rows = [], []
-for method in cells:
-    is_pie = pies[method][points]
-    assert is_pie.any() and (~is_pie & in_sample).any(), f"{method}: no PIEs or no sampled non-PIEs to compare"
-    rows.append({"method": method, "sparsity": sparsity, **compare(shifts[method], is_pie, in_sample)})
-    if control_shift is not None:
-        control_rows.append({"method": method, "sparsity": sparsity, **compare(control_shift, is_pie, in_sample)})
-attribution = apply_verdicts(pd.DataFrame(rows), alpha=settings["alpha"])
-control = apply_verdicts(pd.DataFrame(control_rows), alpha=settings["alpha"]) if control_rows else None
-MATCHED = ["matched", "matched_low", "matched_high", "matched_p"]  # the length-matched columns, shown apart
-matched = apply_verdicts(
-    attribution[["method", "sparsity", *MATCHED]],
-    p_column="matched_p",
-    low="matched_low",
-    high="matched_high",
-    alpha=settings["alpha"],
+primary = shift_claim.primary_method
+effect = attribution_effect(
+    shift_claim,
+    shifts[primary],
+    control_shift,
+    pies[primary][points],
+    in_sample,
+    settings["n_resamples"],
+    settings["alpha"],
 )
-assert attribution.effect.between(-1, 1).all() and len(attribution) == len(cells)
-formats = {
-    "sparsity": "{:.0%}",
-    "median_pies": "{:.3f}",
-    "median_non_pies": "{:.3f}",
-    "effect": "{:+.3f}",
-    "low": "{:+.3f}",
-    "high": "{:+.3f}",
-    "p_value": "{:.3g}",
-    "p_holm": "{:.3g}",
-}
-attribution.drop(columns=MATCHED).style.format(formats, na_rep="–")
-
-# %%
-Markdown(
-    outside_note(attribution, "effect", "effects", label="method")
-    + " "
-    + outside_note(matched, "matched", "length-matched effects", label="method", low="matched_low", high="matched_high")
+effect.style.format(
+    {c: "{:+.3f}" for c in ("estimate", "low", "high", "sd")} | {"power": "{:.2f}", "p_value": "{:.3f}"}
 )
 
 # %% [markdown]
-# Within length quintiles:
-
-# %%
-matched.style.format(
-    {
-        "sparsity": "{:.0%}",
-        "matched": "{:+.3f}",
-        "matched_low": "{:+.3f}",
-        "matched_high": "{:+.3f}",
-        "matched_p": "{:.3g}",
-        "p_holm": "{:.3g}",
-    }
-)
-
-# %% [markdown]
-# The control, the shift between two dense models of different seeds (not measured with one
-# attributed seed):
-
-# %%
-(
-    control.drop(columns=MATCHED).style.format(formats, na_rep="–")
-    if control is not None
-    else "not measured: one attributed seed"
-)
+# How far attributions move, per attributed point (mean over attributed seeds), under each
+# pruned model and under extra training:
 
 # %% tags=["hide-input"]
 frames = []
 for method in cells:
-    comparisons = {f"dense vs {method} {sparsity:.0%}": shifts[method]}
-    if control_shift is not None:
-        comparisons["dense vs dense (other seed)"] = control_shift
-    for name, shift in comparisons.items():
-        keep = pies[method][points] | in_sample
+    keep = pies[method][points] | in_sample
+    for name, shift in {
+        f"{method} {sparsity:.0%} vs dense": shifts[method],
+        "dense 4E vs dense": control_shift,
+    }.items():
         frames.append(
             pd.DataFrame(
                 {
-                    "cell": f"{method} {sparsity:.0%}",
+                    "cell": f"PIEs of {method} {sparsity:.0%}",
                     "comparison": name,
                     "shift": shift.mean(axis=0)[keep],
                     "points": np.where(pies[method][points][keep], "PIE", "non-PIE"),
                 }
             )
         )
-shown = pd.concat(frames, ignore_index=True)
 grid = sns.catplot(
-    data=shown,
+    data=pd.concat(frames, ignore_index=True),
     x="comparison",
     y="shift",
     hue="points",
@@ -401,50 +299,26 @@ for ax in grid.axes.flat:
     ax.tick_params(axis="x", labelsize=8)
     ax.set_xlabel("")
 grid.set_ylabels("attribution shift (1 − cosine)")
-grid.figure.suptitle("How far attributions move, per test point (mean over attributed seeds)", y=1.03, fontsize=10)
 plt.show()
 
 # %% [markdown]
 # ## Verdict
 
 # %%
-verdict = overall_verdict(attribution.verdict)
-verdict_control = overall_verdict(control.verdict) if control is not None else "not measured"
-verdict_length = overall_verdict(matched.verdict)
-largest = attribution.loc[attribution.pies.idxmax()]
-glue("verdict", verdict, display=False)
-glue("verdict_control", verdict_control, display=False)
-glue("verdict_length", verdict_length, display=False)
-glue("cell", f"{largest.method} at {largest.sparsity:.0%}", display=False)
-glue("median_pies", float(largest.median_pies), display=False)
-glue("median_non_pies", float(largest.median_non_pies), display=False)
-glue("effect", float(largest.effect), display=False)
-glue("low", float(largest.low), display=False)
-glue("high", float(largest.high), display=False)
+row = effect.iloc[0]
+glue("verdict", row.verdict, display=False)
+glue("numbers", in_words(row), display=False)
+glue("cell", f"{primary} at {sparsity:.0%}", display=False)
+glue("seeds", len(positions), display=False)
 glue("relative_delta", float(convergence.relative.max()), display=False)
 glue("steps", settings["attribution_steps"], display=False)
-print(verdict, verdict_length, verdict_control)
+print(row.verdict)
 
 # %% [markdown]
-# **Verdict on "attributions move more on PIEs than on other points": {glue:text}`verdict`.**
-# In {glue:text}`cell` the median PIE's attributions move by {glue:text}`median_pies:.2f`
-# (1 − cosine) between the dense and the pruned model of the same seed, the median non-PIE's
-# by {glue:text}`median_non_pies:.2f`; rank-biserial effect {glue:text}`effect:.2f`
-# (95 % interval {glue:text}`low:.2f` to {glue:text}`high:.2f`). With
-# {glue:text}`steps` integration steps the median convergence delta was at most
-# {glue:text}`relative_delta:.1%` of the output difference it decomposes.
-#
-# **Within length quintiles** (is it only that PIEs are longer?): {glue:text}`verdict_length`.
-# **Control: do PIEs' attributions also move more between two dense seeds?**
-# {glue:text}`verdict_control`.
-#
-# ## What this means
-#
-# Where the first verdict is *supported*, pruning does more than move a PIE across the decision
-# boundary: the pruned model weighs the words of a PIE differently from its dense parent, more
-# than it does elsewhere; where the length-matched verdict disagrees with it, text length
-# explains much of that. Where the control is also *supported*, PIEs are points whose
-# explanations are fragile under any retraining, and the pruned model's new reading of them is
-# one more instance of that fragility rather than something pruning alone does. Attributions
-# explain the gold-class logit from an all-padding baseline; another baseline or target could
-# rank the points differently, and two cells and a few seeds are a small sample of the grid.
+# **Pruning moves the attributions of PIEs more than those of other points, beyond extra
+# training: {glue:text}`verdict`** ({glue:text}`cell`, {glue:text}`seeds` attributed seeds). How
+# much more PIEs move than the sampled non-PIEs under pruning, minus the same under extra
+# training (1 − cosine): {glue:text}`numbers`. With {glue:text}`steps` integration steps the
+# median convergence delta was at most {glue:text}`relative_delta:.1%` of the output difference
+# it decomposes. Attributions explain the gold class's margin from an all-padding baseline;
+# another baseline could rank the points differently.

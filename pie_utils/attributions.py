@@ -4,8 +4,8 @@
   on the model's ``embedding`` layer, from a baseline of padding ids at every real position
   to the input, for one target class per example. A token's attribution is the sum over the
   embedding dimensions of (embedding − baseline embedding) × the averaged gradient; the
-  attributions of an example sum to F(input) − F(baseline) of the target logit, up to captum's
-  convergence delta. Examples are batched by length; padding positions get exactly zero.
+  attributions of an example sum to F(input) − F(baseline) of the target logit (or of its margin
+  over the mean logit, ``margin=True``), up to captum's convergence delta. Examples are batched by length; padding positions get exactly zero.
 - ``attribution_shift``: 1 − the cosine similarity of two models' per-token attribution
   vectors of the same example (0: same direction, 1: orthogonal, 2: opposite). Cosine ignores
   scale, so a pruned model whose logits are larger or smaller overall does not shift by that.
@@ -52,10 +52,19 @@ class TokenAttributions:
 
 
 def token_attributions(
-    model: torch.nn.Module, encoded: EncodedSplit, targets: np.ndarray, n_steps: int, batch_size: int = 32
+    model: torch.nn.Module,
+    encoded: EncodedSplit,
+    targets: np.ndarray,
+    n_steps: int,
+    batch_size: int = 32,
+    margin: bool = False,
 ) -> TokenAttributions:
     """Integrated-gradient attributions of ``targets[example]`` (class indices) for every
     example of ``encoded``, through ``model.embedding``, with ``n_steps`` Gauss–Legendre steps.
+
+    ``margin``: attribute the target's logit minus the mean of the example's logits (for two
+    classes, half the margin of the target over the other class) instead of the raw logit, so
+    that a shift common to every class's logit, which changes no prediction, moves no attribution.
 
     The baseline replaces every real token by ``encoded.pad_id`` and keeps the attention mask,
     so it has the input's length. Examples are sorted by length and run ``batch_size`` at a
@@ -88,7 +97,7 @@ def token_attributions(
             raise ParameterError(
                 "targets", f"values {targets.min()} … {targets.max()}", f"class indices 0 … {n_classes - 1}"
             )
-    integrated = LayerIntegratedGradients(model, model.embedding)
+    integrated = LayerIntegratedGradients(_centred(model) if margin else model, model.embedding)
     order = np.argsort(lengths, kind="stable")
     with _frozen(model):
         for start in range(0, n_examples, batch_size):
@@ -108,6 +117,16 @@ def token_attributions(
             delta[positions] = batch_delta.detach().double().cpu().numpy()
     # captum's delta is sum(attributions) − (F(input) − F(baseline)): the change needs no further forward pass
     return TokenAttributions(values, lengths.astype(np.int64), delta, values.sum(axis=1) - delta)
+
+
+def _centred(model: torch.nn.Module):
+    """``model``'s forward with each example's logits centred on their mean."""
+
+    def forward(input_ids, attention_mask):
+        logits = model(input_ids, attention_mask)
+        return logits - logits.mean(dim=1, keepdim=True)
+
+    return forward
 
 
 def attribution_shift(first: np.ndarray, second: np.ndarray) -> np.ndarray:

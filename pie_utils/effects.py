@@ -192,3 +192,24 @@ def bootstrap_table(claim: Claim, estimate: float, samples: np.ndarray, alpha: f
     return pd.DataFrame(
         [_row("none", result, sd, power, decide(result, claim, power, alpha))], columns=list(EFFECT_COLUMNS)
     )
+
+
+def bootstrap_cells(
+    claim: Claim,
+    cells: Mapping[tuple, tuple[float, np.ndarray]],
+    primary: tuple,
+    names: tuple[str, ...],
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """``bootstrap_table`` for every cell of ``cells[cell] = (estimate, samples)``: the ``primary``
+    cell at level α, every other at α/m (Bonferroni over the m secondary cells); ``primary``
+    marks the row that carries the claim's verdict."""
+    if primary not in cells:
+        raise ParameterError("primary", primary, sorted(cells, key=str))
+    secondary = max(1, len(cells) - 1)
+    rows = []
+    for cell, (estimate, samples) in cells.items():
+        level_alpha = alpha if cell == primary else alpha / secondary
+        row = bootstrap_table(claim, estimate, samples, level_alpha).iloc[0].to_dict()
+        rows.append({**dict(zip(names, cell)), "primary": cell == primary, **row})
+    return pd.DataFrame(rows).drop(columns="control")

@@ -114,3 +114,12 @@ def test_bad_input(call, parameter):
     with pytest.raises(ParameterError) as error:
         call(LinearBag(), EncodedSplit.from_sequences([[1, 2], [3]]))
     assert error.value.parameter == parameter
+
+
+def test_the_margin_attributes_the_target_logit_minus_the_mean_logit(ragged):
+    # centred weights: (W[0] − W[1]) / 2 = (−0.5, 1) for class 0 and its negative for class 1;
+    # tokens 1, 2, 3 embed as (1, 0), (0, 2), (1, 1): −0.5, 2, 0.5 for class 0
+    result = token_attributions(LinearBag(), ragged, np.array([0, 1, 1]), n_steps=4, batch_size=2, margin=True)
+    expected = np.array([[-0.5, 2.0, 0.0], [-2.0, 0.0, 0.0], [-0.5, 0.5, -2.0]])
+    np.testing.assert_allclose(result.values, expected, atol=1e-6)
+    np.testing.assert_allclose(result.delta, 0.0, atol=1e-6)
