@@ -35,7 +35,6 @@ LAYERS = (
             "pie_utils.hardness",
             "pie_utils.human",
             "pie_utils.stability",
-            "pie_utils.shift",
             "pie_utils.attributions",
             "pie_utils.summary",
             "pie_utils.plots",
