@@ -1,0 +1,64 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The claims register
+#
+# Every chapter decides one or two claims, each by a rule fixed before the runs that judge it were
+# trained (`pie_utils/claims.py`; the repository's history shows when). This page is that
+# register, read from the library: the chapters show the same entries and compute their verdicts
+# from them, and no sentence of the book retypes a number of it.
+#
+# **Inference over whole seeds.** Seed *s* of every population shares its initial weights and
+# data order with dense seed *s*, so a pruning effect is a per-seed contrast: model *s* against
+# the modal label of the dense models *without* seed *s* (an odd number of voters, so two classes
+# cannot tie), minus the same for a control model *s*. The mean contrast gets a Student-t
+# interval and an exact sign-flip p-value over whole seeds; an effect is claimed only when it
+# exceeds **every** control (seed noise, extra training, an equally accurate less trained dense
+# model). With 5 seeds or fewer the sign-flip test cannot reach 5 % at all, and such a design
+# decides nothing.
+#
+# **Verdicts.** *Supported* and *not supported* as the rule of each claim's kind says;
+# *inconclusive at this scale* when the interval decides neither way although the design had at
+# least 80 % power to detect Δ; *underpowered at this scale* when it had less. Power is always
+# prospective, at Δ, never at the observed effect.
+
+# %% tags=["parameters"]
+profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml); the register is the same for all
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+
+from pie_utils.claims import CONTROLS, DECISION_RULES, UNDECIDED_RULE, register_table
+
+# %%
+table = register_table()
+table[["chapter", "id", "source", "claim", "kind", "delta", "unit", "reference", "controls"]]
+
+# %% [markdown]
+# ## The rules, by kind
+
+# %%
+Markdown("\n".join(f"- **{kind}**: {rule}; {UNDECIDED_RULE}." for kind, rule in DECISION_RULES.items()))
+
+# %% [markdown]
+# ## The controls
+
+# %%
+Markdown("\n".join(f"- **{name.replace('_', ' ')}**: {text}." for name, text in CONTROLS.items()))
+
+# %% [markdown]
+# ## Every entry in full
+
+# %%
+table[["id", "estimand", "primary", "test", "why_delta"]].style.hide(axis="index")
