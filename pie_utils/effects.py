@@ -20,13 +20,22 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pie_utils.claims import Claim
+from pie_utils.claims import POWER_GOAL, Claim
 from pie_utils.errors import ParameterError
-from pie_utils.paired import PairedResult, decide, decide_against_controls, design_power, paired_inference
+from pie_utils.paired import (
+    PairedResult,
+    decide,
+    decide_against_controls,
+    design_power,
+    paired_inference,
+    seeds_for_claim,
+)
 from pie_utils.stats import holm
 
 ALL_CONTROLS = "every control"
-EFFECT_COLUMNS = ("control", "estimate", "low", "high", "p_value", "seeds", "sd", "power", "verdict")
+EFFECT_COLUMNS = (
+    "control", "estimate", "low", "high", "p_value", "seeds", "sd", "power", "seeds_needed", "verdict"
+)  # fmt: skip
 
 
 def matched_epoch(accuracy_by_epoch: np.ndarray, target: float) -> int:
@@ -56,20 +65,17 @@ def effect_table(
     contrasts = {name: treated - np.asarray(controls[name], float) for name in claim.controls} or {"none": treated}
     rows, results, powers = [], {}, {}
     for name, contrast in contrasts.items():
-        result = paired_inference(contrast, level=1 - alpha)
-        sd = float(np.std(contrast, ddof=1))
-        power = design_power(claim, sd, len(contrast), alpha) if sd > 0 else 1.0
-        results[name], powers[name] = result, power
-        rows.append(_row(name, result, sd, power, decide(result, claim, power, alpha)))
+        row, results[name], powers[name] = _judged(name, contrast, claim, alpha)
+        rows.append(row)
     if claim.controls:
         weakest = min(claim.controls, key=lambda name: results[name].estimate)
-        overall = decide_against_controls(results, claim, powers, alpha)
         rows.append(
             {
                 **rows[list(claim.controls).index(weakest)],
                 "control": ALL_CONTROLS,
-                "verdict": overall,
+                "verdict": decide_against_controls(results, claim, powers, alpha),
                 "power": min(powers.values()),
+                "seeds_needed": max(row["seeds_needed"] for row in rows),  # every comparison must be powered
             }
         )
     return pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
@@ -89,16 +95,8 @@ def cell_table(
     rows = []
     for cell, contrast in cells.items():
         level_alpha = alpha if cell == primary else alpha / max(1, len(secondary))
-        result = paired_inference(np.asarray(contrast, float), level=1 - level_alpha)
-        sd = float(np.std(contrast, ddof=1))
-        power = design_power(claim, sd, len(contrast), level_alpha) if sd > 0 else 1.0
-        rows.append(
-            {
-                **dict(zip(names, cell)),
-                "primary": cell == primary,
-                **_row("none", result, sd, power, decide(result, claim, power, level_alpha)),
-            }
-        )
+        row = _judged("none", contrast, claim, level_alpha)[0]
+        rows.append({**dict(zip(names, cell)), "primary": cell == primary, **row})
     table = pd.DataFrame(rows).drop(columns="control")
     is_secondary = ~table.primary
     table["p_holm"] = table.p_value
@@ -107,7 +105,17 @@ def cell_table(
     return table
 
 
-def _row(name: str, result: PairedResult, sd: float, power: float, verdict: str) -> dict:
+def _judged(name: str, contrast: np.ndarray, claim: Claim, alpha: float) -> tuple[dict, PairedResult, float]:
+    """One contrast ``[seed]`` judged: its table row, its inference and its power at Δ."""
+    contrast = np.asarray(contrast, float)
+    result = paired_inference(contrast, level=1 - alpha)
+    sd = float(np.std(contrast, ddof=1))
+    power = design_power(claim, sd, len(contrast), alpha) if sd > 0 else 1.0
+    needed = seeds_for_claim(claim, sd, alpha) if sd > 0 else len(contrast)
+    return _row(name, result, sd, power, decide(result, claim, power, alpha), needed), result, power
+
+
+def _row(name: str, result: PairedResult, sd: float, power: float, verdict: str, needed: float = np.nan) -> dict:
     return {
         "control": name,
         "estimate": result.estimate,
@@ -117,6 +125,7 @@ def _row(name: str, result: PairedResult, sd: float, power: float, verdict: str)
         "seeds": result.seeds,
         "sd": sd,
         "power": power,
+        "seeds_needed": np.nan if needed is None else needed,  # None: more than 1,000
         "verdict": verdict,
     }
 
@@ -150,7 +159,11 @@ def in_words(row) -> str:
     for a row that measured nothing, its ``reason``."""
     if not np.isfinite(row.get("estimate", np.nan)):
         return f"not measured: {row.get('reason', 'no estimate')}"
-    return f"{row['estimate']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}], power at Δ {row['power']:.2f}"
+    words = f"{row['estimate']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}], power at Δ {row['power']:.2f}"
+    needed = row.get("seeds_needed", np.nan)
+    if row["power"] < POWER_GOAL and np.isfinite(needed):
+        words += f" (80 % power needs about {needed:.0f} seeds)"
+    return words
 
 
 def bootstrap_result(estimate: float, samples: np.ndarray, reference: float = 0.0, level: float = 0.95) -> PairedResult:

@@ -92,3 +92,18 @@ def test_leave_one_out_disagreement_with_points_chosen_per_seed():
     points = np.array([[True, False, False], [False, False, True], [False, True, True], [True, True, True]])
     # row 0: example 0 agrees; row 1: example 2 differs; row 2: 1 differs, 2 agrees; row 3: all agree
     np.testing.assert_allclose(leave_one_out_disagreement(model, reference, 2, points=points), [0, 1, 0.5, 0])
+
+
+def test_each_row_says_how_many_seeds_would_give_80_percent_power():
+    from pie_utils.paired import seeds_for_claim
+
+    excess = claim("pie_excess")
+    rng = np.random.default_rng(1)
+    treated = rng.normal(0.05, 0.03, 6)
+    controls = {name: treated - rng.normal(0.01, 0.03, 6) for name in excess.controls}
+    table = effect_table(excess, treated, controls).set_index("control")
+    for name in excess.controls:
+        assert table.loc[name, "seeds_needed"] == seeds_for_claim(excess, table.loc[name, "sd"])
+    assert table.loc[ALL_CONTROLS, "seeds_needed"] == table.loc[list(excess.controls), "seeds_needed"].max()
+    row = table.loc[ALL_CONTROLS]
+    assert f"needs about {row.seeds_needed:.0f} seeds" in in_words(row) or row.power >= 0.8
