@@ -182,8 +182,15 @@ def prospective_power(delta: float, sd: float, seeds: int, alpha: float = 0.05, 
     df, shift = seeds - 1, abs(delta) * math.sqrt(seeds) / sd
     if alternative == "two-sided":
         critical = stats.t.ppf(1 - alpha / 2, df)
-        return float(stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift))
-    return float(stats.nct.sf(stats.t.ppf(1 - alpha, df), df, shift))
+        return _tail(critical, df, shift) + float(np.nan_to_num(stats.nct.cdf(-critical, df, shift)))
+    return _tail(stats.t.ppf(1 - alpha, df), df, shift)
+
+
+def _tail(critical: float, df: int, shift: float) -> float:
+    """P(T > critical) for a noncentral t; scipy gives NaN far in the tail (a shift of about 10
+    and up), where the answer is 1 to machine precision when the shift lies beyond ``critical``."""
+    upper = float(stats.nct.sf(critical, df, shift))
+    return upper if np.isfinite(upper) else float(shift > critical)
 
 
 def seeds_for_power(

@@ -191,3 +191,9 @@ def test_bad_input_is_refused_naming_the_parameter():
         sign_flip_p_value([1.0, 2.0], "bigger")
     with pytest.raises(ParameterError, match="model"):
         leave_one_out_disagreement(np.zeros((2, 5)), np.zeros((2, 5)), 2)
+
+
+def test_power_far_in_the_tail_is_one_not_nan():
+    # shift 0.02 * sqrt(10) / 0.0066 = 9.6: scipy's noncentral t returns NaN there
+    assert prospective_power(0.02, 0.0066, 10, alternative="two-sided") == pytest.approx(1.0)
+    assert prospective_power(0.02, 0.0066, 10, alternative="greater") == pytest.approx(1.0)
