@@ -30,6 +30,7 @@ profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)
 alpha = None  # error rate of each verdict; None: the profile's analysis value
 
 # %% tags=["hide-input"]
+import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
@@ -83,6 +84,13 @@ complexity = measure_cells(
     complex_, main, controls, features, ["word_rarity", "lexical_diversity", "readability"], settings["alpha"]
 )
 complexity.style.format(FORMATS)
+
+# %% tags=["hide-input"]
+fig, ax = plt.subplots(figsize=(7, 2.6))
+plots.verdict_forest(ax, pd.concat([length, complexity], ignore_index=True), "measure", longer.delta)
+ax.set_xlabel("mean on pruned s's disagreement points minus the weakest control's (sd)")
+fig.tight_layout()
+plt.show()
 
 # %% [markdown]
 # A measure's sign follows its definition: higher word rarity and lexical diversity mean a more

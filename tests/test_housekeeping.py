@@ -215,10 +215,12 @@ def test_referenced_keys_of_the_ci_profile():
     found = refs.of(root)
     assert set(keys.values()) <= found.runs
     assert {key for (method, _, _), key in keys.items() if method == DENSE} <= found.checkpoints
-    ood = load_study("ci", "ood")
-    ood_prepared = prepare_data(ood, encode=False)
-    transfer = transfer_encoding(ood_prepared, encode=False)
-    evaluations = {evaluation_key(study_key(ood, ood_prepared, *run), transfer) for run in study_runs(ood)}
-    assert len(evaluations) == 8  # 4 dense and 4 MP-AI 90 % runs, each scored on movie-reviews
-    assert found.evaluations == evaluations  # ood is the only ci study with a transfer set
+    evaluations = set()
+    for name in ("ood", "seed_noise", "dense_long"):  # the ci studies with a transfer set
+        study = load_study("ci", name)
+        prepared = prepare_data(study, encode=False)
+        transfer = transfer_encoding(prepared, encode=False)
+        evaluations |= {evaluation_key(study_key(study, prepared, *run), transfer) for run in study_runs(study)}
+    assert len(evaluations) == 16  # ood: 4 dense and 4 IMP-FT 90 %; 4 seed-noise and 4 dense 4E controls
+    assert found.evaluations == evaluations
     assert not found.evaluations & found.runs
