@@ -133,5 +133,5 @@ print(f"kept: {verdict_kept}; hides: {verdict_hides}; joint: {joint}")
 # {glue:text}`n_kept` of {glue:text}`n_cells` cells pass the same rule with simultaneous intervals.
 #
 # **The mean hides the damage (jointly with the above): {glue:text}`verdict_joint`.** Against the
-# weakest control, PIEs lose {glue:text}`hides_change:+.3f` more accuracy than the other points
+# accuracy-matched control, PIEs lose {glue:text}`hides_change:+.3f` more accuracy than the other points
 # (the accuracy-matched control is dense training after epoch {glue:text}`matched_epoch`).

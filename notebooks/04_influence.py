@@ -65,7 +65,7 @@ primary_table = effect_of(influence, inputs(influence, main, controls, *primary)
 primary_table.style.format(FORMATS)
 
 # %% [markdown]
-# Every cell against its weakest control (intervals simultaneous over the secondary cells):
+# Every cell against the control that decides it (intervals simultaneous over the secondary cells):
 
 # %%
 cells = every_cell(influence, main, controls, inputs, settings["alpha"])
@@ -113,12 +113,12 @@ row = primary_table.iloc[-1]
 glue("verdict", row.verdict, display=False)
 glue("numbers", in_words(row), display=False)
 glue("cell", f"{primary[0]} at {primary[1]:.0%}", display=False)
-glue("weakest", primary_table.iloc[:-1].set_index("control").estimate.idxmin().replace("_", " "), display=False)
+glue("deciding", row.decided_by.replace("_", " "), display=False)
 glue("seeds", int(row.seeds), display=False)
 print(row.verdict)
 
 # %% [markdown]
 # **PIEs hold many of the most influential training points: {glue:text}`verdict`**
 # ({glue:text}`cell`, {glue:text}`seeds` seeds). The disagreement of pruned models on the top EL2N
-# decile, beyond the weakest control ({glue:text}`weakest`), as a share of those points:
+# decile, beyond the control that decides it ({glue:text}`deciding`), as a share of those points:
 # {glue:text}`numbers`.

@@ -88,7 +88,7 @@ complexity.style.format(FORMATS)
 # %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(7, 2.6))
 plots.verdict_forest(ax, pd.concat([length, complexity], ignore_index=True), "measure", longer.delta)
-ax.set_xlabel("mean on pruned s's disagreement points minus the weakest control's (sd)")
+ax.set_xlabel("mean on pruned s's disagreement points minus the deciding control's (sd)")
 fig.tight_layout()
 plt.show()
 
@@ -106,17 +106,17 @@ glue("cell", f"{longer.primary_method} at {longer.primary_sparsity:.0%}", displa
 glue("seeds", int(length_row.seeds), display=False)
 glue("verdict_length", length_row.verdict, display=False)
 glue("length_numbers", in_words(length_row), display=False)
-glue("length_weakest", length_row.weakest.replace("_", " "), display=False)
+glue("length_deciding", length_row.decided_by.replace("_", " "), display=False)
 glue("verdict_complexity", rarity_row.verdict, display=False)
 glue("complexity_numbers", in_words(rarity_row), display=False)
-glue("complexity_weakest", rarity_row.weakest.replace("_", " "), display=False)
+glue("complexity_deciding", rarity_row.decided_by.replace("_", " "), display=False)
 print(length_row.verdict, rarity_row.verdict)
 
 # %% [markdown]
 # In {glue:text}`cell` ({glue:text}`seeds` seeds):
 #
 # - **PIEs are longer: {glue:text}`verdict_length`.** Mean length, in standard deviations, of the
-#   points pruned models change minus those the weakest control ({glue:text}`length_weakest`)
+#   points pruned models change minus those the deciding control ({glue:text}`length_deciding`)
 #   changes: {glue:text}`length_numbers`.
 # - **PIEs are more complex: {glue:text}`verdict_complexity`.** The same for word rarity within
-#   length quintiles, against {glue:text}`complexity_weakest`: {glue:text}`complexity_numbers`.
+#   length quintiles, against {glue:text}`complexity_deciding`: {glue:text}`complexity_numbers`.

@@ -129,7 +129,7 @@ row = cells.iloc[0]
 all_row = matches.set_index("split").loc["all"]
 glue("verdict", row.verdict, display=False)
 glue("numbers", in_words(row), display=False)
-glue("weakest", row.weakest.replace("_", " "), display=False)
+glue("deciding", row.decided_by.replace("_", " "), display=False)
 glue("cell", f"{people.primary_method} at {people.primary_sparsity:.0%}", display=False)
 glue("seeds", int(row.seeds), display=False)
 glue("match_rate", float(all_row.match_rate), display=False)
@@ -139,7 +139,7 @@ print(row.verdict)
 # %% [markdown]
 # **PIEs are snippets people disagree about: {glue:text}`verdict`** ({glue:text}`cell`,
 # {glue:text}`seeds` seeds, {glue:text}`rated_held_out` rated held-out points). The share of
-# raters against the gold label, on the points pruned models change minus those the weakest
-# control ({glue:text}`weakest`) changes: {glue:text}`numbers`. The ratings cover only the
+# raters against the gold label, on the points pruned models change minus those the deciding
+# control ({glue:text}`deciding`) changes: {glue:text}`numbers`. The ratings cover only the
 # snippets Hutto & Gilbert rated ({glue:text}`match_rate:.0%` of ours), and their raters saw a
 # snippet without its review, as our models do.

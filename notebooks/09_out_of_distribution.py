@@ -99,7 +99,7 @@ plt.show()
 row = effect.iloc[-1]
 glue("verdict", row.verdict, display=False)
 glue("numbers", in_words(row), display=False)
-glue("weakest", effect.iloc[:-1].set_index("control").estimate.idxmin().replace("_", " "), display=False)
+glue("deciding", row.decided_by.replace("_", " "), display=False)
 glue("cell", f"{cell[0]} at {cell[1]:.0%}", display=False)
 glue("seeds", int(row.seeds), display=False)
 glue("cut_share", float(domains["cut at the budget"].iloc[1]), display=False)
@@ -109,5 +109,5 @@ print(row.verdict)
 # **Pruning creates more disagreement out of distribution than in distribution:
 # {glue:text}`verdict`** ({glue:text}`cell`, {glue:text}`seeds` seeds, Rotten Tomatoes → movie
 # reviews). The rise of pruned models' disagreement from test split to reviews, beyond the rise of
-# the weakest control ({glue:text}`weakest`): {glue:text}`numbers`. {glue:text}`cut_share:.0%` of
+# the control that decides it ({glue:text}`deciding`): {glue:text}`numbers`. {glue:text}`cut_share:.0%` of
 # the reviews are longer than the token budget and are read only up to it.

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pie_utils.claims import POWER_GOAL, Claim
+from pie_utils.claims import NOT_SUPPORTED, POWER_GOAL, Claim
 from pie_utils.errors import ParameterError
 from pie_utils.paired import (
     PairedResult,
@@ -34,7 +34,7 @@ from pie_utils.stats import holm
 
 ALL_CONTROLS = "every control"
 EFFECT_COLUMNS = (
-    "control", "estimate", "low", "high", "p_value", "seeds", "sd", "power", "seeds_needed", "verdict"
+    "control", "estimate", "low", "high", "p_value", "seeds", "sd", "power", "seeds_needed", "verdict", "decided_by"
 )  # fmt: skip
 
 
@@ -56,7 +56,9 @@ def effect_table(
 
     Returns one row per control (the contrast treated − control) and, for a claim with
     controls, a last row ``ALL_CONTROLS`` whose verdict is the intersection–union one and whose
-    estimate, interval and power are those of the weakest comparison (the smallest estimate).
+    estimate and interval are those of the control that decides it (``decided_by``): among the
+    controls the effect does not exceed (when the verdict is "not supported"), else among all,
+    the one with the smallest estimate; its power is the weakest comparison's.
     ``power`` is the design's prospective power at Δ given the contrasts' seed-to-seed sd.
     """
     treated = np.asarray(treated, float)
@@ -68,12 +70,15 @@ def effect_table(
         row, results[name], powers[name] = _judged(name, contrast, claim, alpha)
         rows.append(row)
     if claim.controls:
-        weakest = min(claim.controls, key=lambda name: results[name].estimate)
+        overall = decide_against_controls(results, claim, powers, alpha)
+        against = [r["control"] for r in rows if r["verdict"] == NOT_SUPPORTED] if overall == NOT_SUPPORTED else []
+        deciding = min(against or claim.controls, key=lambda name: results[name].estimate)
         rows.append(
             {
-                **rows[list(claim.controls).index(weakest)],
+                **rows[list(claim.controls).index(deciding)],
                 "control": ALL_CONTROLS,
-                "verdict": decide_against_controls(results, claim, powers, alpha),
+                "verdict": overall,
+                "decided_by": deciding,
                 "power": min(powers.values()),
                 "seeds_needed": max(row["seeds_needed"] for row in rows),  # every comparison must be powered
             }
@@ -127,6 +132,7 @@ def _row(name: str, result: PairedResult, sd: float, power: float, verdict: str,
         "power": power,
         "seeds_needed": np.nan if needed is None else needed,  # None: more than 1,000
         "verdict": verdict,
+        "decided_by": "",
     }
 
 
@@ -140,7 +146,7 @@ def controlled_cells(
     """One row per cell: its effect over every control (the ``ALL_CONTROLS`` row of
     ``effect_table``), from ``cells[cell] = (treated[seed], {control: [seed]})``. The ``primary``
     cell is judged at level α, every other cell at α/m (Bonferroni over the m secondary cells);
-    ``weakest`` names the control the estimate is taken against."""
+    ``decided_by`` names the control whose numbers the row shows (``effect_table``)."""
     if primary not in cells:
         raise ParameterError("primary", primary, sorted(cells, key=str))
     secondary = max(1, len(cells) - 1)
@@ -149,8 +155,7 @@ def controlled_cells(
         level_alpha = alpha if cell == primary else alpha / secondary
         table = effect_table(claim, treated, controls, level_alpha)
         overall = table.iloc[-1]
-        weakest = table.iloc[:-1].loc[table.iloc[:-1].estimate.idxmin(), "control"] if claim.controls else "none"
-        rows.append({**dict(zip(names, cell)), "primary": cell == primary, **overall.to_dict(), "weakest": weakest})
+        rows.append({**dict(zip(names, cell)), "primary": cell == primary, **overall.to_dict()})
     return pd.DataFrame(rows).drop(columns="control")
 
 

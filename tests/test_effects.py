@@ -46,7 +46,8 @@ def test_an_effect_is_judged_against_each_control_and_over_all_of_them():
     assert table.loc["seed_noise", "verdict"] == table.loc["extra_training", "verdict"] == "supported"
     assert table.loc["accuracy_matched", "verdict"] == "not supported"  # wholly inside +-0.02
     assert table.loc[ALL_CONTROLS, "verdict"] == "not supported"
-    assert table.loc[ALL_CONTROLS, "estimate"] == table.loc["accuracy_matched", "estimate"]  # the weakest
+    assert table.loc[ALL_CONTROLS, "estimate"] == table.loc["accuracy_matched", "estimate"]
+    assert table.loc[ALL_CONTROLS, "decided_by"] == "accuracy_matched"  # the one it does not exceed
     assert (table.seeds == 8).all()
 
 

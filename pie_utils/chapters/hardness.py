@@ -74,7 +74,7 @@ def measure_cells(
 ) -> pd.DataFrame:
     """One row per measure of ``measures`` (columns of ``features``: the test split, one row per
     point, ``LENGTH`` among them): the per-seed mean of the measure on pruned s's disagreement
-    points minus each control's, in ``claim``'s primary cell, against the weakest control. The
+    points minus each control's, in ``claim``'s primary cell, against the deciding control. The
     first measure is the claim's primary one, every other one secondary
     (``pie_utils.effects.controlled_cells``); a measure the corpus cannot give (all NaN, e.g.
     readability without sentence punctuation) is left out."""

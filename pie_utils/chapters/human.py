@@ -87,7 +87,7 @@ def human_cells(
 ) -> pd.DataFrame:
     """One row per human measure (``PRIMARY_MEASURE`` first, the others secondary): the mean of
     the measure on the rated held-out points pruned s changes minus those each control changes,
-    in ``claim``'s primary cell, against the weakest control."""
+    in ``claim``'s primary cell, against the control that decides it (``effects.effect_table``)."""
     dense, pruned, candidates = held_out_populations(trained, controls, claim.primary_method, claim.primary_sparsity)
     classes = trained.dataset.num_classes
     measures = [PRIMARY_MEASURE, *(m for m in MEASURE_DESCRIPTIONS if m != PRIMARY_MEASURE)]
