@@ -94,12 +94,10 @@ def cell_table(
     p-values, power at Δ and the verdict; the ``primary`` cell gets the plain level 1 − α and
     carries the claim's verdict. ``names`` label the parts of a cell key (e.g. method, sparsity).
     """
-    if primary not in cells:
-        raise ParameterError("primary", primary, sorted(cells, key=str))
-    secondary = [cell for cell in cells if cell != primary]
+    levels = _bonferroni(cells, primary, alpha)
     rows = []
     for cell, contrast in cells.items():
-        level_alpha = alpha if cell == primary else alpha / max(1, len(secondary))
+        level_alpha = levels[cell]
         row = _judged("none", contrast, claim, level_alpha)[0]
         rows.append({**dict(zip(names, cell)), "primary": cell == primary, **row})
     table = pd.DataFrame(rows).drop(columns="control")
@@ -108,6 +106,14 @@ def cell_table(
     if is_secondary.any():
         table.loc[is_secondary, "p_holm"] = holm(table.loc[is_secondary, "p_value"].to_numpy())
     return table
+
+
+def _bonferroni(cells: Mapping[tuple, object], primary: tuple, alpha: float) -> dict[tuple, float]:
+    """Each cell's error rate: α for the pre-specified ``primary`` cell, α/m for each of the m others."""
+    if primary not in cells:
+        raise ParameterError("primary", primary, sorted(cells, key=str))
+    secondary = max(1, len(cells) - 1)
+    return {cell: alpha if cell == primary else alpha / secondary for cell in cells}
 
 
 def _judged(name: str, contrast: np.ndarray, claim: Claim, alpha: float) -> tuple[dict, PairedResult, float]:
@@ -147,12 +153,10 @@ def controlled_cells(
     ``effect_table``), from ``cells[cell] = (treated[seed], {control: [seed]})``. The ``primary``
     cell is judged at level α, every other cell at α/m (Bonferroni over the m secondary cells);
     ``decided_by`` names the control whose numbers the row shows (``effect_table``)."""
-    if primary not in cells:
-        raise ParameterError("primary", primary, sorted(cells, key=str))
-    secondary = max(1, len(cells) - 1)
+    levels = _bonferroni(cells, primary, alpha)
     rows = []
     for cell, (treated, controls) in cells.items():
-        level_alpha = alpha if cell == primary else alpha / secondary
+        level_alpha = levels[cell]
         table = effect_table(claim, treated, controls, level_alpha)
         overall = table.iloc[-1]
         rows.append({**dict(zip(names, cell)), "primary": cell == primary, **overall.to_dict()})
@@ -222,12 +226,10 @@ def bootstrap_cells(
     """``bootstrap_table`` for every cell of ``cells[cell] = (estimate, samples)``: the ``primary``
     cell at level α, every other at α/m (Bonferroni over the m secondary cells); ``primary``
     marks the row that carries the claim's verdict."""
-    if primary not in cells:
-        raise ParameterError("primary", primary, sorted(cells, key=str))
-    secondary = max(1, len(cells) - 1)
+    levels = _bonferroni(cells, primary, alpha)
     rows = []
     for cell, (estimate, samples) in cells.items():
-        level_alpha = alpha if cell == primary else alpha / secondary
+        level_alpha = levels[cell]
         row = bootstrap_table(claim, estimate, samples, level_alpha).iloc[0].to_dict()
         rows.append({**dict(zip(names, cell)), "primary": cell == primary, **row})
     return pd.DataFrame(rows).drop(columns="control")
