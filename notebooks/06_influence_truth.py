@@ -257,13 +257,14 @@ short = {"self-influence": "self", "test influence": "test", "PIE influence": "p
 verdict_el2n = cells["EL2N", "test influence"]
 el2n_test = table[(table.proxy == "EL2N") & (table.target == "test influence")].iloc[0]
 reading = {
-    "supported": "its EL2N bins can be read as bins of influence on the test loss",
-    "not supported": "its EL2N bins rank points by how hard they are to fit, not by their influence on "
-    "the test loss: its verdict is one about hardness, not influence",
-    "inconclusive at this scale": "at this scale we cannot tell whether its EL2N bins rank points by their "
-    "influence on the test loss",
-    "underpowered at this scale": "this scale cannot tell whether its EL2N bins rank points by their "
-    "influence on the test loss",
+    "supported": "on the convex stand-in, EL2N bins can be read as bins of influence on the test loss",
+    "not supported": "on the convex stand-in, EL2N ranks points by how hard they are to fit rather than by "
+    "their influence on the test loss; whether that holds for the whole BiLSTM is what leave-group-out "
+    "retraining tests",
+    "inconclusive at this scale": "at this scale we cannot tell whether EL2N bins rank points by their "
+    "influence on the test loss, even on the convex stand-in",
+    "underpowered at this scale": "this scale cannot tell whether EL2N bins rank points by their "
+    "influence on the test loss, even on the convex stand-in",
 }[el2n_test.verdict]
 glue("verdict", verdict_el2n, display=False)
 for (proxy_name, target_name), value in cells.items():
