@@ -53,17 +53,17 @@ def disagreement_by_domain(
     control of ``names`` (``seed_noise``, ``extra_training``: dense populations with transfer
     evaluations)."""
     classes = trained.dataset.num_classes
+    dense = {split: trained.predictions(DENSE, 0.0, split) for split in DOMAINS}  # the reference, read once
     rates = {}
     for population in ("pruned", *names):
         rates[population] = {}
         for split in DOMAINS:
-            dense = trained.predictions(DENSE, 0.0, split)
             model = (
                 trained.predictions(method, sparsity, split)
                 if population == "pruned"
                 else getattr(controls, population).predictions(DENSE, 0.0, split)
             )
-            rates[population][split] = excess_disagreement(model, dense, classes)
+            rates[population][split] = excess_disagreement(model, dense[split], classes)
     return rates
 
 
