@@ -43,7 +43,7 @@ test: check-test $(INSTALLED)  ## lint and format check, then the test suite (wh
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
-book: check-book $(INSTALLED)  ## train what PROFILE asks for (ci|default|extended|full), run every notebook, build the HTML book
+book: check-book $(INSTALLED)  ## train what PROFILE asks for (ci|default|published|full), run every notebook, build the HTML book
 	$(BIN)/python scripts/book.py build --profile $(PROFILE)
 
 ipynb: check-ipynb $(INSTALLED)  ## refresh the output-free .ipynb copies of notebooks/ that Colab and Binder open

@@ -25,7 +25,7 @@
 # matching cell of its closest dataset is shown beside ours; see "Deviations from the paper".
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)
+profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
 alpha = None  # error rate of each verdict; None: the profile's analysis value
 
 # %% tags=["hide-input"]

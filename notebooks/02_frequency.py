@@ -27,7 +27,7 @@
 # selection. The seeds are then the unit of inference.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)
+profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
 alpha = None  # error rate of each verdict; None: the profile's analysis value
 
 # %% tags=["hide-input"]

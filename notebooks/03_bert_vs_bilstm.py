@@ -25,7 +25,7 @@
 # prune with MP-AI, which trains as long as the dense run, so extra training is no confound here.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)
+profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
 alpha = None  # error rate of the verdict; None: the profile's analysis value
 
 # %% tags=["hide-input"]

@@ -27,7 +27,7 @@
 # chapter 6 checks it against leave-one-out retraining.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)
+profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
 alpha = None  # error rate of each verdict; None: the profile's analysis value
 el2n_epoch = None  # epoch whose training-split logits give EL2N; None: the profile's value
 n_bins = None  # EL2N percentile bins of the per-bin view; None: the profile's value

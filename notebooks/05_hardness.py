@@ -26,7 +26,7 @@
 # were calibrated on; word rarity is the register's primary measure of complexity.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)
+profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
 alpha = None  # error rate of each verdict; None: the profile's analysis value
 
 # %% tags=["hide-input"]

@@ -40,11 +40,11 @@
 # study feeds its classifier (the output of its MLP `head`), an L2-regularised logistic
 # regression is fitted to convergence and refitted without each of `loo_points` training
 # points. The features keep what the BiLSTM learnt from every point, the left-out one
-# included, so this measures influence on the last layer only; in the `extended` profile a
+# included, so this measures influence on the last layer only; in the `full` profile a
 # leave-*group*-out retraining of the whole BiLSTM complements it.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)
+profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
 n_resamples = None  # bootstrap resamples; None: the profile's analysis value
 alpha = None  # family-wise error rate; None: the profile's analysis value
 el2n_epoch = None  # epoch whose training-split logits give EL2N; None: the profile's value
@@ -298,7 +298,7 @@ print(verdict_el2n, cells)
 # {glue:text}`rho_tracin_pies:+.2f` ({glue:text}`verdict_tracin_pies`).
 
 # %% [markdown]
-# ## Leave-group-out retraining of the BiLSTM (`extended` profile)
+# ## Leave-group-out retraining of the BiLSTM (`full` profile)
 #
 # The stand-in keeps the BiLSTM's features fixed. Here whole dense BiLSTMs are retrained with
 # the library's trainer (their own store keys, so they resume) without a group of training
@@ -314,7 +314,7 @@ print(verdict_el2n, cells)
 group_size = len(labels) // 10
 if settings["group_retrains"] == 0:
     group_summary = f"not run in the {profile} profile (group_retrains = 0)"
-    print(f"Skipped: {group_summary}; the extended profile runs it.")
+    print(f"Skipped: {group_summary}; the full profile runs it.")
 else:
     positions = half_b[: settings["group_retrains"]]
     assert len(positions) == settings["group_retrains"], (

@@ -27,7 +27,7 @@
 # own selection here.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)
+profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
 alpha = None  # error rate of each verdict; None: the profile's analysis value
 n_resamples = None  # bootstrap resamples of the proxy correlations; None: the profile's value
 

@@ -27,7 +27,7 @@
 # *k* grows. Two disjoint populations need 2*k* seeds, so *k* runs to half the trained seeds.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)
+profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
 alpha = None  # error rate of the verdict; None: the profile's analysis value
 n_resamples = None  # bootstrap resamples of the points; None: the profile's analysis value
 stability_draws = None  # random disjoint seed splits per size; None: the profile's value

@@ -29,7 +29,7 @@
 # of distribution, so there is no accuracy-matched control here).
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)
+profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
 alpha = None  # error rate of the verdict; None: the profile's analysis value
 
 # %% tags=["hide-input"]

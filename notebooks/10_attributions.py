@@ -47,12 +47,12 @@
 # at random; the non-PIEs of a cell are those of the random draw, a uniform sample of them.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml)
+profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
 n_resamples = None  # bootstrap resamples; None: the profile's analysis value
 alpha = None  # error rate of the verdict; None: the profile's analysis value
 attribution_seeds = None  # attributed seeds of half B; None: the profile's analysis value
 attribution_steps = None  # integration steps; None: the profile's analysis value
-cell_methods = ["IMP-FT", "MP-AI"]  # the pruned models attributed, at the register's primary sparsity
+cell_methods = ["IMP-FT", "MP-AI"]  # attributed at the primary sparsity (a published store keeps these models only)
 sample_points = 300  # test points drawn at random for the comparison (every PIE is added)
 shown_pies, shown_others = 4, 2  # texts in the example figure
 

@@ -34,7 +34,7 @@
 # prospective, at Δ, never at the observed effect.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | extended | full (pie_utils/profiles.toml); the register is the same for all
+profile = "default"  # ci | default | published | full (pie_utils/profiles.toml); the register is the same for all
 
 # %% tags=["hide-input"]
 from IPython.display import Markdown

@@ -7,6 +7,8 @@
   dataset (out of distribution), training nothing;
 - ``store status`` and ``store gc``: what a results store holds, and removing what no profile
   refers to (a dry run unless ``--yes``);
+- ``store publish --profile P --source TRAINING``: a training store's finished runs of a profile
+  copied into its published store, with the manifest (``pie_utils.publication``);
 - ``profiles``: the profiles and their studies.
 
 Every flag is checked by ``pie_utils.config.validate_study`` (the same gate the notebooks use)
@@ -33,6 +35,7 @@ from pie_utils.errors import DataFileError, ParameterError
 from pie_utils.evaluation import MissingModelError, evaluate_study
 from pie_utils.executors import ClusterError, make_executor
 from pie_utils.housekeeping import collect, referenced, status_report
+from pie_utils.manifest import ManifestError
 from pie_utils.models.spec import ARCHS
 from pie_utils.pool import PoolError, train_studies
 from pie_utils.store import StoreVersionError, StoreWriteError
@@ -163,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     for action in (status, collect):
         action.add_argument("--store", nargs="+", metavar="PATH", help="store folders (default: every profile's)")
     collect.add_argument("--yes", action="store_true", help="remove them (without it: a dry run)")
+    publish = actions.add_parser(
+        "publish",
+        help="copy a training store's finished runs of a profile into its published store (manifest, progress)",
+        description="What the chapters read, float16 where that loses nothing, the few models the chapters "
+        "load, a manifest every reader checks and PROGRESS.md (pie_utils.publication). Run it again as "
+        "training goes on: it adds what is new and keeps what is published.",
+    )
+    publish.add_argument("--profile", required=True, help=", ".join(profiles()))
+    publish.add_argument("--source", required=True, metavar="PATH", help="the training store")
+    publish.add_argument("--target", metavar="PATH", help="the published store (default: the profile's store)")
     commands.add_parser("profiles", help="list the profiles and their studies")
     return parser
 
@@ -186,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (
             StoreWriteError,
             StoreVersionError,
+            ManifestError,
             AssetError,
             NonFiniteLossError,
             PoolError,
@@ -223,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ParameterError, DataFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
-    except (StoreWriteError, StoreVersionError, NonFiniteLossError, AssetError, ClusterError) as error:
+    except (StoreWriteError, StoreVersionError, ManifestError, NonFiniteLossError, AssetError, ClusterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return RUN_ERROR
     with pd.option_context("display.width", 160, "display.max_columns", 20):
@@ -264,7 +278,9 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
 
 def _store(arguments: argparse.Namespace) -> int:
-    """``store status`` and ``store gc``, against the keys every profile refers to."""
+    """``store status``, ``store gc`` (against the keys every profile refers to) and ``store publish``."""
+    if arguments.action == "publish":
+        return _publish(arguments)
     refs = referenced()
     roots = [Path(root) for root in arguments.store] if arguments.store else sorted(refs.stores)
     for root in roots:
@@ -278,6 +294,24 @@ def _store(arguments: argparse.Namespace) -> int:
             print(f"  {path.relative_to(root)}")
         if len(paths) > 20:
             print(f"  ... and {len(paths) - 20} more")
+    return 0
+
+
+def _publish(arguments: argparse.Namespace) -> int:
+    """``store publish``: a training store's runs of a profile into its published store."""
+    if arguments.profile not in profiles():
+        raise ParameterError("profile", arguments.profile, sorted(profiles()))
+    if not (Path(arguments.source) / "runs").is_dir():
+        raise ParameterError("source", arguments.source, "a training store folder (one holding runs/)")
+    from pie_utils.publication import publish
+
+    done = publish(arguments.profile, arguments.source, arguments.target)
+    totals = done.manifest.content["totals"]
+    print(
+        f"{done.manifest.path.parent}: {len(done.added)} records added, {len(done.kept)} kept, "
+        f"{len(done.missing)} still missing; {totals['published']} of {totals['needed']} published, "
+        f"{totals['bytes'] / 1e6:.1f} MB, {totals['cpu_hours']:.2f} CPU-hours; manifest {done.manifest.digest[:16]}"
+    )
     return 0
 
 

@@ -41,7 +41,7 @@ def _read_toml(name: str) -> dict[str, Any]:
 
 
 def profiles() -> dict[str, dict[str, Any]]:
-    """Every profile in ``pie_utils/profiles.toml`` by name (ci, default, extended, full)."""
+    """Every profile in ``pie_utils/profiles.toml`` by name (ci, default, published, full)."""
     return _read_toml(PROFILES_FILE)
 
 

@@ -34,6 +34,7 @@ from pie_utils import config
 from pie_utils.assets import AssetError
 from pie_utils.errors import DataFileError, ParameterError
 from pie_utils.evaluation import evaluation_key, transfer_encoding
+from pie_utils.manifest import load_manifest
 from pie_utils.pruning import DENSE
 from pie_utils.runs import prepare_data, study_key, study_runs
 from pie_utils.store import EVALUATIONS, MODEL_FILE, RUNS, ResultsStore
@@ -411,6 +412,10 @@ def _removable(root: str | os.PathLike, refs: References) -> list[Entry]:
 
 
 def _refuse_if_protected(root: Path, refs: References) -> None:
+    if load_manifest(root) is not None:
+        raise ParameterError(
+            "store", str(root), "a training store: a published one (with a manifest) changes only by `store publish`"
+        )
     protecting = refs.protecting(root)
     if protecting:
         reasons = "; ".join(

@@ -3,8 +3,10 @@
 ``train_studies(studies, workers=W, threads=T)`` lists the runs of the studies (a run two
 studies share, such as the out-of-distribution study's, once) and the evaluations of runs on
 their studies' transfer datasets, then starts W worker processes of T intra-op threads each.
-A worker walks the list in order (dense runs, fewest epochs first; then each seed's pruned
-runs; then the evaluations) and takes the next item that is not stored, whose inputs are
+A worker walks the list in order (dense runs, fewest epochs first; then the pruned runs
+cell by cell, in the order the studies list their methods and sparsities, each cell over all its
+seeds, so that a training stopped part-way leaves whole populations rather than whole seeds;
+then the evaluations) and takes the next item that is not stored, whose inputs are
 stored (a pruned run that branches from dense after its seed's dense run, a longer dense run
 after the shorter one it continues, an evaluation after its run), and that no other process
 claims (``ResultsStore.try_claim``): it never waits on an item another process holds while
@@ -94,7 +96,8 @@ def work_items(studies: Sequence[Study]) -> list[WorkItem]:
             else:
                 branches = get_method(method).schedule.branches_from_dense
                 needs = (study_key(study, prepared, DENSE, 0.0, seed),) if branches else ()
-                pruned.append((seed, WorkItem(RUNS, index, method, sparsity, seed, key, needs)))
+                rank = study.cells.index((method, sparsity))
+                pruned.append(((rank, index, seed), WorkItem(RUNS, index, method, sparsity, seed, key, needs)))
     ordered = []
     for epochs, _, family, item in sorted(dense, key=lambda entry: entry[:2]):
         shorter = [e for e in dense_keys[family] if e < epochs]  # the dense run this one continues

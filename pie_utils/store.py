@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import gzip
 import hashlib
 import importlib.metadata
 import io
@@ -52,13 +53,15 @@ import numpy as np
 import torch
 
 import pie_utils
+from pie_utils.manifest import ManifestError, load_manifest
 
 # 2: kept models, per-epoch history, per-epoch dense logits, evaluations, device in the key and
 # the thread count out of it (where it changes no arithmetic); every key of version 1 is invalid
 FORMAT_VERSION = 2
 KEY_FIELD = "__key__"
 META_DIGEST_FIELD = "meta_sha256"  # sha256 of meta.json's other fields
-MODEL_FILE = "model.pt"
+ARRAYS_FILE, META_FILE, MODEL_FILE = "arrays.npz", "meta.json", "model.pt"
+GZIP_MAGIC = b"\x1f\x8b"
 RUNS, EVALUATIONS = "runs", "evaluations"  # the two kinds of record, each a folder of <key>/ folders
 
 
@@ -145,9 +148,14 @@ class StoredRun:
 class ResultsStore:
     """Finished runs and dense checkpoints under one folder; safe to share between processes."""
 
-    def __init__(self, root: str | os.PathLike, accept_other_versions: bool = False):
+    def __init__(self, root: str | os.PathLike, accept_other_versions: bool = False, read_manifest: bool = True):
+        """``read_manifest=False`` opens a published store as a plain one: only
+        ``pie_utils.publication`` does, to add records beside the published ones."""
         self.root = Path(root)
-        self.accept_other_versions = accept_other_versions
+        # a published store: read-only, every file checked against the manifest
+        self.manifest = load_manifest(self.root) if read_manifest else None
+        # a published run keeps the versions that trained it; the manifest vouches for its files
+        self.accept_other_versions = accept_other_versions or self.manifest is not None
 
     # ---- runs and evaluations ----------------------------------------------------------------
 
@@ -162,16 +170,25 @@ class ResultsStore:
         """The verified run (or evaluation, ``kind=EVALUATIONS``) stored under ``key``, or None
         when absent or damaged.
 
+        In a published store (one with a manifest) only what the manifest lists is read.
+
         Raises:
             StoreVersionError: the record was written under other library versions and the
                 store was not opened with ``accept_other_versions``.
+            ManifestError: a published file does not match the manifest (named).
         """
         folder = self.run_dir(key, kind)
-        if not folder.exists():
+        if self.manifest is not None:
+            if self.manifest.entry(kind, key) is None:
+                return None
+            self.manifest.check(kind, key, folder)
+        elif not folder.exists():
             return None
         try:
             run = self._read_verified(key, folder)
         except _Damaged as damage:
+            if self.manifest is not None:  # never moved aside: git holds the published files
+                raise ManifestError(str(damage)) from None
             self._quarantine(key, folder, str(damage))
             return None
         if not self.accept_other_versions and run.meta["versions"] != library_versions():
@@ -197,30 +214,38 @@ class ResultsStore:
 
         Arrays must be finite where they are logits; the caller checks that before calling.
         """
+        payload = io.BytesIO()
+        np.savez(payload, **arrays, **{KEY_FIELD: np.array(key)})
+        files = {ARRAYS_FILE: payload.getvalue()}
+        record = {
+            "key": key,
+            "spec": spec,
+            "metrics": metrics,
+            "arrays_sha256": hashlib.sha256(files[ARRAYS_FILE]).hexdigest(),
+            "versions": library_versions(),
+            "format_version": FORMAT_VERSION,
+            **meta,
+        }
+        if model_state is not None:
+            weights = io.BytesIO()
+            torch.save({KEY_FIELD: key, "state": model_state}, weights)
+            files[MODEL_FILE] = weights.getvalue()
+            record["model_sha256"] = hashlib.sha256(files[MODEL_FILE]).hexdigest()
+        return self.commit(key, files, record, kind)
+
+    def commit(self, key: str, files: dict[str, bytes], record: dict[str, Any], kind: str = RUNS) -> bool:
+        """Store a record atomically: ``files`` (name → bytes, ``arrays.npz`` and perhaps
+        ``model.pt``, whose sha256 ``record`` holds) and ``record`` as meta.json, sealed with its
+        own digest. Returns False if another writer finished the same key first."""
+        self._refuse_writes(f"{'run' if kind == RUNS else 'evaluation'} {key}")
         scratch = self.root / "tmp" / f"{key}.{uuid.uuid4().hex}"
         try:
             scratch.mkdir(parents=True)
-            payload = io.BytesIO()
-            np.savez(payload, **arrays, **{KEY_FIELD: np.array(key)})
-            data = payload.getvalue()
-            _write_synced(scratch / "arrays.npz", data)
-            record = {
-                "key": key,
-                "spec": spec,
-                "metrics": metrics,
-                "arrays_sha256": hashlib.sha256(data).hexdigest(),
-                "versions": library_versions(),
-                "format_version": FORMAT_VERSION,
-                **meta,
-            }
-            if model_state is not None:
-                weights = io.BytesIO()
-                torch.save({KEY_FIELD: key, "state": model_state}, weights)
-                _write_synced(scratch / MODEL_FILE, weights.getvalue())
-                record["model_sha256"] = hashlib.sha256(weights.getvalue()).hexdigest()
+            for name, data in files.items():
+                _write_synced(scratch / name, data)
             record = json.loads(json.dumps(record, default=_jsonable))  # plain JSON values, as read back
             record[META_DIGEST_FIELD] = _meta_digest(record)
-            _write_synced(scratch / "meta.json", json.dumps(record, indent=1).encode())
+            _write_synced(scratch / META_FILE, json.dumps(record, indent=1).encode())
             target = self.run_dir(key, kind)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -249,6 +274,8 @@ class ResultsStore:
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != run.meta["model_sha256"]:
             raise RuntimeError(f"{path}: sha256 does not match its meta.json; remove the run folder to retrain it")
+        if data[:2] == GZIP_MAGIC:  # published stores compress their few models
+            data = gzip.decompress(data)
         saved = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         return saved["state"]
 
@@ -257,12 +284,20 @@ class ResultsStore:
         folder = self.root / kind
         return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
+    def _refuse_writes(self, what: str) -> None:
+        if self.manifest is not None:
+            raise StoreWriteError(
+                f"{self.root} is a published store (it has {self.manifest.path.name}) and is read-only: "
+                f"{what} was not written; train into another store and publish it"
+            )
+
     # ---- claims and the training log -------------------------------------------------------
 
     def claim(self, key: str) -> filelock.FileLock:
         """A lock on run ``key`` (``with store.claim(key): ...``) so that processes sharing the
         store train each run once: the second waits, then finds the run stored. The operating
         system releases it when its holder dies, even by SIGKILL."""
+        self._refuse_writes(f"the claim on {key}")
         folder = self.root / "locks"
         folder.mkdir(parents=True, exist_ok=True)
         return filelock.FileLock(folder / f"{key}.lock")
@@ -285,6 +320,7 @@ class ResultsStore:
         One short ``O_APPEND`` write per line, so concurrent writers do not interleave within
         a line. It is an audit trail (what trained, when, where), never read to decide anything.
         """
+        self._refuse_writes(f"the training log line {event} {key}")
         self.root.mkdir(parents=True, exist_ok=True)
         line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {os.getpid()} {event} {key} {description}\n"
         try:
@@ -304,6 +340,7 @@ class ResultsStore:
 
     def save_checkpoint(self, key: str, state: dict[str, Any]) -> None:
         """Save ``state`` (tensors and plain values) atomically, tagged with ``key``."""
+        self._refuse_writes(f"the checkpoint of {key}")
         path = self.checkpoint_path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
@@ -358,7 +395,8 @@ class ResultsStore:
         if "model_sha256" in meta and not (folder / MODEL_FILE).is_file():
             raise _Damaged(f"{folder / MODEL_FILE}: missing, though meta.json records it")
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+            # float16 only in published stores, where it loses nothing a chapter reads
+            arrays = {name: _widened(archive[name]) for name in archive.files}
         if str(arrays.pop(KEY_FIELD, "")) != key:
             raise _Damaged(f"{folder / 'arrays.npz'}: holds another run's key")
         return StoredRun(key=key, spec=meta["spec"], metrics=meta["metrics"], meta=meta, arrays=arrays)
@@ -390,6 +428,10 @@ def _raise_if_no_space(error: Exception, what: str) -> None:
             ) from error
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
+
+
+def _widened(array: np.ndarray) -> np.ndarray:
+    return array.astype(np.float32) if array.dtype == np.float16 else array
 
 
 def _meta_digest(record: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """Build the book: execute every chapter notebook with papermill, then jupyter-book build.
 
-    python scripts/book.py build --profile ci|default|extended|full [--out build/book-ci] [--force]
+    python scripts/book.py build --profile ci|default|published|full [--out build/book-ci] [--force]
                                  [--param NAME:KEY=VALUE ...]
     python scripts/book.py execute NAME --profile P [--param KEY=VALUE ...]
     python scripts/book.py ipynb [--check]

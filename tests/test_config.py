@@ -98,7 +98,7 @@ def test_subset_larger_than_a_split_is_refused(tmp_path):
         check_subset_fits(SubsetSpec(n_test=11), FakeDataset())
 
 
-@pytest.mark.parametrize("name", ["ci", "default", "extended", "full"])
+@pytest.mark.parametrize("name", ["ci", "default", "published", "full"])
 def test_every_profile_validates(name):
     assert name in profiles()
     study = validate_study(profile_parameters(name))

@@ -28,7 +28,7 @@ def started_keys(store) -> Counter:
     return Counter(line.split()[3] for line in lines if line.split()[2] == "start")
 
 
-def test_the_work_list_holds_each_key_once_dense_first_and_longer_dense_after_shorter(tmp_path):
+def test_the_work_list_holds_each_key_once_dense_first_longer_dense_after_shorter_then_cell_by_cell(tmp_path):
     items = work_items(small_studies(tmp_path))
     runs = [item for item in items if item.kind == RUNS]
     assert len({item.key for item in items}) == len(items)
@@ -39,6 +39,9 @@ def test_the_work_list_holds_each_key_once_dense_first_and_longer_dense_after_sh
     short, long = runs[:2], runs[2:4]
     assert [item.needs for item in long] == [(item.key,) for item in short]
     assert all(item.needs == (short[item.seed].key,) for item in runs if item.method == "IMP-FT")
+    # pruned runs cell by cell (ci lists IMP-FT before MP-AI), each cell over both seeds
+    cells = [(item.method, item.sparsity, item.seed) for item in runs[4:]]
+    assert cells == [(m, s, seed) for m in ("IMP-FT", "MP-AI") for s in (0.5, 0.9) for seed in (0, 1)]
 
 
 def test_two_workers_train_every_run_once_and_a_second_call_trains_nothing(tmp_path):

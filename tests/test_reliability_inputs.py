@@ -52,7 +52,7 @@ def test_bad_flags_exit_2_naming_the_parameter_and_create_no_store(tmp_path, cap
         (["--sparsity", "0"], "invalid sparsities=[]; allowed: at least one value in (0, 1)"),
         (["--learning-rate", "nan"], "invalid learning_rate=nan; allowed: a finite number > 0"),
         (["--subset", "train=5,dev=3"], "unknown subset key 'dev'; allowed: train, validation, test, seed"),
-        (["--profile", "fast"], "invalid profile='fast'; allowed: ci, default, extended, full"),
+        (["--profile", "fast"], "invalid profile='fast'; allowed: ci, default, full, published"),
         (["--sparsty", "0.5"], "unrecognized arguments: --sparsty 0.5"),
         (
             ["--subset", f"train={n + 1},validation=40,test=40"],  # one more than the split holds

@@ -18,6 +18,10 @@ from pie_utils.effects import bootstrap_table
 from pie_utils.errors import ParameterError
 from pie_utils.stats import bootstrap
 
+# the pruned models attributed at the claim's primary sparsity: IMP-FT, the paper's iterative
+# method (the primary cell), and MP-AI, pruning at initialisation; a published store keeps these
+ATTRIBUTED_METHODS = ("IMP-FT", "MP-AI")
+
 
 def interaction(shifts: np.ndarray, is_pie: np.ndarray, in_sample: np.ndarray) -> float:
     """From ``shifts[seed, point, 2]`` (pruned, control): the mean over seeds of the pruned

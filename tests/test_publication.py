@@ -1,0 +1,153 @@
+"""Publishing a trained store: float16 only where nothing a chapter reads changes, the few
+models the chapters load, a manifest every read checks, a read-only result, and a second
+publication that changes nothing already published."""
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+import pie_utils.config
+import pie_utils.studies
+from pie_utils.manifest import ManifestError
+from pie_utils.pool import train_studies
+from pie_utils.pruning import DENSE
+from pie_utils.publication import PROBABILITY_TOLERANCE, chapter_models, profile_records, publish, slim_arrays
+from pie_utils.store import EVALUATIONS, MODEL_FILE, RUNS, ResultsStore, StoreWriteError
+from pie_utils.studies import load_study, study_names
+
+TINY_SUBSET = {"n_train": 120, "n_validation": 40, "n_test": 40, "seed": 0}
+
+
+def test_logits_are_centred_per_row_and_float16_only_where_no_prediction_or_probability_moves():
+    rng = np.random.default_rng(0)
+    wide = rng.normal(0, 3, (500, 2)).astype(np.float32)
+    tied = np.array([[0.0, 1e-9], [2.0, -1.0]], np.float32)  # float16 cannot keep the 1e-9 gap
+    slim, narrowed = slim_arrays({"test_logits": wide, "train_logits_epoch1": tied, "labels": np.arange(3)})
+    assert narrowed == ["test_logits"]
+    assert slim["test_logits"].dtype == np.float16 and slim["train_logits_epoch1"].dtype == np.float32
+    assert (slim["test_logits"].max(axis=1) == 0).all()  # each row minus its maximum
+    restored = slim["test_logits"].astype(np.float32)
+    assert (restored.argmax(axis=1) == wide.argmax(axis=1)).all()
+    assert np.abs(softmax(restored, axis=1) - softmax(wide, axis=1)).max() <= PROBABILITY_TOLERANCE
+    assert slim["train_logits_epoch1"].argmax(axis=1).tolist() == [1, 0]  # kept float32, centred
+    np.testing.assert_array_equal(slim["labels"], np.arange(3))
+
+
+@pytest.fixture(scope="module")
+def tiny_profile(tmp_path_factory):
+    """A profile `tiny`: the main study (dense, IMP-FT and MP-AI at 90 %), its two controls and an
+    out-of-distribution study, 3 seeds of 120 snippets, trained into a training store."""
+    root = tmp_path_factory.mktemp("publication")
+    main = {
+        "dataset": "rotten-tomatoes",
+        "arch": "bilstm",
+        "methods": ["IMP-FT", "MP-AI"],
+        "sparsities": [0.9],
+        "seeds": 3,
+        "epochs": 1,
+        "batch_size": 32,
+        "train_logit_epochs": "all",
+        "threads": 1,
+        "device": "cpu",
+        "subset": TINY_SUBSET,
+        "store": str(root / "published"),
+    }
+    tiny = {
+        "run": main,
+        "dense_long": {"methods": [], "sparsities": [], "epochs": 2},
+        "seed_noise": {"methods": [], "sparsities": [], "noise_stream": 1},
+        "ood": {"transfer": "movie-reviews", "methods": ["IMP-FT"]},
+        "analysis": {**pie_utils.config.profiles()["ci"]["analysis"], "attribution_seeds": 1},
+    }
+    every = {**pie_utils.config.profiles(), "tiny": tiny}
+    patch = pytest.MonkeyPatch()
+    for module in (pie_utils.config, pie_utils.studies):
+        patch.setattr(module, "profiles", lambda: every)
+    training = root / "training"
+    train_studies(
+        [load_study("tiny", name, store=str(training)) for name in study_names("tiny")],
+        workers=1,
+        progress=False,
+    )
+    yield root, training
+    patch.undo()
+
+
+def test_a_publication_holds_every_record_as_trained_and_only_the_models_the_chapters_load(tiny_profile):
+    root, training = tiny_profile
+    done = publish("tiny", training)
+    records = profile_records("tiny")
+    # 3 dense + 6 pruned + 3 dense_long + 3 seed_noise runs; ood scores dense and IMP-FT 90 %
+    assert sum(r.kind == RUNS for r in records) == 15 and sum(r.kind == EVALUATIONS for r in records) == 6
+    assert len(done.added) == len(records) and not done.missing and not done.kept
+    published, trained = ResultsStore(root / "published"), ResultsStore(training)
+    for record in records:
+        mine, theirs = published.read(record.key, record.kind), trained.read(record.key, record.kind)
+        assert mine.arrays.keys() == theirs.arrays.keys() and mine.metrics == theirs.metrics
+        assert mine.meta.get("history") == theirs.meta.get("history") and mine.meta["machine"] == theirs.meta["machine"]
+        for name, array in theirs.arrays.items():
+            assert mine.arrays[name].dtype == np.float32
+            np.testing.assert_array_equal(mine.arrays[name].argmax(axis=1), array.argmax(axis=1))
+            assert np.abs(softmax(mine.arrays[name], axis=1) - softmax(array, axis=1)).max() <= PROBABILITY_TOLERANCE
+    kept = {key for key in published.keys() if (published.run_dir(key) / MODEL_FILE).exists()}
+    # half B of 3 seeds is seed 2: its dense run, its 4E continuation, IMP-FT and MP-AI at 90 %
+    assert kept == chapter_models("tiny") and len(kept) == 4
+    seed_2 = next(r for r in records if r.method == DENSE and r.seed == 2 and r.studies[0] == "run")
+    for name, tensor in trained.read_model(seed_2.key)["weights"].items():
+        assert published.read_model(seed_2.key)["weights"][name].equal(tensor)
+    assert (
+        gzip.decompress((published.run_dir(seed_2.key) / MODEL_FILE).read_bytes())
+        == (trained.run_dir(seed_2.key) / MODEL_FILE).read_bytes()
+    )
+    totals = done.manifest.content["totals"]
+    assert totals["published"] == totals["needed"] == 21 and totals["models"] == 4
+    progress = (root / "published" / "PROGRESS.md").read_text()
+    assert "records published: 21 of 21" in progress and done.manifest.digest[:16] in progress
+
+
+def test_publishing_again_keeps_every_file_and_a_changed_file_is_refused_by_name(tiny_profile):
+    root, training = tiny_profile
+    first = publish("tiny", training)
+    files = {p: p.read_bytes() for p in (root / "published").rglob("*") if p.is_file()}
+    again = publish("tiny", training)
+    assert not again.added and len(again.kept) == 21 and again.manifest.digest == first.manifest.digest
+    assert {p: p.read_bytes() for p in (root / "published").rglob("*") if p.is_file()} == files
+
+    store = ResultsStore(root / "published")
+    key = store.keys()[0]
+    with pytest.raises(StoreWriteError, match="published store"):
+        store.commit(key, {}, {})
+    arrays = store.run_dir(key) / "arrays.npz"
+    arrays.write_bytes(arrays.read_bytes() + b"\0")
+    try:
+        with pytest.raises(ManifestError, match=f"{key}/arrays.npz: its sha256 does not match"):
+            ResultsStore(root / "published").read(key)
+        with pytest.raises(ManifestError, match="arrays.npz"):
+            publish("tiny", training)  # nothing published is rewritten, not even a damaged file
+    finally:
+        arrays.write_bytes(files[arrays])
+    assert ResultsStore(root / "published").read(key) is not None
+
+
+def test_a_run_missing_from_training_is_reported_missing_and_not_listed(tiny_profile, tmp_path):
+    root, training = tiny_profile
+    records = profile_records("tiny")
+    absent = next(r for r in records if r.method == "MP-AI")
+    partial = tmp_path / "partial"
+    done = publish("tiny", training, target=partial)  # the complete training store, a new target
+    assert len(done.added) == 21
+    (partial / RUNS / absent.key / "meta.json").unlink()  # a record the manifest lists, damaged
+    with pytest.raises(ManifestError, match="meta.json"):
+        ResultsStore(partial).read(absent.key)
+
+    fresh = tmp_path / "fresh"
+    trained_copy = tmp_path / "training-copy"
+    shutil.copytree(training, trained_copy)
+    shutil.rmtree(trained_copy / RUNS / absent.key)
+    done = publish("tiny", trained_copy, target=fresh)
+    assert [r.key for r in done.missing] == [absent.key] and len(done.added) == 20
+    assert ResultsStore(fresh).read(absent.key) is None
+    assert "records published: 20 of 21" in (fresh / "PROGRESS.md").read_text()
