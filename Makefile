@@ -11,8 +11,10 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 PROFILE ?= default
 BOOK_DIR ?= build/book-$(PROFILE)
 PUBLISH_DIR ?= build/publish
+TRAINING_STORE ?= results/published-training
+N ?= 2
 
-.PHONY: setup test book ipynb publish clean check-setup check-test check-book check-ipynb
+.PHONY: setup test book ipynb publish train-published published-store verify clean check-setup check-test check-book check-ipynb
 
 # What the system must provide, checked before any work: Python 3.11 while there is no
 # environment yet, plus NEEDS_target (browser: chromium and chromedriver for the test that opens
@@ -60,6 +62,15 @@ publish:  ## copy the HTML that make book built for PROFILE into PUBLISH_DIR (wi
 	cp -R $(BOOK_DIR)/src/_build/html/. $(PUBLISH_DIR)/
 	touch $(PUBLISH_DIR)/.nojekyll
 	@echo "make publish: $(PUBLISH_DIR)/index.html (the book of profile $(PROFILE))"
+
+train-published: check-setup $(INSTALLED)  ## train the published profile into TRAINING_STORE (resumable: rerun to go on; hours)
+	$(BIN)/python -m pie_utils train --profile published --store $(TRAINING_STORE)
+
+published-store: check-setup $(INSTALLED)  ## copy what TRAINING_STORE has finished into results/published (manifest, PROGRESS.md)
+	$(BIN)/python -m pie_utils store publish --profile published --source $(TRAINING_STORE)
+
+verify: check-setup $(INSTALLED)  ## retrain N randomly drawn published runs from scratch and compare them with the store
+	$(BIN)/python -m pie_utils store verify --profile published -n $(N)
 
 clean: ## caches and build outputs (not the results store, not the asset cache)
 	rm -rf .pytest_cache .hypothesis build dist *.egg-info

@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pie_utils.assets import AssetError
@@ -176,6 +177,23 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument("--profile", required=True, help=", ".join(profiles()))
     publish.add_argument("--source", required=True, metavar="PATH", help="the training store")
     publish.add_argument("--target", metavar="PATH", help="the published store (default: the profile's store)")
+    verify = actions.add_parser(
+        "verify",
+        help="retrain published runs from scratch and compare them with the store (bitwise, or as populations)",
+        description="Bit for bit where the instruction set and thread count match the manifest; elsewhere "
+        "the run's cell as a population (pie_utils.verification). Exits 1 when a comparison fails.",
+    )
+    verify.add_argument("--profile", default="published", help="a profile with a published store (default: published)")
+    picked = verify.add_mutually_exclusive_group()
+    picked.add_argument("-n", type=_integer, default=2, help="runs drawn at random (default 2)")
+    picked.add_argument("--cheapest", action="store_true", help="the fastest dense and pruned run of the main study")
+    verify.add_argument("--seed", type=_integer, help="seed of the draw (default: a fresh one, printed)")
+    verify.add_argument(
+        "--population-seeds", type=_integer, default=5, help="seeds per population where bits cannot match (default 5)"
+    )
+    verify.add_argument(
+        "--force-population", action="store_true", help="compare as populations even where bits could match"
+    )
     commands.add_parser("profiles", help="list the profiles and their studies")
     return parser
 
@@ -279,8 +297,8 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
 def _store(arguments: argparse.Namespace) -> int:
     """``store status``, ``store gc`` (against the keys every profile refers to) and ``store publish``."""
-    if arguments.action == "publish":
-        return _publish(arguments)
+    if arguments.action in ("publish", "verify"):
+        return {"publish": _publish, "verify": _verify}[arguments.action](arguments)
     refs = referenced()
     roots = [Path(root) for root in arguments.store] if arguments.store else sorted(refs.stores)
     for root in roots:
@@ -313,6 +331,29 @@ def _publish(arguments: argparse.Namespace) -> int:
         f"{totals['bytes'] / 1e6:.1f} MB, {totals['cpu_hours']:.2f} CPU-hours; manifest {done.manifest.digest[:16]}"
     )
     return 0
+
+
+def _verify(arguments: argparse.Namespace) -> int:
+    """``store verify``: retrain published runs and compare; 1 when any comparison fails."""
+    if arguments.profile not in profiles():
+        raise ParameterError("profile", arguments.profile, sorted(profiles()))
+    from pie_utils.verification import cheapest, draw, published_runs, verify
+
+    store, records = published_runs(arguments.profile)
+    if arguments.cheapest:
+        chosen, how = cheapest(records, store.manifest), "the cheapest dense and pruned run"
+    else:
+        seed = arguments.seed if arguments.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        chosen, how = draw(records, arguments.n, seed), f"{arguments.n} runs drawn with --seed {seed}"
+    print(f"verifying {how} of {len(records)} published in {store.root} (manifest {store.manifest.digest[:16]})")
+    results = verify(arguments.profile, chosen, arguments.population_seeds, arguments.force_population)
+    for result in results:
+        r = result.record
+        print(
+            f"  {'ok  ' if result.passed else 'FAIL'} {r.studies[0]} {r.method} {r.sparsity:g} seed {r.seed} "
+            f"[{result.mode}]: {result.findings}"
+        )
+    return 0 if all(result.passed for result in results) else RUN_ERROR
 
 
 def _dataset_file(arguments: argparse.Namespace) -> None:

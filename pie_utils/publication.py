@@ -247,6 +247,8 @@ def _describe(record: Record, run: StoredRun) -> dict[str, Any]:
         "method": record.method,
         "sparsity": record.sparsity,
         "seed": record.seed,
+        "dataset": record.dataset,
+        "arch": record.arch,
         "wall_time_s": meta.get("wall_time_s"),
         "machine": meta.get("machine"),
         "versions": meta.get("versions"),

@@ -11,6 +11,7 @@ from scipy.special import softmax
 
 import pie_utils.config
 import pie_utils.studies
+from pie_utils import verification
 from pie_utils.manifest import ManifestError
 from pie_utils.pool import train_studies
 from pie_utils.pruning import DENSE
@@ -39,14 +40,14 @@ def test_logits_are_centred_per_row_and_float16_only_where_no_prediction_or_prob
 @pytest.fixture(scope="module")
 def tiny_profile(tmp_path_factory):
     """A profile `tiny`: the main study (dense, IMP-FT and MP-AI at 90 %), its two controls and an
-    out-of-distribution study, 3 seeds of 120 snippets, trained into a training store."""
+    out-of-distribution study, 4 seeds of 120 snippets, trained into a training store."""
     root = tmp_path_factory.mktemp("publication")
     main = {
         "dataset": "rotten-tomatoes",
         "arch": "bilstm",
         "methods": ["IMP-FT", "MP-AI"],
         "sparsities": [0.9],
-        "seeds": 3,
+        "seeds": 4,
         "epochs": 1,
         "batch_size": 32,
         "train_logit_epochs": "all",
@@ -80,8 +81,8 @@ def test_a_publication_holds_every_record_as_trained_and_only_the_models_the_cha
     root, training = tiny_profile
     done = publish("tiny", training)
     records = profile_records("tiny")
-    # 3 dense + 6 pruned + 3 dense_long + 3 seed_noise runs; ood scores dense and IMP-FT 90 %
-    assert sum(r.kind == RUNS for r in records) == 15 and sum(r.kind == EVALUATIONS for r in records) == 6
+    # 4 dense + 8 pruned + 4 dense_long + 4 seed_noise runs; ood scores dense and IMP-FT 90 %
+    assert sum(r.kind == RUNS for r in records) == 20 and sum(r.kind == EVALUATIONS for r in records) == 8
     assert len(done.added) == len(records) and not done.missing and not done.kept
     published, trained = ResultsStore(root / "published"), ResultsStore(training)
     for record in records:
@@ -93,7 +94,7 @@ def test_a_publication_holds_every_record_as_trained_and_only_the_models_the_cha
             np.testing.assert_array_equal(mine.arrays[name].argmax(axis=1), array.argmax(axis=1))
             assert np.abs(softmax(mine.arrays[name], axis=1) - softmax(array, axis=1)).max() <= PROBABILITY_TOLERANCE
     kept = {key for key in published.keys() if (published.run_dir(key) / MODEL_FILE).exists()}
-    # half B of 3 seeds is seed 2: its dense run, its 4E continuation, IMP-FT and MP-AI at 90 %
+    # half B of 4 seeds starts at seed 2: its dense run, its 4E continuation, IMP-FT and MP-AI at 90 %
     assert kept == chapter_models("tiny") and len(kept) == 4
     seed_2 = next(r for r in records if r.method == DENSE and r.seed == 2 and r.studies[0] == "run")
     for name, tensor in trained.read_model(seed_2.key)["weights"].items():
@@ -103,9 +104,9 @@ def test_a_publication_holds_every_record_as_trained_and_only_the_models_the_cha
         == (trained.run_dir(seed_2.key) / MODEL_FILE).read_bytes()
     )
     totals = done.manifest.content["totals"]
-    assert totals["published"] == totals["needed"] == 21 and totals["models"] == 4
+    assert totals["published"] == totals["needed"] == 28 and totals["models"] == 4
     progress = (root / "published" / "PROGRESS.md").read_text()
-    assert "records published: 21 of 21" in progress and done.manifest.digest[:16] in progress
+    assert "records published: 28 of 28" in progress and done.manifest.digest[:16] in progress
 
 
 def test_publishing_again_keeps_every_file_and_a_changed_file_is_refused_by_name(tiny_profile):
@@ -113,7 +114,7 @@ def test_publishing_again_keeps_every_file_and_a_changed_file_is_refused_by_name
     first = publish("tiny", training)
     files = {p: p.read_bytes() for p in (root / "published").rglob("*") if p.is_file()}
     again = publish("tiny", training)
-    assert not again.added and len(again.kept) == 21 and again.manifest.digest == first.manifest.digest
+    assert not again.added and len(again.kept) == 28 and again.manifest.digest == first.manifest.digest
     assert {p: p.read_bytes() for p in (root / "published").rglob("*") if p.is_file()} == files
 
     store = ResultsStore(root / "published")
@@ -138,7 +139,7 @@ def test_a_run_missing_from_training_is_reported_missing_and_not_listed(tiny_pro
     absent = next(r for r in records if r.method == "MP-AI")
     partial = tmp_path / "partial"
     done = publish("tiny", training, target=partial)  # the complete training store, a new target
-    assert len(done.added) == 21
+    assert len(done.added) == 28
     (partial / RUNS / absent.key / "meta.json").unlink()  # a record the manifest lists, damaged
     with pytest.raises(ManifestError, match="meta.json"):
         ResultsStore(partial).read(absent.key)
@@ -148,6 +149,31 @@ def test_a_run_missing_from_training_is_reported_missing_and_not_listed(tiny_pro
     shutil.copytree(training, trained_copy)
     shutil.rmtree(trained_copy / RUNS / absent.key)
     done = publish("tiny", trained_copy, target=fresh)
-    assert [r.key for r in done.missing] == [absent.key] and len(done.added) == 20
+    assert [r.key for r in done.missing] == [absent.key] and len(done.added) == 27
     assert ResultsStore(fresh).read(absent.key) is None
-    assert "records published: 20 of 21" in (fresh / "PROGRESS.md").read_text()
+    assert "records published: 27 of 28" in (fresh / "PROGRESS.md").read_text()
+
+
+def test_verify_retrains_runs_bit_for_bit_here_and_as_populations_when_forced(tiny_profile, monkeypatch):
+    root, training = tiny_profile
+    publish("tiny", training)
+    store, records = verification.published_runs("tiny")
+    chosen = verification.cheapest(records, store.manifest)
+    assert [r.method for r in chosen] == [DENSE, chosen[1].method] and chosen[1].method != DENSE
+    results = verification.verify("tiny", chosen)
+    assert [(r.mode, r.passed) for r in results] == [(verification.BITWISE, True)] * 2, results
+    assert "bit for bit equal" in results[0].findings
+
+    (population,) = verification.verify("tiny", chosen[1:], population_seeds=2, force_population=True)
+    assert population.mode == verification.POPULATION and population.passed, population.findings
+    assert "vote fractions differ by 0.0000" in population.findings  # the same bits here
+
+    def nudged(arrays):  # one float16 step on one logit: what a changed kernel would do
+        slim, narrowed = slim_arrays(arrays)
+        slim["test_logits"] = slim["test_logits"].copy()
+        slim["test_logits"][0, 1] = np.nextafter(slim["test_logits"][0, 1], np.float16(-np.inf))
+        return slim, narrowed
+
+    monkeypatch.setattr(verification, "slim_arrays", nudged)
+    (changed,) = verification.verify("tiny", chosen[:1])
+    assert not changed.passed and "arrays that differ: test_logits" in changed.findings
