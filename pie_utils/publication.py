@@ -6,7 +6,9 @@ copies every finished run and evaluation of the profile's studies from a trainin
 the profile's own store (``results/published``), then writes ``manifest.json``
 (``pie_utils.manifest``) and ``PROGRESS.md`` there. What a published record holds:
 
-- ``arrays.npz``, compressed, every logit array centred per row (each row minus its maximum:
+- ``arrays.npz``, compressed: the final logits of every split, and the per-epoch ones only for
+  the studies whose chapters read a trajectory (``TRAJECTORY_STUDIES``: the accuracy-matched
+  control, EL2N's epoch); every logit array centred per row (each row minus its maximum:
   softmax, argmax, margins and losses unchanged) and then stored as float16 where that changes no
   prediction and no class probability by more than ``PROBABILITY_TOLERANCE`` (checked per array;
   otherwise float32). ``ResultsStore`` widens float16 back to float32 on read.
@@ -57,6 +59,9 @@ from pie_utils.store import (
 from pie_utils.studies import MAIN_STUDY, analysis_parameters, load_study, study_names
 
 PROBABILITY_TOLERANCE = 1e-3  # largest change of a class probability float16 may make
+# studies whose per-epoch logits a chapter reads: the main study and its extra-training control
+# (chapters 1, 2, 4, 5, 7, 9, 10 and EL2N in 4 and 6), and the MiniLM/BiLSTM pair (chapter 3)
+TRAJECTORY_STUDIES = (MAIN_STUDY, CONTROL_STUDIES["extra_training"], "bert", "bilstm_pair")
 PROGRESS_FILE = "PROGRESS.md"
 
 
@@ -161,6 +166,14 @@ def publish(profile: str, source: str | Path, target: str | Path | None = None) 
     manifest = write_manifest(target, content)
     (target / PROGRESS_FILE).write_text(progress_report(manifest, records, trained))
     return Publication(manifest, outcome["added"], outcome["kept"], outcome["missing"])
+
+
+def published_arrays(record: Record, arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[str]]:
+    """What ``record`` publishes of its trained ``arrays``: ``slim_arrays`` of them, without the
+    per-epoch ones unless a study in ``TRAJECTORY_STUDIES`` reads the record."""
+    if not set(record.studies) & set(TRAJECTORY_STUDIES):
+        arrays = {name: array for name, array in arrays.items() if "_epoch" not in name}
+    return slim_arrays(arrays)
 
 
 def slim_arrays(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -277,7 +290,7 @@ class _Writer:
 
     def write(self, record: Record, run: StoredRun, model: Path | None) -> dict[str, dict[str, Any]]:
         """Write one record; returns the manifest's ``files`` entry for it."""
-        arrays, narrowed = slim_arrays(run.arrays)
+        arrays, narrowed = published_arrays(record, run.arrays)
         payload = io.BytesIO()
         np.savez_compressed(payload, **arrays, **{KEY_FIELD: np.array(record.key)})
         files = {ARRAYS_FILE: payload.getvalue()}

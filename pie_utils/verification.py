@@ -2,7 +2,7 @@
 
 Where the CPU's instruction set and the thread count match what the manifest recorded for a
 run, the retrained arrays, put through the publication's own transformation
-(``pie_utils.publication.slim_arrays``), must equal the published ones bit for bit, and the
+(``pie_utils.publication.published_arrays``), must equal the published ones bit for bit, and the
 metrics must be equal. Elsewhere float sums run in another order, magnitude pruning flips
 near-tied weights and single runs differ (``benchmarks/README.md``), so the run's whole cell is
 compared as a population instead: ``population_seeds`` seeds retrained against the same
@@ -31,7 +31,7 @@ from pie_utils.devices import check_device
 from pie_utils.errors import ParameterError
 from pie_utils.manifest import Manifest
 from pie_utils.pruning import DENSE
-from pie_utils.publication import Record, profile_records, slim_arrays
+from pie_utils.publication import Record, profile_records, published_arrays
 from pie_utils.runs import prepare_data, study_key
 from pie_utils.store import ARRAYS_FILE, KEY_FIELD, RUNS, ResultsStore, machine_description
 from pie_utils.studies import MAIN_STUDY, load_study
@@ -117,7 +117,7 @@ class _Retrainer:
 def _bitwise(record: Record, store: ResultsStore, retrain: _Retrainer) -> Verification:
     fresh = retrain.run(record.method, record.sparsity, record.seed)
     published = _raw_arrays(store, record.key)
-    slim, _ = slim_arrays(fresh.arrays)
+    slim, _ = published_arrays(record, fresh.arrays)
     differing = [
         name
         for name in sorted(set(slim) | set(published))
