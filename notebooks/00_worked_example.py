@@ -33,9 +33,11 @@ epochs = 3  # fewer and the BiLSTM predicts one class only
 
 # %%
 import pandas as pd
+from IPython.display import Markdown
 from myst_nb import glue
 
 from pie_utils.pies import find_pies, modal_labels, vote_counts
+from pie_utils.provenance import store_statement
 from pie_utils.studies import train
 
 example = train(  # the profile's worked_example study, with this page's parameters
@@ -53,6 +55,9 @@ pruned = example.predictions(method, sparsity)
 gold = example.labels()
 names = example.dataset.label_names
 assert dense.shape == pruned.shape == (seeds, n_test)
+
+# %% tags=["remove-input"]
+Markdown(store_statement(profile))
 
 # %% [markdown]
 # ## Each model's accuracy

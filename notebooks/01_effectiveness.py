@@ -39,6 +39,8 @@ from pie_utils.chapters.effectiveness import concentration_inputs, effect_of, ef
 from pie_utils.claims import claim, describe
 from pie_utils.controls import load_controls
 from pie_utils.paired import intersection_verdict
+from pie_utils.provenance import store_statement
+from pie_utils.scales import beside_default
 from pie_utils.studies import analysis_parameters, project_root, train, with_studies
 
 settings = analysis_parameters(profile, alpha=alpha)
@@ -50,6 +52,9 @@ studies = {
 controls = load_controls(profile, studies["run"])
 kept, hides = claim("effectiveness"), claim("mean_hides")
 paper = pd.read_csv(project_root() / "book" / "data" / "paper_effectiveness.csv")
+
+# %% tags=["remove-input"]
+Markdown(store_statement(profile))
 
 # %% [markdown]
 # ## Is mean accuracy kept?
@@ -135,3 +140,12 @@ print(f"kept: {verdict_kept}; hides: {verdict_hides}; joint: {joint}")
 # **The mean hides the damage (jointly with the above): {glue:text}`verdict_joint`.** Against the
 # accuracy-matched control, PIEs lose {glue:text}`hides_change:+.3f` more accuracy than the other points
 # (the accuracy-matched control is dense training after epoch {glue:text}`matched_epoch`).
+
+# %% [markdown]
+# ## At both scales
+#
+# This build's verdicts above those of the laptop scale (`default`), which ship with the book
+# (`book/data/verdicts_default.csv`): what a re-run on a laptop should give.
+
+# %%
+beside_default(profile, {"effectiveness": primary, "mean_hides": hidden.iloc[-1]}).style.format(precision=3, na_rep="")

@@ -46,6 +46,8 @@ from pie_utils.chapters.influence import bins_of, influence_inputs
 from pie_utils.claims import claim, describe
 from pie_utils.controls import load_controls
 from pie_utils.effects import in_words
+from pie_utils.provenance import store_statement
+from pie_utils.scales import beside_default
 from pie_utils.studies import analysis_parameters, train
 
 settings = analysis_parameters(profile, alpha=alpha, el2n_epoch=el2n_epoch, n_bins=n_bins)
@@ -56,6 +58,9 @@ influence = claim("influence")
 primary = (influence.primary_method, influence.primary_sparsity)
 inputs = partial(influence_inputs, el2n_epoch=settings["el2n_epoch"])
 FORMATS = {c: "{:+.3f}" for c in ("estimate", "low", "high", "sd")} | {"power": "{:.2f}", "p_value": "{:.3f}"}
+
+# %% tags=["remove-input"]
+Markdown(store_statement(profile))
 
 # %%
 Markdown(describe(influence))
@@ -122,3 +127,12 @@ print(row.verdict)
 # ({glue:text}`cell`, {glue:text}`seeds` seeds). The disagreement of pruned models on the top EL2N
 # decile, beyond the control that decides it ({glue:text}`deciding`), as a share of those points:
 # {glue:text}`numbers`.
+
+# %% [markdown]
+# ## At both scales
+#
+# This build's verdicts above those of the laptop scale (`default`), which ship with the book
+# (`book/data/verdicts_default.csv`): what a re-run on a laptop should give.
+
+# %%
+beside_default(profile, {"influence": row}).style.format(precision=3, na_rep="")

@@ -41,6 +41,8 @@ from pie_utils.claims import claim, describe
 from pie_utils.controls import load_controls
 from pie_utils.effects import in_words
 from pie_utils.hardness import MEASURES, TEXT_MEASURES, hardness_features
+from pie_utils.provenance import store_statement
+from pie_utils.scales import beside_default
 from pie_utils.studies import analysis_parameters, train
 
 settings = analysis_parameters(profile, alpha=alpha)
@@ -50,6 +52,9 @@ controls = load_controls(profile, main)
 longer, complex_ = claim("hardness_length"), claim("hardness_complexity")
 features = hardness_features(main.texts("test"), main.texts("train"))
 FORMATS = {c: "{:+.3f}" for c in ("estimate", "low", "high", "sd")} | {"power": "{:.2f}", "p_value": "{:.3f}"}
+
+# %% tags=["remove-input"]
+Markdown(store_statement(profile))
 
 # %% [markdown]
 # ## The measures
@@ -120,3 +125,14 @@ print(length_row.verdict, rarity_row.verdict)
 #   changes: {glue:text}`length_numbers`.
 # - **PIEs are more complex: {glue:text}`verdict_complexity`.** The same for word rarity within
 #   length quintiles, against {glue:text}`complexity_deciding`: {glue:text}`complexity_numbers`.
+
+# %% [markdown]
+# ## At both scales
+#
+# This build's verdicts above those of the laptop scale (`default`), which ship with the book
+# (`book/data/verdicts_default.csv`): what a re-run on a laptop should give.
+
+# %%
+beside_default(profile, {"hardness_length": length_row, "hardness_complexity": rarity_row}).style.format(
+    precision=3, na_rep=""
+)

@@ -75,7 +75,9 @@ from pie_utils.controls import load_controls
 from pie_utils.effects import in_words
 from pie_utils.models import word_tokenize
 from pie_utils.pies import find_pies
+from pie_utils.provenance import store_statement
 from pie_utils.pruning import DENSE
+from pie_utils.scales import beside_default
 from pie_utils.studies import analysis_parameters, train
 
 settings = analysis_parameters(
@@ -112,6 +114,9 @@ print(
     + ", ".join(f"{m} {sparsity:.0%} {int(pies[m].sum())}" for m in cells)
     + f"; attributed seeds {positions.tolist()}, {settings['attribution_steps']} steps"
 )
+
+# %% tags=["remove-input"]
+Markdown(store_statement(profile))
 
 # %%
 EXTRA = "dense 4E"  # the extra-training control: dense seed s trained 4E epochs
@@ -322,3 +327,12 @@ print(row.verdict)
 # median convergence delta was at most {glue:text}`relative_delta:.1%` of the output difference
 # it decomposes. Attributions explain the gold class's margin from an all-padding baseline;
 # another baseline could rank the points differently.
+
+# %% [markdown]
+# ## At both scales
+#
+# This build's verdicts above those of the laptop scale (`default`), which ship with the book
+# (`book/data/verdicts_default.csv`): what a re-run on a laptop should give.
+
+# %%
+beside_default(profile, {"attribution_shift": row}).style.format(precision=3, na_rep="")

@@ -164,6 +164,7 @@ def publish(profile: str, source: str | Path, target: str | Path | None = None) 
         "records": entries,
     }
     manifest = write_manifest(target, content)
+    writer.tidy()
     (target / PROGRESS_FILE).write_text(progress_report(manifest, records, trained))
     return Publication(manifest, outcome["added"], outcome["kept"], outcome["missing"])
 
@@ -287,6 +288,12 @@ class _Writer:
 
     def __init__(self, root: Path):
         self.store = ResultsStore(root, read_manifest=False)  # adds records beside the published ones
+
+    def tidy(self) -> None:
+        """Remove the emptied scratch folder: git should see only records and the two reports."""
+        scratch = self.store.root / "tmp"
+        if scratch.is_dir() and not any(scratch.iterdir()):
+            scratch.rmdir()
 
     def write(self, record: Record, run: StoredRun, model: Path | None) -> dict[str, dict[str, Any]]:
         """Write one record; returns the manifest's ``files`` entry for it."""

@@ -208,13 +208,14 @@ def train(profile: str, name: str = MAIN_STUDY, progress: bool = True, **overrid
         missing = table[~table["stored"]]
         if len(missing):
             listed = ", ".join(f"{r.method} {r.sparsity:g} seed {r.seed}" for r in missing.head(8).itertuples())
-            remedy = (
-                f"run it without {NO_TRAIN_ENV} (its parameters differ from the profile's)"
-                if overrides
-                else f"train them with `python -m pie_utils train --profile {profile} --study {name}`"
-            )
+            if overrides:
+                remedy = f"run it without {NO_TRAIN_ENV} (its parameters differ from the profile's)"
+            elif open_store(study).manifest is not None:
+                remedy = "they are not published yet (make train-published, then make published-store)"
+            else:
+                remedy = f"train them with `python -m pie_utils train --profile {profile} --study {name}`"
             raise MissingRunsError(
-                f"{len(missing)} of {len(table)} runs of study {name!r} ({profile}) are not in {study.store}: "
+                f"{len(missing)} of {len(table)} runs of study {name!r} ({profile}) are not in {_shown(study.store)}: "
                 f"{listed}{', ...' if len(missing) > 8 else ''}. {NO_TRAIN_ENV}=1 trains nothing; {remedy}"
             )
     else:
@@ -257,6 +258,12 @@ def leave_group_out(
     store = open_store(study)
     runs = [store.read(study_key(study, prepared, DENSE, 0.0, seed)) for seed in seeds]
     return np.stack([run.arrays["test_logits"] for run in runs]), np.array([run.meta["wall_time_s"] for run in runs])
+
+
+def _shown(store: str) -> str:
+    """A store path as a reader's messages show it: relative to the project where it lies inside."""
+    path = Path(store)
+    return str(path.relative_to(project_root())) if path.is_relative_to(project_root()) else store
 
 
 def _profile(profile: str) -> dict[str, Any]:

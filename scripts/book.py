@@ -3,10 +3,14 @@
     python scripts/book.py build --profile ci|default|published|full [--out build/book-ci] [--force]
                                  [--param NAME:KEY=VALUE ...]
     python scripts/book.py execute NAME --profile P [--param KEY=VALUE ...]
+    python scripts/book.py ship-verdicts [--out build/book-default]
     python scripts/book.py ipynb [--check]
 
 `build` first trains every run of the profile that the store lacks (``python -m pie_utils train
---profile P``: a pool of worker processes, one per core), then stages the book sources in
+--profile P``: a pool of worker processes, one per core); a profile whose store is published (it
+holds a manifest: ``results/published``) trains nothing, the build names what is not published
+yet, and a chapter that lacks runs it reads gets a page that says it gives no verdict and why.
+Then it stages the book sources in
 ``OUT/src`` (``_config.yml``, ``_toc.yml``, ``book/``; ``$REPOSITORY_URL``, when set, replaces the
 ``repository.url`` the staged ``_config.yml`` links to) and executes each notebook of
 ``notebooks/`` named in the table of contents into ``OUT/src/ipynb/NAME.ipynb`` with the profile
@@ -18,9 +22,14 @@ MathJax from a local copy, and runs ``jupyter-book build -W -n --keep-going`` in
 A long build never loses its work to one chapter: every chapter is executed even when another
 fails (a failed page shows its error), the HTML is built, a summary names what failed, and the
 exit status is 1. A rerun executes only the chapters that failed or whose inputs changed: the
-notebook, its parameters, the profile, the library's sources or the lock (``OUT/executed.json``
+notebook, its parameters, the profile, the library's sources, the lock or a published store's
+manifest (``OUT/executed.json``
 records a fingerprint of them per chapter; ``--force`` executes every chapter). The results
 store is not part of the fingerprint: a stored run is a function of its key.
+
+Each chapter records its primary verdicts in ``OUT/verdicts.csv``; `ship-verdicts` copies a
+complete default build's file over ``book/data/verdicts_default.csv``, the laptop-scale verdicts
+every other scale shows beside its own (``pie_utils.scales``).
 
 `ipynb` writes the output-free ``.ipynb`` copies in ``ipynb/`` that Colab and Binder open (Colab
 cannot read jupytext text); `--check` only reports copies that are missing or stale (exit 1).
@@ -37,6 +46,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import jupytext
@@ -45,7 +55,10 @@ import papermill
 import yaml
 
 from pie_utils.config import profiles
-from pie_utils.studies import NO_TRAIN_ENV
+from pie_utils.manifest import load_manifest
+from pie_utils.publication import profile_records
+from pie_utils.scales import DEFAULT_SCALE, RECORD_ENV, SHIPPED
+from pie_utils.studies import NO_TRAIN_ENV, MissingRunsError, load_study
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -55,6 +68,7 @@ BOOK_SOURCES = ("_config.yml", "_toc.yml", "book")
 MATHJAX_PACKAGE = "mathjax@3.2.2"
 REPOSITORY_ENV = "REPOSITORY_URL"  # the repository the staged _config.yml links to (make book REPOSITORY_URL=...)
 INJECTED_TAG = "injected-parameters"  # the cell papermill adds; hidden from readers
+VERDICTS = "verdicts.csv"  # the chapters' primary verdict rows of one build (pie_utils.scales)
 LIBRARY_INPUTS = ("pie_utils/**/*.py", "pie_utils/**/*.toml", "pie_utils/**/*.json", "requirements.txt")
 
 
@@ -131,9 +145,12 @@ def library_digest() -> str:
     return digest.hexdigest()
 
 
-def fingerprint(name: str, profile: str, parameters: dict) -> str:
-    """sha256 of what a chapter's executed notebook depends on, besides the results store."""
-    digest = hashlib.sha256(json.dumps({"profile": profile, "parameters": parameters}, sort_keys=True).encode())
+def fingerprint(name: str, profile: str, parameters: dict, manifest_digest: str = "") -> str:
+    """sha256 of what a chapter's executed notebook depends on: besides the results store, except
+    a published store's manifest (what is published changes what a chapter shows)."""
+    digest = hashlib.sha256(
+        json.dumps({"profile": profile, "parameters": parameters, "manifest": manifest_digest}, sort_keys=True).encode()
+    )
     digest.update((NOTEBOOKS / f"{name}.py").read_bytes())
     digest.update(library_digest().encode())
     return digest.hexdigest()
@@ -203,19 +220,26 @@ def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, fo
     stage_sources(source)
     stage_mathjax(source / "_mathjax")
     os.environ["PIE_UTILS_ROOT"] = str(ROOT)  # the kernels share the repository's results store
+    os.environ[RECORD_ENV] = str(out / VERDICTS)  # each chapter records its primary verdicts there
     record_path = out / "executed.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     timings, failed, reused = {}, {}, []
     started = time.perf_counter()
-    trained = subprocess.run([sys.executable, "-m", "pie_utils", "train", "--profile", profile, "--no-progress"])
+    published = load_manifest(load_study(profile).store)
+    if published is None:
+        trained = subprocess.run([sys.executable, "-m", "pie_utils", "train", "--profile", profile, "--no-progress"])
+        if trained.returncode:  # the chapters still run, and name the runs they lack
+            failed["train"] = f"python -m pie_utils train --profile {profile} exited {trained.returncode}"
+    else:  # a published store is read as it is: nothing trains
+        print(unpublished_summary(profile, published), flush=True)
     timings["train"] = time.perf_counter() - started
-    if trained.returncode:  # the chapters still run, and name the runs they lack
-        failed["train"] = f"python -m pie_utils train --profile {profile} exited {trained.returncode}"
+    unpublished = []
     for name in chapter_names():
         chapter_parameters = parameters.get(name, {})
         # chapters read what `train` stored; one with parameters of its own may need other runs
-        os.environ[NO_TRAIN_ENV] = "0" if chapter_parameters else "1"
-        stamp, destination = fingerprint(name, profile, chapter_parameters), source / "ipynb" / f"{name}.ipynb"
+        os.environ[NO_TRAIN_ENV] = "0" if chapter_parameters and published is None else "1"
+        stamp = fingerprint(name, profile, chapter_parameters, published.digest if published else "")
+        destination = source / "ipynb" / f"{name}.ipynb"
         previous = record.get(name, {})
         if not force and previous.get("ok") and previous.get("fingerprint") == stamp and destination.is_file():
             print(f"{name}: up to date (executed {previous['seconds']:.0f} s)", flush=True)
@@ -230,6 +254,14 @@ def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, fo
             print(f"  {seconds:.0f} s", flush=True)
         except Exception as error:  # a failing chapter is reported at the end; the others still run
             seconds = time.perf_counter() - started
+            if published is not None and getattr(error, "ename", "") == MissingRunsError.__name__:
+                write_unpublished_page(name, destination, failure_text(error))
+                unpublished.append(name)
+                record[name] = {"fingerprint": stamp, "ok": False, "seconds": seconds, "unpublished": True}
+                print(f"  not published yet: {failure_text(error)}", flush=True)
+                timings[name] = seconds
+                record_path.write_text(json.dumps(record, indent=2) + "\n")
+                continue
             failed[name] = failure_text(error)
             record[name] = {"fingerprint": stamp, "ok": False, "seconds": seconds, "error": failed[name]}
             print(f"  FAILED after {seconds:.0f} s: {failed[name]}", flush=True)
@@ -241,13 +273,18 @@ def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, fo
     )
     timings["jupyter-book build"] = time.perf_counter() - started
     os.environ.pop(NO_TRAIN_ENV, None)
+    os.environ.pop(RECORD_ENV, None)
     (out / "timings.json").write_text(
-        json.dumps({"profile": profile, "seconds": timings, "reused": reused, "failed": failed}, indent=2) + "\n"
+        json.dumps(
+            {"profile": profile, "seconds": timings, "reused": reused, "failed": failed, "unpublished": unpublished},
+            indent=2,
+        )
+        + "\n"
     )
     print(f"book: {source / '_build' / 'html' / 'index.html'}")
     print(
-        f"summary: {len(chapter_names()) - len(reused) - len(set(failed) - {'train'})} chapters executed, "
-        f"{len(reused)} up to date, {len(failed)} failed"
+        f"summary: {len(chapter_names()) - len(reused) - len(set(failed) - {'train'}) - len(unpublished)} chapters "
+        f"executed, {len(reused)} up to date, {len(unpublished)} not published yet, {len(failed)} failed"
     )
     for name, error in failed.items():
         print(f"  FAILED {name}: {error} (its page shows the error; rerun to execute only what failed)")
@@ -257,6 +294,45 @@ def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, fo
             + ("; a failed chapter leaves glue keys undefined)" if failed else ")")
         )
     return 1 if failed or sphinx.returncode else 0
+
+
+def unpublished_summary(profile: str, manifest) -> str:
+    """What the published store of ``profile`` still lacks, by study and cell (``make book`` prints it)."""
+    missing = [r for r in profile_records(profile) if manifest.entry(r.kind, r.key) is None]
+    if not missing:
+        return f"published store {manifest.path.parent}: complete ({len(manifest.records)} records); nothing trains"
+    studies = Counter(r.studies[0] for r in missing)
+    listed = ", ".join(f"{study} {count}" for study, count in studies.items())
+    return (
+        f"published store {manifest.path.parent.name}: {len(missing)} records not published yet ({listed}; by cell "
+        f"in its PROGRESS.md); the chapters that need them give no verdict, and nothing trains"
+    )
+
+
+def write_unpublished_page(name: str, destination: Path, reason: str) -> None:
+    """Replace a chapter's page by its title and why it gives no verdict yet (runs it needs are
+    not in the published store)."""
+    notebook = jupytext.read(NOTEBOOKS / f"{name}.py")
+    title = next(c.source.splitlines()[0] for c in notebook.cells if c.cell_type == "markdown")
+    body = (
+        f"{title}\n\n**Not published yet: no verdict.** The published store lacks runs this chapter reads, so it "
+        f"gives no verdict rather than one from part of its populations.\n\n`{reason}`\n\nThe training goes on; "
+        "`results/published/PROGRESS.md` says how far it is, and `make book PROFILE=default` builds this chapter "
+        "at laptop scale."
+    )
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(body)]), destination)
+
+
+def ship_verdicts(out: Path) -> int:
+    """Copy ``OUT/verdicts.csv`` of a complete default build over the shipped table; 1 when that
+    build failed, left chapters unexecuted, or was of another profile."""
+    timings = json.loads((out / "timings.json").read_text()) if (out / "timings.json").is_file() else None
+    if timings is None or timings["profile"] != DEFAULT_SCALE or timings["failed"] or timings.get("unpublished"):
+        print(f"ship-verdicts: {out} holds no complete build of profile {DEFAULT_SCALE}; run make book PROFILE=default")
+        return 1
+    shutil.copy2(out / VERDICTS, ROOT / SHIPPED)
+    print(f"ship-verdicts: {out / VERDICTS} -> {SHIPPED}")
+    return 0
 
 
 def parse_parameters(items: list[str]) -> dict[str, dict]:
@@ -301,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="a papermill parameter (VALUE as JSON), e.g. alpha=0.01",
     )
+    ship_parser = commands.add_parser(
+        "ship-verdicts",
+        help=f"copy the default build's verdicts over {SHIPPED} (what the other scales show beside theirs)",
+    )
+    ship_parser.add_argument("--out", type=Path, help=f"the default build folder (default: build/book-{DEFAULT_SCALE})")
     ipynb_parser = commands.add_parser("ipynb", help="write the output-free .ipynb copies for Colab/Binder")
     ipynb_parser.add_argument("--check", action="store_true", help="only report stale copies")
     arguments = parser.parse_args(argv)
@@ -312,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as error:
         parser.error(str(error))  # exit 2, before any work
+    if arguments.command == "ship-verdicts":
+        return ship_verdicts((arguments.out or ROOT / "build" / f"book-{DEFAULT_SCALE}").resolve())
     if arguments.command == "ipynb":
         stale = write_ipynb(arguments.check)
         return 1 if arguments.check and stale else 0

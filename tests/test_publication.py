@@ -14,6 +14,7 @@ import pie_utils.studies
 from pie_utils import verification
 from pie_utils.manifest import ManifestError
 from pie_utils.pool import train_studies
+from pie_utils.provenance import store_statement
 from pie_utils.pruning import DENSE
 from pie_utils.publication import (
     PROBABILITY_TOLERANCE,
@@ -187,3 +188,18 @@ def test_verify_retrains_runs_bit_for_bit_here_and_as_populations_when_forced(ti
     monkeypatch.setattr(verification, "published_arrays", nudged)
     (changed,) = verification.verify("tiny", chosen[:1])
     assert not changed.passed and "arrays that differ: test_logits" in changed.findings
+
+
+def test_a_chapter_names_the_store_it_reads(tiny_profile, monkeypatch):
+    root, training = tiny_profile
+    monkeypatch.setenv("PIE_UTILS_ROOT", str(root))
+    done = publish("tiny", training)
+    published = store_statement("tiny")
+    assert published.startswith("Read from the **published store** of profile `tiny` (`published`): 20 runs and 8")
+    assert done.manifest.digest[:16] in published and "every record the profile needs is published" in published
+    tiny = pie_utils.config.profiles()["tiny"]
+    elsewhere = {"tiny": {**tiny, "run": {**tiny["run"], "store": str(training)}}}
+    for module in (pie_utils.config, pie_utils.studies):
+        monkeypatch.setattr(module, "profiles", lambda: elsewhere)
+    assert store_statement("tiny").startswith("Read from the **training store** of profile `tiny` (`training`)")
+    assert "20 runs and 8 evaluations in it" in store_statement("tiny")
