@@ -35,11 +35,14 @@
 
 # %% tags=["parameters"]
 profile = "default"  # ci | default | published | full (pie_utils/profiles.toml); the register is the same for all
+a_a_subsets = 200  # random seed subsets of the A/A check on this profile's runs
 
 # %% tags=["hide-input"]
 from IPython.display import Markdown
 
+from pie_utils.chapters.calibration import a_a_table
 from pie_utils.claims import CONTROLS, DECISION_RULES, UNDECIDED_RULE, register_table
+from pie_utils.studies import analysis_parameters, train
 
 # %%
 table = register_table()
@@ -62,3 +65,18 @@ Markdown("\n".join(f"- **{name.replace('_', ' ')}**: {text}." for name, text in 
 
 # %%
 table[["id", "estimand", "primary", "test", "why_delta"]].style.hide(axis="index")
+
+# %% [markdown]
+# ## Does the test keep its error rate on real runs? (A/A)
+#
+# The simulation tests of the suite check the calibration on synthetic data. On real runs, the
+# profile's dense models and their seed-noise retrains (the same initial weights, another data
+# order and dropout) are exchangeable seed by seed, so every difference the chapters' paired
+# test finds between them is a false positive. On random subsets of their seeds, it should
+# reject in no more than a share α of them. The subsets overlap, so this estimates the error
+# rate of a design of that size from one pair of populations; it is not a count of
+# independent tests.
+
+# %%
+alpha = analysis_parameters(profile)["alpha"]
+a_a_table(train(profile, progress=False), train(profile, "seed_noise", progress=False), a_a_subsets, alpha)

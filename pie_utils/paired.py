@@ -10,6 +10,8 @@ seed. This module turns populations into one number per seed and draws inference
   treated model s minus the control model s, both against the same leave-s-out modal label, so
   both sides of every contrast meet the same S − 1 voters (give an even S: S − 1 odd voters
   cannot tie between two classes; ``tied_points`` counts the ties that remain);
+- ``a_a_p_values``: the sign-flip test on random seed subsets of two exchangeable real
+  populations, whose share of rejections estimates its type I error on real runs;
 - ``paired_inference(contrasts)``: the mean contrast with its Student-t interval and an exact
   sign-flip p-value (every one of the 2^S sign patterns up to ``EXACT_SEEDS``, a seeded Monte
   Carlo beyond), and whether the design can reach the test level at all: with S seeds the
@@ -78,6 +80,30 @@ def paired_contrasts(treated: np.ndarray, control: np.ndarray, reference: np.nda
     return leave_one_out_disagreement(treated, reference, num_classes) - leave_one_out_disagreement(
         control, reference, num_classes
     )
+
+
+def a_a_p_values(
+    first: np.ndarray, second: np.ndarray, num_classes: int, seeds_per_draw: int, draws: int, seed: int = 0
+) -> np.ndarray:
+    """``[draw]`` two-sided sign-flip p-values of an A/A comparison on real runs: paired
+    contrasts of ``second`` against ``first`` (predictions ``[seed, example]`` of two populations
+    that are exchangeable seed by seed, e.g. dense models and their seed-noise retrains), with
+    ``first`` as the reference, on ``draws`` random subsets of ``seeds_per_draw`` seeds.
+
+    Each subset is a complete A/A data set of that many seeds, so the share of p-values at or
+    below α estimates the test's type I error; subsets overlap, so the draws are not
+    independent tests of it.
+    """
+    first, second = _paired_predictions(first, second)
+    if not 2 <= seeds_per_draw <= len(first):
+        raise ParameterError("seeds_per_draw", seeds_per_draw, f"2 … {len(first)} (the populations' seeds)")
+    rng = np.random.default_rng(seed)
+    p_values = []
+    for _ in range(draws):
+        chosen = np.sort(rng.choice(len(first), seeds_per_draw, replace=False))
+        contrasts = paired_contrasts(second[chosen], first[chosen], first[chosen], num_classes)
+        p_values.append(sign_flip_p_value(contrasts))
+    return np.array(p_values)
 
 
 def tied_points(reference: np.ndarray, num_classes: int) -> int:

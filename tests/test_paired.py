@@ -11,6 +11,7 @@ from pie_utils.claims import Claim, claim
 from pie_utils.errors import ParameterError
 from pie_utils.paired import (
     PairedResult,
+    a_a_p_values,
     decide,
     decide_against_controls,
     design_power,
@@ -197,3 +198,14 @@ def test_power_far_in_the_tail_is_one_not_nan():
     # shift 0.02 * sqrt(10) / 0.0066 = 9.6: scipy's noncentral t returns NaN there
     assert prospective_power(0.02, 0.0066, 10, alternative="two-sided") == pytest.approx(1.0)
     assert prospective_power(0.02, 0.0066, 10, alternative="greater") == pytest.approx(1.0)
+
+
+def test_the_a_a_check_rejects_a_planted_difference_and_never_two_copies_of_one_population():
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, 2, 400)
+    first = np.where(rng.random((12, 400)) < 0.1, 1 - truth, truth)  # 10 % of points flipped per seed
+    worse = np.where(rng.random((12, 400)) < 0.3, 1 - truth, truth)  # 30 %: far from every first model
+    assert (a_a_p_values(first, first.copy(), 2, seeds_per_draw=8, draws=20) == 1.0).all()
+    assert (a_a_p_values(first, worse, 2, seeds_per_draw=8, draws=20) <= 2 / 2**8).all()  # the smallest p at 8
+    with pytest.raises(ParameterError, match="seeds_per_draw"):
+        a_a_p_values(first, worse, 2, seeds_per_draw=13, draws=1)
