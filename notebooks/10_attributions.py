@@ -57,25 +57,28 @@ sample_points = 300  # test points drawn at random for the comparison (every PIE
 shown_pies, shown_others = 4, 2  # texts in the example figure
 
 # %%
-import time
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
 from scipy.special import softmax
 
 from pie_utils import plots
-from pie_utils.attributions import attribution_shift, token_attributions
-from pie_utils.chapters.attributions import attribution_effect
+from pie_utils.chapters.attributions import (
+    CONVERGED,
+    attribute_models,
+    attributed_points,
+    attribution_effect,
+    attribution_shifts,
+    convergence_table,
+    shift_frame,
+)
 from pie_utils.claims import claim, describe
 from pie_utils.controls import load_controls
 from pie_utils.effects import in_words
 from pie_utils.models import word_tokenize
-from pie_utils.pies import find_pies
-from pie_utils.provenance import store_statement
 from pie_utils.pruning import DENSE
 from pie_utils.scales import beside_default
 from pie_utils.studies import analysis_parameters, train
@@ -101,38 +104,19 @@ cells = [method for method in cell_methods if (method, sparsity) in main.study.c
 assert shift_claim.primary_method in cells, (
     f"the primary cell {shift_claim.primary_method} at {sparsity:.0%} is not attributed"
 )
-dense_a = main.predictions(DENSE, 0.0)[half_a]
-pies = {method: find_pies(dense_a, main.predictions(method, sparsity)[half_a], n_classes) for method in cells}
-sampled = np.zeros(len(gold), dtype=bool)
-sampled[np.random.default_rng(0).choice(len(gold), min(sample_points, len(gold)), replace=False)] = True
-points = np.flatnonzero(sampled | np.logical_or.reduce(list(pies.values())))  # test positions attributed
-in_sample = sampled[points]
-encoded = main.prepared.encoded["test"].take(points)
+points, in_sample, pies = attributed_points(main, cells, sparsity, half_a, sample_points)
 print(
-    f"{len(points)} of {len(gold)} test points attributed ({int(sampled.sum())} drawn at random); "
+    f"{len(points)} of {len(gold)} test points attributed ({int(in_sample.sum())} drawn at random); "
     f"PIEs selected on seeds {half_a.tolist()}: "
     + ", ".join(f"{m} {sparsity:.0%} {int(pies[m].sum())}" for m in cells)
     + f"; attributed seeds {positions.tolist()}, {settings['attribution_steps']} steps"
 )
 
-# %% tags=["remove-input"]
-Markdown(store_statement(profile))
-
 # %%
-EXTRA = "dense 4E"  # the extra-training control: dense seed s trained 4E epochs
-attributions, seconds = {}, {"rebuild": 0.0, "attribute": 0.0}
-for position in positions:
-    seed = main.study.seed_range[position]
-    for method, level in [(DENSE, 0.0), (EXTRA, 0.0)] + [(m, sparsity) for m in cells]:
-        started = time.perf_counter()
-        model = controls.extra_training.model(DENSE, 0.0, seed) if method == EXTRA else main.model(method, level, seed)
-        built = time.perf_counter()
-        attributions[method, position] = token_attributions(
-            model, encoded, gold[points], settings["attribution_steps"], margin=True
-        )
-        seconds["rebuild"] += built - started
-        seconds["attribute"] += time.perf_counter() - built
-lengths = encoded.lengths
+attributions, seconds = attribute_models(
+    main, controls.extra_training, positions, cells, sparsity, points, settings["attribution_steps"]
+)
+lengths = main.prepared.encoded["test"].take(points).lengths
 for result in attributions.values():
     assert result.values.shape == (len(points), lengths.max()) and np.isfinite(result.values).all()
     assert not result.values[np.arange(lengths.max())[None, :] >= lengths[:, None]].any(), "attribution on padding"
@@ -147,20 +131,8 @@ print(f"{len(attributions)} models: {seconds['rebuild']:.0f} s rebuilding, {seco
 # 5 % of the median |F(input) − F(baseline)| for every model.
 
 # %%
-convergence = pd.DataFrame(
-    [
-        {
-            "model": method,
-            "seed": int(main.study.seed_range[position]),
-            "median_abs_delta": np.median(np.abs(result.delta)),
-            "p95_abs_delta": np.percentile(np.abs(result.delta), 95),
-            "median_abs_change": np.median(np.abs(result.output_change)),
-        }
-        for (method, position), result in attributions.items()
-    ]
-)
-convergence["relative"] = convergence.median_abs_delta / convergence.median_abs_change
-assert (convergence.relative <= 0.05).all(), "integrated gradients did not converge: raise attribution_steps"
+convergence = convergence_table(attributions, main.study.seed_range)
+assert (convergence.relative <= CONVERGED).all(), "integrated gradients did not converge: raise attribution_steps"
 convergence.style.format(
     {"median_abs_delta": "{:.2g}", "p95_abs_delta": "{:.2g}", "median_abs_change": "{:.3g}", "relative": "{:.1%}"}
 )
@@ -176,13 +148,7 @@ convergence.style.format(
 # control below.
 
 # %%
-shifts = {
-    m: np.stack([attribution_shift(attributions[DENSE, p].values, attributions[m, p].values) for p in positions])
-    for m in cells
-}  # [seed, point]
-control_shift = np.stack(
-    [attribution_shift(attributions[DENSE, p].values, attributions[EXTRA, p].values) for p in positions]
-)  # [seed, point]: dense 4E s against dense s
+shifts, control_shift = attribution_shifts(attributions, positions, cells)  # [seed, point] each
 for shift in shifts.values():
     assert shift.shape == (len(positions), len(points)) and np.nanmin(shift) >= 0 and np.nanmax(shift) <= 2
 print(
@@ -269,25 +235,8 @@ effect.style.format(
 # pruned model and under extra training:
 
 # %% tags=["hide-input"]
-frames = []
-for method in cells:
-    keep = pies[method][points] | in_sample
-    for name, shift in {
-        f"{method} {sparsity:.0%} vs dense": shifts[method],
-        "dense 4E vs dense": control_shift,
-    }.items():
-        frames.append(
-            pd.DataFrame(
-                {
-                    "cell": f"PIEs of {method} {sparsity:.0%}",
-                    "comparison": name,
-                    "shift": shift.mean(axis=0)[keep],
-                    "points": np.where(pies[method][points][keep], "PIE", "non-PIE"),
-                }
-            )
-        )
 grid = sns.catplot(
-    data=pd.concat(frames, ignore_index=True),
+    data=shift_frame(shifts, control_shift, pies, points, in_sample, sparsity),
     x="comparison",
     y="shift",
     hue="points",

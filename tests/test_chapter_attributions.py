@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pie_utils.chapters.attributions import attribution_effect, interaction
+from pie_utils.chapters.attributions import attributed_points, attribution_effect, interaction, shift_frame
 from pie_utils.claims import claim
 from pie_utils.errors import ParameterError
 
@@ -29,3 +29,36 @@ def test_the_effect_table_bootstraps_seeds_and_points_together():
     assert row.verdict == "supported"
     with pytest.raises(ParameterError, match="control_shift"):
         attribution_effect(claim("attribution_shift"), pruned, control[:2], is_pie, in_sample)
+
+
+class _Population:
+    """Predictions ``[seed, example]`` per cell, as ``TrainedStudy.predictions`` gives them."""
+
+    def __init__(self, cells):
+        self.cells, self.dataset = cells, type("Dataset", (), {"num_classes": 2})()
+
+    def predictions(self, method, sparsity, split="test"):
+        return self.cells[method]
+
+
+def test_the_attributed_points_are_every_pie_of_half_a_plus_the_random_sample():
+    dense = np.zeros((4, 10), int)
+    pruned = dense.copy()
+    pruned[:2, 3] = 1  # half A (seeds 0, 1) flips point 3: a PIE
+    pruned[2:, 7] = 1  # half B flips point 7: not selected on half A
+    main = _Population({"dense": dense, "IMP-FT": pruned})
+    points, in_sample, pies = attributed_points(main, ["IMP-FT"], 0.9, np.array([0, 1]), sample_points=0)
+    assert points.tolist() == [3] and not in_sample.any() and pies["IMP-FT"].tolist() == [i == 3 for i in range(10)]
+    points, in_sample, _ = attributed_points(main, ["IMP-FT"], 0.9, np.array([0, 1]), sample_points=10)
+    assert points.tolist() == list(range(10)) and in_sample.all()
+
+
+def test_the_shift_frame_keeps_pies_and_sampled_points_under_both_comparisons():
+    shifts = {"IMP-FT": np.array([[0.4, 0.2, 0.9], [0.6, 0.0, 0.9]])}  # [seed, point]
+    control = np.array([[0.1, 0.1, 0.9], [0.1, 0.1, 0.9]])
+    pies = {"IMP-FT": np.array([False, True, False, False])}  # over the test split; points 1, 2, 3
+    frame = shift_frame(shifts, control, pies, np.array([1, 2, 3]), np.array([False, True, False]), 0.9)
+    # point 3 is neither a PIE nor sampled: left out; the PIE at point 1, the sampled point 2
+    assert frame.comparison.tolist() == ["IMP-FT 90% vs dense"] * 2 + ["dense 4E vs dense"] * 2
+    assert frame.points.tolist() == ["PIE", "non-PIE"] * 2
+    assert frame["shift"].round(3).tolist() == [0.5, 0.1, 0.1, 0.1]

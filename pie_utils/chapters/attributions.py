@@ -1,7 +1,12 @@
 """Chapter 10: does pruning move the attributions of PIEs more than those of other points,
 beyond what extra training moves?
 
-Per attributed seed s and point: the shift of pruned s's integrated-gradient attributions of the
+``attributed_points`` picks the test points (every PIE of each attributed cell, selected on
+seed half A, plus a random sample), ``attribute_models`` runs integrated gradients for every
+attributed model of half B, ``convergence_table`` checks the integration, ``attribution_shifts``
+gives each pruned model's and the extra-training control's shift against dense s, and
+
+``attribution_effect`` judges the claim. Per attributed seed s and point: the shift of pruned s's integrated-gradient attributions of the
 logit margin against dense s's, and the same for dense 4E s against dense s (the extra-training
 control). The claim (``attribution_shift``) is on the interaction: how much more PIEs move than
 the sampled non-PIEs under pruning, minus the same under extra training, with a two-way
@@ -10,17 +15,114 @@ bootstrap over the attributed seeds and the points.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 
+from pie_utils.attributions import attribution_shift, token_attributions
 from pie_utils.claims import Claim
 from pie_utils.effects import bootstrap_table
 from pie_utils.errors import ParameterError
+from pie_utils.pies import find_pies
+from pie_utils.pruning import DENSE
 from pie_utils.stats import bootstrap
 
 # the pruned models attributed at the claim's primary sparsity: IMP-FT, the paper's iterative
 # method (the primary cell), and MP-AI, pruning at initialisation; a published store keeps these
 ATTRIBUTED_METHODS = ("IMP-FT", "MP-AI")
+EXTRA = "dense 4E"  # the extra-training control among the attributed models: dense s trained 4E epochs
+CONVERGED = 0.05  # the largest median |convergence delta| / median |F(input) - F(baseline)| accepted
+
+
+def attributed_points(main, cells, sparsity: float, half_a, sample_points: int, seed: int = 0):
+    """The test points attributed: ``sample_points`` drawn at random (generator ``seed``) and
+    every PIE of each of ``cells`` at ``sparsity``, selected on the seed positions ``half_a``.
+
+    Returns ``points`` (sorted test positions), ``in_sample`` (bool ``[point]``: drawn at
+    random) and ``pies`` (method → bool ``[example]`` over the whole test split).
+    """
+    dense = main.predictions(DENSE, 0.0)[half_a]
+    classes = main.dataset.num_classes
+    pies = {method: find_pies(dense, main.predictions(method, sparsity)[half_a], classes) for method in cells}
+    examples = dense.shape[1]
+    sampled = np.zeros(examples, dtype=bool)
+    sampled[np.random.default_rng(seed).choice(examples, min(sample_points, examples), replace=False)] = True
+    points = np.flatnonzero(sampled | np.logical_or.reduce(list(pies.values())))
+    return points, sampled[points], pies
+
+
+def attribute_models(main, extra_training, positions, cells, sparsity: float, points, steps: int):
+    """Integrated gradients of the gold class's margin for each attributed seed position: the
+    dense model, its 4E continuation (``EXTRA``) and each cell's pruned model.
+
+    Returns ``{(method, position): TokenAttributions}`` (values ``[point, token]``) and the
+    seconds spent ``{"rebuild": ..., "attribute": ...}``.
+    """
+    encoded, gold = main.prepared.encoded["test"].take(points), main.labels()[points]
+    attributions, seconds = {}, {"rebuild": 0.0, "attribute": 0.0}
+    for position in positions:
+        seed = main.study.seed_range[position]
+        for method, level in [(DENSE, 0.0), (EXTRA, 0.0)] + [(m, sparsity) for m in cells]:
+            started = time.perf_counter()
+            model = extra_training.model(DENSE, 0.0, seed) if method == EXTRA else main.model(method, level, seed)
+            built = time.perf_counter()
+            attributions[method, position] = token_attributions(model, encoded, gold, steps, margin=True)
+            seconds["rebuild"] += built - started
+            seconds["attribute"] += time.perf_counter() - built
+    return attributions, seconds
+
+
+def convergence_table(attributions, seed_range) -> pd.DataFrame:
+    """Per attributed model: the median and 95th percentile over points of captum's |convergence
+    delta|, the median |F(input) − F(baseline)| and their ratio (``relative``)."""
+    table = pd.DataFrame(
+        [
+            {
+                "model": method,
+                "seed": int(seed_range[position]),
+                "median_abs_delta": np.median(np.abs(result.delta)),
+                "p95_abs_delta": np.percentile(np.abs(result.delta), 95),
+                "median_abs_change": np.median(np.abs(result.output_change)),
+            }
+            for (method, position), result in attributions.items()
+        ]
+    )
+    table["relative"] = table.median_abs_delta / table.median_abs_change
+    return table
+
+
+def attribution_shifts(attributions, positions, cells):
+    """Each cell's shift against dense s (method → ``[seed, point]``) and the extra-training
+    control's (``[seed, point]``: dense 4E s against dense s), 1 − cosine of the token vectors."""
+
+    def against_dense(method):
+        return np.stack(
+            [attribution_shift(attributions[DENSE, p].values, attributions[method, p].values) for p in positions]
+        )
+
+    return {method: against_dense(method) for method in cells}, against_dense(EXTRA)
+
+
+def shift_frame(shifts, control_shift, pies, points, in_sample, sparsity: float) -> pd.DataFrame:
+    """Long table for the figure: per cell, the mean shift over seeds of every PIE and sampled
+    point under that cell's pruned models and under extra training."""
+    frames = []
+    for method, shift in shifts.items():
+        is_pie = pies[method][points]
+        keep = is_pie | in_sample
+        for name, values in {f"{method} {sparsity:.0%} vs dense": shift, "dense 4E vs dense": control_shift}.items():
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "cell": f"PIEs of {method} {sparsity:.0%}",
+                        "comparison": name,
+                        "shift": values.mean(axis=0)[keep],
+                        "points": np.where(is_pie[keep], "PIE", "non-PIE"),
+                    }
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
 
 
 def interaction(shifts: np.ndarray, is_pie: np.ndarray, in_sample: np.ndarray) -> float:
