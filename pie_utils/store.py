@@ -27,6 +27,12 @@ once and a waiting process reads the other's result. The operating system releas
 when its holder dies, even by SIGKILL. ``try_claim`` takes a claim only when it is free, so
 a pool of workers can skip runs another process holds. A full disk raises ``StoreWriteError`` naming what was
 being written; nothing half-written is left behind.
+
+A store with ``manifest.json`` at its root is a published one (``pie_utils.publication`` writes
+it, ``pie_utils.manifest`` reads it): it is read-only, only the records the manifest lists are
+read, each file is checked against the manifest's sha256 first (a mismatch raises
+``ManifestError`` naming the file, and nothing is moved aside), its float16 logits are widened
+to float32 on read, and its records keep the library versions that trained them.
 """
 
 from __future__ import annotations
