@@ -211,9 +211,9 @@ def bootstrap_table(claim: Claim, estimate: float, samples: np.ndarray, alpha: f
     result = bootstrap_result(estimate, samples, claim.reference, 1 - alpha)
     sd = float(np.nanstd(samples, ddof=1))
     power = normal_power(claim.delta, sd, alpha)
-    return pd.DataFrame(
-        [_row("none", result, sd, power, decide(result, claim, power, alpha))], columns=list(EFFECT_COLUMNS)
-    )
+    row = _row("none", result, sd, power, decide(result, claim, power, alpha))
+    row["seeds"] = np.nan  # the result counts resamples there, not seeds (``bootstrap_result``)
+    return pd.DataFrame([row], columns=list(EFFECT_COLUMNS))
 
 
 def bootstrap_cells(
