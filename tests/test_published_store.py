@@ -1,0 +1,47 @@
+"""The published store in the repository (``results/published``): every file is the one its
+manifest lists, nothing else lies there, its progress report matches the manifest, and its
+cheapest dense and pruned BiLSTM runs retrain bit for bit on a machine like the one that
+trained them."""
+
+import pytest
+
+from pie_utils.manifest import MANIFEST_FILE
+from pie_utils.publication import PROGRESS_FILE, profile_records
+from pie_utils.store import ResultsStore, machine_description
+from pie_utils.studies import load_study
+from pie_utils.verification import BITWISE, cheapest, published_runs, verify
+
+PROFILE = "published"
+ROOT = load_study(PROFILE).store
+
+
+def test_every_published_file_is_the_one_the_manifest_lists_and_nothing_else_is_there():
+    store = ResultsStore(ROOT)
+    assert store.manifest is not None, f"{ROOT} has no {MANIFEST_FILE}"
+    listed = set()
+    for name, entry in store.manifest.records.items():
+        kind, key = name.split("/")
+        store.manifest.check(kind, key, store.root / name)  # raises, naming the file, on a mismatch
+        listed |= {store.root / name / file for file in entry["files"]}
+    present = {path for path in store.root.rglob("*") if path.is_file()}
+    assert present - listed == {store.root / MANIFEST_FILE, store.root / PROGRESS_FILE}
+    needed = {f"{r.kind}/{r.key}" for r in profile_records(PROFILE)}
+    assert set(store.manifest.records) <= needed  # nothing the profile does not train
+    totals = store.manifest.content["totals"]
+    assert totals["needed"] == len(needed) and totals["published"] == len(store.manifest.records)
+    progress = (store.root / PROGRESS_FILE).read_text()
+    assert f"records published: {totals['published']} of {totals['needed']}" in progress
+    assert store.manifest.digest[:16] in progress
+
+
+def test_the_cheapest_published_dense_and_pruned_runs_retrain_bit_for_bit():
+    store, records = published_runs(PROFILE)
+    chosen = cheapest(records, store.manifest)
+    assert [r.method == "dense" for r in chosen] == [True, False], "no dense or no pruned BiLSTM run is published"
+    recorded = {store.manifest.entry("runs", r.key)["machine"]["isa"] for r in chosen}
+    if recorded != {machine_description()["isa"]}:
+        pytest.skip(
+            f"trained with {recorded}, this CPU is {machine_description()['isa']}: make verify compares populations"
+        )
+    results = verify(PROFILE, chosen)
+    assert [(r.mode, r.passed) for r in results] == [(BITWISE, True)] * 2, [r.findings for r in results]
