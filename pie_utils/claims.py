@@ -32,6 +32,10 @@ from pie_utils.errors import ParameterError
 VERDICTS = ("supported", "not supported", "inconclusive at this scale", "underpowered at this scale")
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, UNDERPOWERED = VERDICTS
 POWER_GOAL = 0.8  # below it, a verdict that does not decide reads "underpowered at this scale"
+# chapter 10 attributes these cells at attribution_shift's primary sparsity: IMP-FT, the paper's
+# iterative method (the primary cell), and MP-AI, pruning at initialisation; a published store
+# keeps their models
+ATTRIBUTED_METHODS = ("IMP-FT", "MP-AI")
 KINDS = ("superiority", "non-inferiority", "equivalence")
 
 DECISION_RULES = {

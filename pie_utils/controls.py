@@ -20,9 +20,8 @@ from pie_utils.effects import matched_epoch
 from pie_utils.errors import ParameterError
 from pie_utils.pies import predictions_from_logits
 from pie_utils.pruning import DENSE
-from pie_utils.studies import TrainedStudy, train
+from pie_utils.studies import CONTROL_STUDIES, TrainedStudy, train
 
-CONTROL_STUDIES = {"seed_noise": "seed_noise", "extra_training": "dense_long"}
 EPOCH_SPLITS = ("validation", "test", "train")  # splits whose dense logits are stored per epoch
 
 

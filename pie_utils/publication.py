@@ -37,9 +37,7 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
-from pie_utils.chapters.attributions import ATTRIBUTED_METHODS
-from pie_utils.claims import claim
-from pie_utils.controls import CONTROL_STUDIES
+from pie_utils.claims import ATTRIBUTED_METHODS, claim
 from pie_utils.evaluation import evaluation_key, transfer_encoding
 from pie_utils.manifest import Manifest, file_entry, load_manifest, write_manifest
 from pie_utils.pruning import DENSE
@@ -56,7 +54,7 @@ from pie_utils.store import (
     ResultsStore,
     StoredRun,
 )
-from pie_utils.studies import MAIN_STUDY, analysis_parameters, load_study, study_names
+from pie_utils.studies import CONTROL_STUDIES, MAIN_STUDY, analysis_parameters, load_study, study_names
 
 PROBABILITY_TOLERANCE = 1e-3  # largest change of a class probability float16 may make
 # studies whose per-epoch logits a chapter reads: the main study and its extra-training control

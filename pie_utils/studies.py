@@ -44,6 +44,8 @@ from pie_utils.store import ResultsStore
 from pie_utils.training import train_seeds, train_study
 
 MAIN_STUDY = "run"
+# the studies that hold each control of a pruning effect (pie_utils.claims.CONTROLS), in every profile
+CONTROL_STUDIES = {"seed_noise": "seed_noise", "extra_training": "dense_long"}
 ANALYSIS_SECTION = "analysis"
 ROOT_MARKER = "_toc.yml"  # the book's table of contents marks the project root
 ROOT_ENV = "PIE_UTILS_ROOT"

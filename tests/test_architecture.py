@@ -20,7 +20,10 @@ LAYERS = (
     ("foundation", {"pie_utils", "pie_utils.errors", "pie_utils.assets"}),
     ("data, models, pruning", {"pie_utils.data", "pie_utils.models", "pie_utils.pruning", "pie_utils.metrics"}),
     ("configuration", {"pie_utils.config"}),
-    ("runs and their store", {"pie_utils.store", "pie_utils.runs", "pie_utils.devices", "pie_utils.evaluation"}),
+    (
+        "runs and their store",
+        {"pie_utils.manifest", "pie_utils.store", "pie_utils.runs", "pie_utils.devices", "pie_utils.evaluation"},
+    ),
     (
         "analyses",
         {
@@ -43,7 +46,16 @@ LAYERS = (
     ("training", {"pie_utils.executors", "pie_utils.training", "pie_utils.pool"}),
     (
         "studies and the command line",
-        {"pie_utils.studies", "pie_utils.housekeeping", "pie_utils.cli", "pie_utils.__main__"},
+        {
+            "pie_utils.studies",
+            "pie_utils.housekeeping",
+            "pie_utils.provenance",
+            "pie_utils.scales",
+            "pie_utils.publication",
+            "pie_utils.verification",
+            "pie_utils.cli",
+            "pie_utils.__main__",
+        },
     ),
     ("the chapters' computations", {"pie_utils.controls", "pie_utils.chapters"}),
 )

@@ -28,9 +28,6 @@ from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
 from pie_utils.stats import bootstrap
 
-# the pruned models attributed at the claim's primary sparsity: IMP-FT, the paper's iterative
-# method (the primary cell), and MP-AI, pruning at initialisation; a published store keeps these
-ATTRIBUTED_METHODS = ("IMP-FT", "MP-AI")
 EXTRA = "dense 4E"  # the extra-training control among the attributed models: dense s trained 4E epochs
 CONVERGED = 0.05  # the largest median |convergence delta| / median |F(input) - F(baseline)| accepted
 
