@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pie_utils.manifest import load_manifest
 from pie_utils.store import EVALUATIONS, RUNS
-from pie_utils.studies import MAIN_STUDY, load_study, project_root
+from pie_utils.studies import MAIN_STUDY, load_study, shown_path
 
 
 def store_statement(profile: str) -> str:
@@ -16,7 +16,7 @@ def store_statement(profile: str) -> str:
     store its path relative to the project, the records it holds and their CPU-hours (wall
     time of each run times its threads)."""
     root = Path(load_study(profile, MAIN_STUDY).store)
-    shown = root.relative_to(project_root()) if root.is_relative_to(project_root()) else root
+    shown = shown_path(str(root))
     manifest = load_manifest(root)
     if manifest is not None:
         totals = manifest.content["totals"]

@@ -306,5 +306,8 @@ class _Writer:
             files[MODEL_FILE] = gzip.compress(model.read_bytes(), mtime=0)
             meta["model_sha256"] = hashlib.sha256(files[MODEL_FILE]).hexdigest()
         self.store.commit(record.key, files, meta, record.kind)
-        folder = self.store.run_dir(record.key, record.kind)
-        return {name: file_entry((folder / name).read_bytes()) for name in (*files, META_FILE)}
+        meta_file = self.store.run_dir(record.key, record.kind) / META_FILE  # sealed by commit
+        return {
+            **{name: file_entry(data) for name, data in files.items()},
+            META_FILE: file_entry(meta_file.read_bytes()),
+        }

@@ -217,7 +217,7 @@ def train(profile: str, name: str = MAIN_STUDY, progress: bool = True, **overrid
             else:
                 remedy = f"train them with `python -m pie_utils train --profile {profile} --study {name}`"
             raise MissingRunsError(
-                f"{len(missing)} of {len(table)} runs of study {name!r} ({profile}) are not in {_shown(study.store)}: "
+                f"{len(missing)} of {len(table)} runs of study {name!r} ({profile}) are not in {shown_path(study.store)}: "
                 f"{listed}{', ...' if len(missing) > 8 else ''}. {NO_TRAIN_ENV}=1 trains nothing; {remedy}"
             )
     else:
@@ -262,7 +262,7 @@ def leave_group_out(
     return np.stack([run.arrays["test_logits"] for run in runs]), np.array([run.meta["wall_time_s"] for run in runs])
 
 
-def _shown(store: str) -> str:
+def shown_path(store: str) -> str:
     """A store path as a reader's messages show it: relative to the project where it lies inside."""
     path = Path(store)
     return str(path.relative_to(project_root())) if path.is_relative_to(project_root()) else store

@@ -33,7 +33,7 @@ from pie_utils.manifest import Manifest
 from pie_utils.pruning import DENSE
 from pie_utils.publication import Record, profile_records, published_arrays
 from pie_utils.runs import prepare_data, study_key
-from pie_utils.store import ARRAYS_FILE, KEY_FIELD, RUNS, ResultsStore, machine_description
+from pie_utils.store import ARRAYS_FILE, KEY_FIELD, RUNS, ResultsStore, StoredRun, machine_description
 from pie_utils.studies import MAIN_STUDY, load_study
 from pie_utils.training import PopulationTrainer
 
@@ -51,11 +51,17 @@ class Verification:
     findings: str
 
 
-def published_runs(profile: str) -> tuple[ResultsStore, list[Record]]:
-    """The profile's published store and the runs (not evaluations) its manifest lists."""
+def published_store(profile: str) -> ResultsStore:
+    """The profile's published store; refuses a profile whose store has no manifest."""
     store = ResultsStore(load_study(profile, MAIN_STUDY).store)
     if store.manifest is None:
         raise ParameterError("profile", profile, "a profile with a published store (one holding manifest.json)")
+    return store
+
+
+def published_runs(profile: str) -> tuple[ResultsStore, list[Record]]:
+    """The profile's published store and the runs (not evaluations) its manifest lists."""
+    store = published_store(profile)
     listed = [r for r in profile_records(profile) if r.kind == RUNS and store.manifest.entry(RUNS, r.key)]
     return store, listed
 
@@ -82,7 +88,7 @@ def verify(
 ) -> list[Verification]:
     """Retrain each of ``records`` (``draw`` or ``cheapest``) and compare it with the published
     store; ``force_population`` compares as populations even on a matching machine."""
-    store, _ = published_runs(profile)
+    store = published_store(profile)
     here = machine_description()
     results = []
     for record in records:
@@ -109,14 +115,16 @@ class _Retrainer:
 
     def run(self, method: str, sparsity: float, seed: int):
         key = study_key(self.study, self.prepared, method, sparsity, seed)
-        if not self.trainer.store.has(key):
+        run = self.trainer.store.read(key)
+        if run is None:
             self.trainer.train_run(method, sparsity, seed)
-        return self.trainer.store.read(key)
+            run = self.trainer.store.read(key)
+        return run
 
 
 def _bitwise(record: Record, store: ResultsStore, retrain: _Retrainer) -> Verification:
     fresh = retrain.run(record.method, record.sparsity, record.seed)
-    published = _raw_arrays(store, record.key)
+    published, stored = _raw_arrays(store, record.key)
     slim, _ = published_arrays(record, fresh.arrays)
     differing = [
         name
@@ -126,7 +134,7 @@ def _bitwise(record: Record, store: ResultsStore, retrain: _Retrainer) -> Verifi
         or slim[name].dtype != published[name].dtype
         or not np.array_equal(slim[name], published[name])
     ]
-    metrics = fresh.metrics == store.read(record.key).metrics
+    metrics = fresh.metrics == stored.metrics
     passed = not differing and metrics
     findings = (
         f"{len(slim)} arrays bit for bit equal and the metrics equal"
@@ -182,9 +190,10 @@ def _vote_comparison(a: np.ndarray, b: np.ndarray, classes: int) -> tuple[float,
     return float(np.abs(share_a - share_b).mean()), float(np.corrcoef(share_a, share_b)[0, 1]) if varies else np.nan
 
 
-def _raw_arrays(store: ResultsStore, key: str) -> dict[str, np.ndarray]:
-    """A published run's arrays as stored (float16 and centred), not widened on read."""
-    store.read(key)  # checks the manifest and the checksums first
+def _raw_arrays(store: ResultsStore, key: str) -> tuple[dict[str, np.ndarray], StoredRun]:
+    """A published run's arrays as stored (float16 and centred, not widened on read), and the
+    run as read (which checked the manifest and the checksums first)."""
+    run = store.read(key)
     data = (store.run_dir(key) / ARRAYS_FILE).read_bytes()
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files if name != KEY_FIELD}
+        return {name: archive[name] for name in archive.files if name != KEY_FIELD}, run
