@@ -23,13 +23,13 @@
 # Change the parameters below and run all cells to try another method, sparsity or size.
 
 # %% tags=["parameters"]
-profile = "default"  # where the runs are stored and which device trains them
-method = "MP-AI"  # any of the paper's eight methods, e.g. "IMP-FT"
-sparsity = 0.9
-seeds = 5
-n_train = 1000  # training snippets (of 10,202)
-n_test = 300  # test snippets (of 1,275)
-epochs = 3  # fewer and the BiLSTM predicts one class only
+profile: str = "default"  # where the runs are stored and which device trains them
+method: str = "MP-AI"  # any of the paper's eight methods, e.g. "IMP-FT"
+sparsity: float = 0.9
+seeds: int = 5
+n_train: int = 1000  # training snippets (of 10,202)
+n_test: int = 300  # test snippets (of 1,275)
+epochs: int = 3  # fewer and the BiLSTM predicts one class only
 
 # %%
 import pandas as pd

@@ -25,8 +25,22 @@
 # matching cell of its closest dataset is shown beside ours; see "Deviations from the paper".
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
-alpha = None  # error rate of each verdict; None: the profile's analysis value
+from typing import Optional  # papermill lists a parameter by its annotation, and reads no "X | None"
+
+profile: str = "default"  # ci | default | published | full (pie_utils/profiles.toml)
+study: str = "run"  # the study read as the main population (python -m pie_utils profiles)
+dataset: Optional[str] = None  # a dataset name or a CSV/Parquet/JSONL file, read whole; None: the profile's
+data_path: Optional[str] = None  # a local copy of a hub dataset; None: none
+arch: Optional[str] = None  # bilstm | bert; None: the profile's
+methods: Optional[list[str]] = None  # pruning methods of the main population; None: the profile's
+sparsities: Optional[list[float]] = None  # its sparsities; None: the profile's
+seeds: Optional[int] = None  # seeds of every population; None: the profile's
+alpha: Optional[float] = None  # error rate of each verdict; None: the profile's analysis value
+
+# %% tags=["hide-input"]
+from pie_utils.chapter_inputs import chapter_inputs
+
+inputs = chapter_inputs(globals(), claims=["effectiveness", "mean_hides"])  # first: refuses a parameter the cell lacks
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -37,24 +51,21 @@ from myst_nb import glue
 from pie_utils import plots
 from pie_utils.chapters.effectiveness import concentration_inputs, effect_of, effectiveness_cells, paper_changes
 from pie_utils.claims import claim, describe
-from pie_utils.controls import load_controls
 from pie_utils.paired import intersection_verdict
-from pie_utils.provenance import store_statement
 from pie_utils.scales import beside_default
 from pie_utils.studies import analysis_parameters, project_root, train, with_studies
 
 settings = analysis_parameters(profile, alpha=alpha)
 plots.use_style()
-studies = {
-    name: train(profile, name, progress=False)
-    for name in with_studies(profile, "run", "bert", "reuters_r8", "reuters_r52")
+studies = {"run": inputs.main(), "bert": inputs.other("bert")} | {
+    name: train(profile, name, progress=False) for name in with_studies(profile, "reuters_r8", "reuters_r52")
 }
-controls = load_controls(profile, studies["run"])
+controls = inputs.controls(studies["run"])
 kept, hides = claim("effectiveness"), claim("mean_hides")
 paper = pd.read_csv(project_root() / "book" / "data" / "paper_effectiveness.csv")
 
 # %% tags=["remove-input"]
-Markdown(store_statement(profile))
+Markdown(inputs.statement())
 
 # %% [markdown]
 # ## Is mean accuracy kept?

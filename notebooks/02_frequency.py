@@ -27,8 +27,24 @@
 # selection. The seeds are then the unit of inference.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
-alpha = None  # error rate of each verdict; None: the profile's analysis value
+from typing import Optional  # papermill lists a parameter by its annotation, and reads no "X | None"
+
+profile: str = "default"  # ci | default | published | full (pie_utils/profiles.toml)
+study: str = "run"  # the study read as the main population (python -m pie_utils profiles)
+dataset: Optional[str] = None  # a dataset name or a CSV/Parquet/JSONL file, read whole; None: the profile's
+data_path: Optional[str] = None  # a local copy of a hub dataset; None: none
+arch: Optional[str] = None  # bilstm | bert; None: the profile's
+methods: Optional[list[str]] = None  # pruning methods of the main population; None: the profile's
+sparsities: Optional[list[float]] = None  # its sparsities; None: the profile's
+seeds: Optional[int] = None  # seeds of every population; None: the profile's
+alpha: Optional[float] = None  # error rate of each verdict; None: the profile's analysis value
+
+# %% tags=["hide-input"]
+from pie_utils.chapter_inputs import chapter_inputs
+
+inputs = chapter_inputs(
+    globals(), claims=["pie_excess", "pie_impact", "class_frequency"]
+)  # first: refuses a parameter the cell lacks
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -45,23 +61,21 @@ from pie_utils.chapters.effectiveness import (
 )
 from pie_utils.chapters.frequency import frequency_effect
 from pie_utils.claims import claim, describe
-from pie_utils.controls import load_controls
 from pie_utils.effects import in_words
-from pie_utils.provenance import store_statement
 from pie_utils.scales import beside_default
 from pie_utils.studies import analysis_parameters, train, with_studies
 
 settings = analysis_parameters(profile, alpha=alpha)
 plots.use_style()
-main = train(profile, progress=False)
-controls = load_controls(profile, main)
+main = inputs.main()
+controls = inputs.controls(main)
 reuters = {name: train(profile, name, progress=False) for name in with_studies(profile, "reuters_r8", "reuters_r52")}
 excess, impact, frequency = claim("pie_excess"), claim("pie_impact"), claim("class_frequency")
 primary = (excess.primary_method, excess.primary_sparsity)
 FORMATS = {c: "{:+.3f}" for c in ("estimate", "low", "high", "sd")} | {"power": "{:.2f}", "p_value": "{:.3f}"}
 
 # %% tags=["remove-input"]
-Markdown(store_statement(profile))
+Markdown(inputs.statement())
 
 # %% [markdown]
 # ## How many PIEs, and how many ties

@@ -25,8 +25,20 @@
 # prune with MP-AI, which trains as long as the dense run, so extra training is no confound here.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
-alpha = None  # error rate of the verdict; None: the profile's analysis value
+from typing import Optional  # papermill lists a parameter by its annotation, and reads no "X | None"
+
+profile: str = "default"  # ci | default | published | full (pie_utils/profiles.toml)
+dataset: Optional[str] = None  # a dataset name or a CSV/Parquet/JSONL file, read whole; None: the profile's
+data_path: Optional[str] = None  # a local copy of a hub dataset; None: none
+methods: Optional[list[str]] = None  # pruning methods of the main population; None: the profile's
+sparsities: Optional[list[float]] = None  # its sparsities; None: the profile's
+seeds: Optional[int] = None  # seeds of every population; None: the profile's
+alpha: Optional[float] = None  # error rate of the verdict; None: the profile's analysis value
+
+# %% tags=["hide-input"]
+from pie_utils.chapter_inputs import chapter_inputs
+
+inputs = chapter_inputs(globals(), claims=["bert_vs_bilstm"])  # first: refuses a parameter the cell lacks
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -37,18 +49,17 @@ from pie_utils import plots
 from pie_utils.chapters.architectures import architecture_effect
 from pie_utils.claims import claim, describe
 from pie_utils.effects import in_words
-from pie_utils.provenance import store_statement
 from pie_utils.scales import beside_default
-from pie_utils.studies import analysis_parameters, train
+from pie_utils.studies import analysis_parameters
 
 settings = analysis_parameters(profile, alpha=alpha)
 plots.use_style()
-bert, bilstm = train(profile, "bert", progress=False), train(profile, "bilstm_pair", progress=False)
+bert, bilstm = inputs.other("bert"), inputs.other("bilstm_pair")
 prone = claim("bert_vs_bilstm")
 cell = (bert.study.methods[0], bert.study.sparsities[0])
 
 # %% tags=["remove-input"]
-Markdown(store_statement(profile))
+Markdown(inputs.statement())
 
 # %%
 Markdown(describe(prone))

@@ -27,10 +27,24 @@
 # chapter 6 checks it against leave-one-out retraining.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
-alpha = None  # error rate of each verdict; None: the profile's analysis value
-el2n_epoch = None  # epoch whose training-split logits give EL2N; None: the profile's value
-n_bins = None  # EL2N percentile bins of the per-bin view; None: the profile's value
+from typing import Optional  # papermill lists a parameter by its annotation, and reads no "X | None"
+
+profile: str = "default"  # ci | default | published | full (pie_utils/profiles.toml)
+study: str = "run"  # the study read as the main population (python -m pie_utils profiles)
+dataset: Optional[str] = None  # a dataset name or a CSV/Parquet/JSONL file, read whole; None: the profile's
+data_path: Optional[str] = None  # a local copy of a hub dataset; None: none
+arch: Optional[str] = None  # bilstm | bert; None: the profile's
+methods: Optional[list[str]] = None  # pruning methods of the main population; None: the profile's
+sparsities: Optional[list[float]] = None  # its sparsities; None: the profile's
+seeds: Optional[int] = None  # seeds of every population; None: the profile's
+alpha: Optional[float] = None  # error rate of each verdict; None: the profile's analysis value
+el2n_epoch: Optional[int] = None  # epoch whose training-split logits give EL2N; None: the profile's value
+n_bins: Optional[int] = None  # EL2N percentile bins of the per-bin view; None: the profile's value
+
+# %% tags=["hide-input"]
+from pie_utils.chapter_inputs import chapter_inputs
+
+inputs = chapter_inputs(globals(), claims=["influence"])  # first: refuses a parameter the cell lacks
 
 # %% tags=["hide-input"]
 from functools import partial
@@ -44,23 +58,21 @@ from pie_utils import plots
 from pie_utils.chapters.effectiveness import effect_of, every_cell
 from pie_utils.chapters.influence import bins_of, influence_inputs
 from pie_utils.claims import claim, describe
-from pie_utils.controls import load_controls
 from pie_utils.effects import in_words
-from pie_utils.provenance import store_statement
 from pie_utils.scales import beside_default
-from pie_utils.studies import analysis_parameters, train
+from pie_utils.studies import analysis_parameters
 
 settings = analysis_parameters(profile, alpha=alpha, el2n_epoch=el2n_epoch, n_bins=n_bins)
 plots.use_style()
-main = train(profile, progress=False)
-controls = load_controls(profile, main)
+main = inputs.main()
+controls = inputs.controls(main)
 influence = claim("influence")
 primary = (influence.primary_method, influence.primary_sparsity)
 inputs = partial(influence_inputs, el2n_epoch=settings["el2n_epoch"])
 FORMATS = {c: "{:+.3f}" for c in ("estimate", "low", "high", "sd")} | {"power": "{:.2f}", "p_value": "{:.3f}"}
 
 # %% tags=["remove-input"]
-Markdown(store_statement(profile))
+Markdown(inputs.statement())
 
 # %%
 Markdown(describe(influence))

@@ -44,13 +44,27 @@
 # leave-*group*-out retraining of the whole BiLSTM complements it.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
-n_resamples = None  # bootstrap resamples; None: the profile's analysis value
-alpha = None  # family-wise error rate; None: the profile's analysis value
-el2n_epoch = None  # epoch whose training-split logits give EL2N; None: the profile's value
-loo_points = None  # training points left out one at a time; None: the profile's value
-group_retrains = None  # BiLSTM seeds retrained per left-out group, 0: skipped; None: the profile's value
-group_store = None  # absolute path of a store for the leave-group-out runs; None: the main study's store
+from typing import Optional  # papermill lists a parameter by its annotation, and reads no "X | None"
+
+profile: str = "default"  # ci | default | published | full (pie_utils/profiles.toml)
+study: str = "run"  # the study read as the main population (python -m pie_utils profiles)
+dataset: Optional[str] = None  # a dataset name or a CSV/Parquet/JSONL file, read whole; None: the profile's
+data_path: Optional[str] = None  # a local copy of a hub dataset; None: none
+arch: Optional[str] = None  # bilstm | bert; None: the profile's
+methods: Optional[list[str]] = None  # pruning methods of the main population; None: the profile's
+sparsities: Optional[list[float]] = None  # its sparsities; None: the profile's
+seeds: Optional[int] = None  # seeds of every population; None: the profile's
+n_resamples: Optional[int] = None  # bootstrap resamples; None: the profile's analysis value
+alpha: Optional[float] = None  # family-wise error rate; None: the profile's analysis value
+el2n_epoch: Optional[int] = None  # epoch whose training-split logits give EL2N; None: the profile's value
+loo_points: Optional[int] = None  # training points left out one at a time; None: the profile's value
+group_retrains: Optional[int] = None  # BiLSTM seeds retrained per left-out group, 0: skipped; None: the profile's value
+group_store: Optional[str] = None  # absolute path of a store for the leave-group-out runs; None: the main study's store
+
+# %% tags=["hide-input"]
+from pie_utils.chapter_inputs import chapter_inputs
+
+inputs = chapter_inputs(globals(), claims=[])  # first: refuses a parameter the cell lacks
 
 # %%
 import time
@@ -77,11 +91,10 @@ from pie_utils.influence_truth import (
 )
 from pie_utils.paired import paired_inference
 from pie_utils.pies import find_pies
-from pie_utils.provenance import store_statement
 from pie_utils.pruning import DENSE
 from pie_utils.scales import beside_default
 from pie_utils.stats import bootstrap
-from pie_utils.studies import analysis_parameters, leave_group_out, train
+from pie_utils.studies import analysis_parameters, leave_group_out
 
 settings = analysis_parameters(
     profile,
@@ -93,7 +106,7 @@ settings = analysis_parameters(
 )
 truth = claim("el2n_influence")
 plots.use_style()
-main = train(profile, progress=False)
+main = inputs.main()
 labels, gold, n_classes = main.labels("train"), main.labels("test"), main.dataset.num_classes
 half_a, half_b = main.seed_halves()
 # EL2N exactly as chapter 4 takes it: the dense models of half A after `el2n_epoch` epochs
@@ -119,7 +132,7 @@ print(
 )
 
 # %% tags=["remove-input"]
-Markdown(store_statement(profile))
+Markdown(inputs.statement())
 
 # %% [markdown]
 # ## Ground truth: exact leave-one-out on the logistic head

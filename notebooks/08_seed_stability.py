@@ -27,10 +27,24 @@
 # *k* grows. Two disjoint populations need 2*k* seeds, so *k* runs to half the trained seeds.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
-alpha = None  # error rate of the verdict; None: the profile's analysis value
-n_resamples = None  # bootstrap resamples of the points; None: the profile's analysis value
-stability_draws = None  # random disjoint seed splits per size; None: the profile's value
+from typing import Optional  # papermill lists a parameter by its annotation, and reads no "X | None"
+
+profile: str = "default"  # ci | default | published | full (pie_utils/profiles.toml)
+study: str = "run"  # the study read as the main population (python -m pie_utils profiles)
+dataset: Optional[str] = None  # a dataset name or a CSV/Parquet/JSONL file, read whole; None: the profile's
+data_path: Optional[str] = None  # a local copy of a hub dataset; None: none
+arch: Optional[str] = None  # bilstm | bert; None: the profile's
+methods: Optional[list[str]] = None  # pruning methods of the main population; None: the profile's
+sparsities: Optional[list[float]] = None  # its sparsities; None: the profile's
+seeds: Optional[int] = None  # seeds of every population; None: the profile's
+alpha: Optional[float] = None  # error rate of the verdict; None: the profile's analysis value
+n_resamples: Optional[int] = None  # bootstrap resamples of the points; None: the profile's analysis value
+stability_draws: Optional[int] = None  # random disjoint seed splits per size; None: the profile's value
+
+# %% tags=["hide-input"]
+from pie_utils.chapter_inputs import chapter_inputs
+
+inputs = chapter_inputs(globals(), claims=["seed_stability"])  # first: refuses a parameter the cell lacks
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -42,19 +56,18 @@ from pie_utils import plots
 from pie_utils.chapters.stability import jaccard_curve, stability_effect
 from pie_utils.claims import claim, describe
 from pie_utils.effects import in_words
-from pie_utils.provenance import store_statement
 from pie_utils.pruning import DENSE
 from pie_utils.scales import beside_default
-from pie_utils.studies import analysis_parameters, train
+from pie_utils.studies import analysis_parameters
 
 settings = analysis_parameters(profile, alpha=alpha, n_resamples=n_resamples, stability_draws=stability_draws)
 plots.use_style()
-main = train(profile, progress=False)
+main = inputs.main()
 stable = claim("seed_stability")
 dense, classes = main.predictions(DENSE, 0.0), main.dataset.num_classes
 
 # %% tags=["remove-input"]
-Markdown(store_statement(profile))
+Markdown(inputs.statement())
 
 # %% [markdown]
 # ## Split-half reliability of the vote shift

@@ -29,8 +29,22 @@
 # of distribution, so there is no accuracy-matched control here).
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
-alpha = None  # error rate of the verdict; None: the profile's analysis value
+from typing import Optional  # papermill lists a parameter by its annotation, and reads no "X | None"
+
+profile: str = "default"  # ci | default | published | full (pie_utils/profiles.toml)
+study: str = "ood"  # the study read as the main population (python -m pie_utils profiles)
+arch: Optional[str] = None  # bilstm | bert; None: the profile's
+methods: Optional[list[str]] = None  # pruning methods of the main population; None: the profile's
+sparsities: Optional[list[float]] = None  # its sparsities; None: the profile's
+seeds: Optional[int] = None  # seeds of every population; None: the profile's
+alpha: Optional[float] = None  # error rate of the verdict; None: the profile's analysis value
+
+# %% tags=["hide-input"]
+from pie_utils.chapter_inputs import chapter_inputs
+
+inputs = chapter_inputs(
+    globals(), claims=["out_of_distribution"], default_study="ood"
+)  # first: refuses a parameter the cell lacks
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -46,21 +60,19 @@ from pie_utils.chapters.out_of_distribution import (
     shift_inputs,
 )
 from pie_utils.claims import claim, describe
-from pie_utils.controls import load_controls
 from pie_utils.effects import in_words
-from pie_utils.provenance import store_statement
 from pie_utils.scales import beside_default
-from pie_utils.studies import analysis_parameters, train
+from pie_utils.studies import analysis_parameters
 
 settings = analysis_parameters(profile, alpha=alpha)
 plots.use_style()
-shifted = train(profile, "ood", progress=False)
-controls = load_controls(profile, shifted)
+shifted = inputs.main()
+controls = inputs.controls(shifted)
 ood = claim("out_of_distribution")
 cell = (ood.primary_method, ood.primary_sparsity)
 
 # %% tags=["remove-input"]
-Markdown(store_statement(profile))
+Markdown(inputs.statement())
 
 # %% [markdown]
 # ## The two domains

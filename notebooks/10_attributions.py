@@ -47,14 +47,32 @@
 # at random; the non-PIEs of a cell are those of the random draw, a uniform sample of them.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
-n_resamples = None  # bootstrap resamples; None: the profile's analysis value
-alpha = None  # error rate of the verdict; None: the profile's analysis value
-attribution_seeds = None  # attributed seeds of half B; None: the profile's analysis value
-attribution_steps = None  # integration steps; None: the profile's analysis value
-cell_methods = ["IMP-FT", "MP-AI"]  # attributed at the primary sparsity (a published store keeps these models only)
-sample_points = 300  # test points drawn at random for the comparison (every PIE is added)
-shown_pies, shown_others = 4, 2  # texts in the example figure
+from typing import Optional  # papermill lists a parameter by its annotation, and reads no "X | None"
+
+profile: str = "default"  # ci | default | published | full (pie_utils/profiles.toml)
+study: str = "run"  # the study read as the main population (python -m pie_utils profiles)
+dataset: Optional[str] = None  # a dataset name or a CSV/Parquet/JSONL file, read whole; None: the profile's
+data_path: Optional[str] = None  # a local copy of a hub dataset; None: none
+arch: Optional[str] = None  # bilstm | bert; None: the profile's
+methods: Optional[list[str]] = None  # pruning methods of the main population; None: the profile's
+sparsities: Optional[list[float]] = None  # its sparsities; None: the profile's
+seeds: Optional[int] = None  # seeds of every population; None: the profile's
+n_resamples: Optional[int] = None  # bootstrap resamples; None: the profile's analysis value
+alpha: Optional[float] = None  # error rate of the verdict; None: the profile's analysis value
+attribution_seeds: Optional[int] = None  # attributed seeds of half B; None: the profile's analysis value
+attribution_steps: Optional[int] = None  # integration steps; None: the profile's analysis value
+cell_methods: list[str] = [
+    "IMP-FT",
+    "MP-AI",
+]  # attributed at the primary sparsity (a published store keeps these models only)
+sample_points: int = 300  # test points drawn at random for the comparison (every PIE is added)
+shown_pies: int = 4  # PIE texts in the example figure
+shown_others: int = 2  # other texts in the example figure
+
+# %% tags=["hide-input"]
+from pie_utils.chapter_inputs import chapter_inputs
+
+inputs = chapter_inputs(globals(), claims=["attribution_shift"])  # first: refuses a parameter the cell lacks
 
 # %%
 
@@ -76,12 +94,11 @@ from pie_utils.chapters.attributions import (
     shift_frame,
 )
 from pie_utils.claims import claim, describe
-from pie_utils.controls import load_controls
 from pie_utils.effects import in_words
 from pie_utils.models import word_tokenize
 from pie_utils.pruning import DENSE
 from pie_utils.scales import beside_default
-from pie_utils.studies import analysis_parameters, train
+from pie_utils.studies import analysis_parameters
 
 settings = analysis_parameters(
     profile,
@@ -91,8 +108,8 @@ settings = analysis_parameters(
     attribution_steps=attribution_steps,
 )
 plots.use_style()
-main = train(profile, progress=False)
-controls = load_controls(profile, main)
+main = inputs.main()
+controls = inputs.controls(main)
 shift_claim = claim("attribution_shift")
 assert main.study.arch == "bilstm", "the attributions are taken on the BiLSTM's word embeddings"
 gold, n_classes = main.labels(), main.dataset.num_classes

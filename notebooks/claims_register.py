@@ -34,8 +34,8 @@
 # prospective, at Δ, never at the observed effect.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | published | full (pie_utils/profiles.toml); the register is the same for all
-a_a_subsets = 200  # random seed subsets of the A/A check on this profile's runs
+profile: str = "default"  # ci | default | published | full (pie_utils/profiles.toml); the register is the same for all
+a_a_subsets: int = 200  # random seed subsets of the A/A check on this profile's runs
 
 # %% tags=["hide-input"]
 from IPython.display import Markdown

@@ -24,7 +24,7 @@
 # extra-training controls of the chapters read exactly these trajectories.
 
 # %% tags=["parameters"]
-profile = "default"  # ci | default | published | full (pie_utils/profiles.toml)
+profile: str = "default"  # ci | default | published | full (pie_utils/profiles.toml)
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt

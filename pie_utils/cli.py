@@ -19,8 +19,6 @@ written; bad input exits with code 2 and a message naming the parameter and its 
 from __future__ import annotations
 
 import argparse
-import os
-import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -31,7 +29,7 @@ import pandas as pd
 
 from pie_utils.assets import AssetError
 from pie_utils.config import profile_parameters, profiles, validate_study
-from pie_utils.data import dataset_names
+from pie_utils.data import dataset_names, dataset_or_file
 from pie_utils.errors import DataFileError, ParameterError
 from pie_utils.evaluation import MissingModelError, evaluate_study
 from pie_utils.executors import ClusterError, make_executor
@@ -357,27 +355,11 @@ def _verify(arguments: argparse.Namespace) -> int:
 
 
 def _dataset_file(arguments: argparse.Namespace) -> None:
-    """``run --dataset PATH``: a value that is no dataset name but names an existing file is read
-    as ``--dataset local --data-path PATH``; a path-like value naming no file is refused with the
-    flags that read a local file. Names come first: a file called like a dataset is not read."""
-    value = arguments.dataset
-    if value is None or value in dataset_names():
-        return
-    path = Path(value).expanduser()
-    if path.is_file():
-        given = arguments.data_path
-        if given is not None and Path(given).expanduser().resolve() != path.resolve():
-            raise ParameterError("data_path", given, f"nothing, or the file --dataset names ({value})")
-        arguments.dataset, arguments.data_path = "local", str(path) if value.startswith("~") else value
-        return
-    if "/" in value or os.sep in value or value.startswith(("~", ".")) or path.suffix:
-        names = ", ".join(name for name in dataset_names() if name != "local")
-        fix = (
-            f"{value} is a folder: a local copy of a hub dataset is read with --dataset NAME --data-path {shlex.quote(value)}"
-            if path.is_dir()
-            else f"no file {value} exists; a local file is read with --dataset local --data-path {shlex.quote(value)}"
-        )
-        raise ParameterError("dataset", value, f"a dataset name ({names}) or an existing file; {fix}")
+    """``run --dataset PATH``: an existing file is read as ``--dataset local --data-path PATH``
+    (``pie_utils.data.dataset_or_file``, the gate the chapters' parameters share)."""
+    arguments.dataset, arguments.data_path = dataset_or_file(
+        arguments.dataset, arguments.data_path, lambda name, path: f"--dataset {name} --data-path {path}"
+    )
 
 
 def _integer(text: str) -> int:

@@ -113,9 +113,19 @@ class Controls:
         }
 
 
-def load_controls(profile: str, main: TrainedStudy, progress: bool = False) -> Controls:
-    """Train or read the profile's control studies and check they pair with ``main`` seed by seed."""
-    studies = {name: train(profile, study, progress=progress) for name, study in CONTROL_STUDIES.items()}
+def load_controls(
+    profile: str, main: TrainedStudy, progress: bool = False, overrides: dict[str, dict] | None = None
+) -> Controls:
+    """Train or read the profile's control studies and check they pair with ``main`` seed by seed.
+
+    ``overrides``: per control (a key of ``CONTROL_STUDIES``), parameters that replace its
+    study's (``pie_utils.chapter_inputs`` moves the controls onto a reader's data this way).
+    """
+    overrides = overrides or {}
+    studies = {
+        name: train(profile, study, progress=progress, **overrides.get(name, {}))
+        for name, study in CONTROL_STUDIES.items()
+    }
     for name, control in studies.items():
         if control.study.seed_range != main.study.seed_range:
             raise ParameterError(

@@ -46,6 +46,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -79,9 +80,34 @@ def chapter_names() -> list[str]:
     return [Path(f).name for f in files if Path(f).parent.name == "ipynb"]
 
 
+def colab_install_cell() -> nbformat.NotebookNode:
+    """The first cell of every ``.ipynb`` copy: on Colab (only there) it clones the repository
+    at the tag of this version and installs the package with its dependency ranges (Colab's
+    Python is not the lock's 3.11), then works from the clone, where the chapters find their
+    project root. A form cell (``#@title``): Colab shows its title, not its code."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    folder = url.rstrip("/").rsplit("/", 1)[-1]
+    source = "\n".join(
+        [
+            f"#@title Colab only: install the project at v{version} (a few minutes; does nothing elsewhere)",
+            "import os",
+            "import sys",
+            "",
+            'if "google.colab" in sys.modules and not os.path.isfile("_toc.yml"):  # not yet in the clone',
+            f'    if not os.path.isdir("{folder}"):',
+            f"        !git clone --quiet --depth 1 --branch v{version} {url} {folder}",
+            f'        %pip install --quiet -e "{folder}[book]"',
+            f'    os.chdir("{folder}")',
+        ]
+    )
+    return nbformat.v4.new_code_cell(source, metadata={"cellView": "form", "tags": ["remove-cell"]})
+
+
 def output_free_copy(name: str) -> str:
-    """The ``.ipynb`` text of ``notebooks/NAME.py`` with no outputs."""
+    """The ``.ipynb`` text of ``notebooks/NAME.py`` with no outputs, the Colab install cell first."""
     notebook = jupytext.read(NOTEBOOKS / f"{name}.py")
+    notebook.cells.insert(0, colab_install_cell())
     for index, cell in enumerate(notebook.cells):  # nbformat draws random ids; keep copies stable
         cell.id = f"cell-{index}"
     return nbformat.writes(notebook) + "\n"

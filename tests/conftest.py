@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 
@@ -22,3 +26,25 @@ def tiny_grid() -> dict:
         "device": "cpu",
         "subset": {"n_train": 120, "n_validation": 40, "n_test": 40, "seed": 0},
     }
+
+
+@pytest.fixture(scope="session")
+def snippets_csv() -> Callable[..., Path]:
+    """``snippets_csv(path, per_class=10)``: writes a tiny local CSV of real snippets."""
+    return _snippets_csv
+
+
+def _snippets_csv(path: Path, per_class: int = 10) -> Path:
+    """A tiny local CSV (``text``, ``label``) of real Rotten Tomatoes snippets: the embedded
+    training split's first ``per_class`` of each class, written to ``path``."""
+    from pie_utils.data import load_dataset
+
+    data = load_dataset("rotten-tomatoes")
+    train, counts, rows = data.split("train"), {}, []
+    for text, label in zip(train.texts, train.labels):
+        if counts.get(int(label), 0) < per_class:
+            counts[int(label)] = counts.get(int(label), 0) + 1
+            rows.append((text, data.label_names[int(label)]))
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("text", "label"), *rows])
+    return path

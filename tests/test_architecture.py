@@ -57,7 +57,7 @@ LAYERS = (
             "pie_utils.__main__",
         },
     ),
-    ("the chapters' computations", {"pie_utils.controls", "pie_utils.chapters"}),
+    ("the chapters' computations", {"pie_utils.controls", "pie_utils.chapter_inputs", "pie_utils.chapters"}),
 )
 
 

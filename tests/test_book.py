@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import tomllib
 import urllib.parse
 from collections import Counter
 from pathlib import Path
@@ -127,6 +128,18 @@ def test_the_ipynb_copies_for_colab_match_the_notebooks():
         copy = nbformat.read(ROOT / "ipynb" / f"{name}.ipynb", as_version=4)
         assert all(not cell.get("outputs") for cell in copy.cells if cell.cell_type == "code")
         assert any("parameters" in cell.metadata.get("tags", []) for cell in copy.cells)
+
+
+def test_each_ipynb_copy_starts_with_a_colab_install_cell_at_this_version():
+    """Colab's "Run all" needs the package: the first cell clones the tag of pyproject's version
+    and installs it on Colab only; the book never shows it."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    for name in CHAPTERS:
+        first = nbformat.read(ROOT / "ipynb" / f"{name}.ipynb", as_version=4).cells[0]
+        assert first.cell_type == "code" and first.metadata.tags == ["remove-cell"], name
+        assert f"--branch v{version} {url}" in first.source and '"google.colab" in sys.modules' in first.source
+        assert "[book]" in first.source
 
 
 def test_every_notebook_ran_to_the_end_and_glued_a_valid_verdict(built):

@@ -165,27 +165,10 @@ def test_train_then_evaluate_a_study_on_another_dataset(tmp_path, capsys):
     assert "0 trained or scored now, 8 were stored" in capsys.readouterr().out
 
 
-def _snippets_csv(path, per_class: int = 10):
-    """A tiny local file of real Rotten Tomatoes snippets (the embedded data's first per class)."""
-    import csv
-
-    from pie_utils.data import load_dataset
-
-    data = load_dataset("rotten-tomatoes")
-    train, counts, rows = data.split("train"), {}, []
-    for text, label in zip(train.texts, train.labels):
-        if counts.get(int(label), 0) < per_class:
-            counts[int(label)] = counts.get(int(label), 0) + 1
-            rows.append((text, data.label_names[int(label)]))
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([("text", "label"), *rows])
-    return path
-
-
-def test_a_file_given_as_the_dataset_is_read_as_a_local_file(tmp_path):
+def test_a_file_given_as_the_dataset_is_read_as_a_local_file(tmp_path, snippets_csv):
     """`--dataset FILE` is `--dataset local --data-path FILE`: both read the file and stop at the
     same check (a subset larger than its train split), so nothing trains."""
-    snippets = _snippets_csv(tmp_path / "snippets.csv")
+    snippets = snippets_csv(tmp_path / "snippets.csv")
     too_big = ("--arch", "bilstm", "--seeds", "1", "--subset", "train=999", "--store", str(tmp_path / "store"))
     as_dataset = _run("run", "--dataset", str(snippets), *too_big)
     as_local = _run("run", "--dataset", "local", "--data-path", str(snippets), *too_big)
@@ -203,7 +186,7 @@ def test_a_path_naming_no_file_is_refused_with_the_flags_that_read_a_local_file(
     assert f"--dataset local --data-path {missing}" in result.stderr and "rotten-tomatoes" in result.stderr
 
 
-def test_the_dataset_file_is_resolved_before_validation(tmp_path, monkeypatch):
+def test_the_dataset_file_is_resolved_before_validation(tmp_path, monkeypatch, snippets_csv):
     """What the parser hands on: names stay names, a file becomes `local` with its path, and a
     second, different --data-path is refused."""
     import pytest
@@ -211,7 +194,7 @@ def test_the_dataset_file_is_resolved_before_validation(tmp_path, monkeypatch):
     from pie_utils import cli
     from pie_utils.errors import ParameterError
 
-    snippets = _snippets_csv(tmp_path / "snippets.csv", per_class=2)
+    snippets = snippets_csv(tmp_path / "snippets.csv", per_class=2)
     monkeypatch.chdir(tmp_path)
 
     def resolved(*flags):

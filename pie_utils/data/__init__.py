@@ -8,7 +8,7 @@ See ``registry`` (names and specs), ``embedded`` / ``hub`` / ``local`` (sources 
 formats), ``splitting`` (ids, de-duplication, stored splits) and ``subset``.
 """
 
-from pie_utils.data.registry import DATASETS, dataset_names, get_spec, load_dataset
+from pie_utils.data.registry import DATASETS, dataset_names, dataset_or_file, get_spec, load_dataset
 from pie_utils.data.spec import DatasetSpec
 from pie_utils.data.subset import subset
 from pie_utils.data.types import SPLIT_NAMES, Split, TextDataset
@@ -20,6 +20,7 @@ __all__ = [
     "Split",
     "TextDataset",
     "dataset_names",
+    "dataset_or_file",
     "get_spec",
     "load_dataset",
     "subset",

@@ -11,8 +11,11 @@ Three kinds of dataset:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import shlex
+from collections.abc import Callable, Sequence
 from functools import partial
+from pathlib import Path
 from types import MappingProxyType
 
 from pie_utils.data.embedded import load_embedded, read_movie_reviews, read_orange, read_rotten_tomatoes
@@ -170,6 +173,36 @@ DATASETS: MappingProxyType[str, DatasetSpec] = MappingProxyType({s.name: s for s
 def dataset_names() -> tuple[str, ...]:
     """Every name ``load_dataset`` accepts, in registry order."""
     return tuple(DATASETS)
+
+
+def dataset_or_file(
+    dataset: str | None, data_path: str | None, spelled: Callable[[str, str], str]
+) -> tuple[str | None, str | None]:
+    """``(dataset, data_path)`` with a file named where a dataset name is expected read as
+    ``local`` with that path; names come first (a file called like a dataset is not read).
+
+    A path-like value naming no file is refused with the parameters that read one.
+    ``spelled(dataset, data_path)``: how the caller writes them (the CLI's flags, a chapter's
+    parameters), so the message gives the exact fix. Other values pass unchanged (the study's
+    validation judges them).
+    """
+    if dataset is None or dataset in DATASETS:
+        return dataset, data_path
+    path = Path(dataset).expanduser()
+    if path.is_file():
+        if data_path is not None and Path(data_path).expanduser().resolve() != path.resolve():
+            raise ParameterError("data_path", data_path, f"nothing, or the file the dataset names ({dataset})")
+        return "local", str(path) if dataset.startswith("~") else dataset
+    if "/" in dataset or os.sep in dataset or dataset.startswith(("~", ".")) or path.suffix:
+        names = ", ".join(name for name in DATASETS if name != "local")
+        quoted = shlex.quote(dataset)
+        fix = (
+            f"{dataset} is a folder: a local copy of a hub dataset is read with {spelled('NAME', quoted)}"
+            if path.is_dir()
+            else f"no file {dataset} exists; a local file is read with {spelled('local', quoted)}"
+        )
+        raise ParameterError("dataset", dataset, f"a dataset name ({names}) or an existing file; {fix}")
+    return dataset, data_path
 
 
 def get_spec(name: str) -> DatasetSpec:
