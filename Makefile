@@ -3,10 +3,19 @@
 PYTHON ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
-# written last by the install, so an interrupted one is redone
-INSTALLED := $(VENV)/.installed
-# serves the +cpu build of torch that requirements.txt pins and PyPI does not host
+# Which torch build: cpu (requirements.txt), cuda (requirements-cuda.txt: PyPI's Linux wheel, the
+# CUDA build, several GB with its nvidia-* wheels) or auto (cuda when nvidia-smi lists a GPU).
+TORCH ?= auto
+TORCH_BUILD := $(if $(filter auto,$(TORCH)),$(if $(shell nvidia-smi -L 2>/dev/null),cuda,cpu),$(TORCH))
+LOCK := $(if $(filter cuda,$(TORCH_BUILD)),requirements-cuda.txt,requirements.txt)
+# PyTorch's CPU index: a CPU setup takes 2.13.0+cpu there (a higher version than PyPI's 2.13.0)
+# unless pip's own indexes already serve a +cpu build
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+ifeq ($(filter cpu cuda,$(TORCH_BUILD)),)
+$(error TORCH=$(TORCH): allowed: auto, cpu, cuda)
+endif
+# written last by the install, so an interrupted one is redone; one per build, so switching reinstalls
+INSTALLED := $(VENV)/.installed-$(TORCH_BUILD)
 
 PROFILE ?= default
 BOOK_DIR ?= build/book-$(PROFILE)
@@ -28,17 +37,22 @@ check-setup check-test check-book check-ipynb: check-%:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# pip's own indexes first; PyTorch's CPU index too when they lack the pinned +cpu build (PyPI does)
-$(INSTALLED): requirements.txt pyproject.toml | $(BIN)/python
+# The lock of TORCH_BUILD. A CPU setup asks pip which torch it would take for the pin: a +cpu
+# build (a local wheel or a configured index) is used as it is; otherwise PyTorch's CPU index is
+# added, so a CPU machine never downloads the CUDA build.
+$(INSTALLED): $(LOCK) requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
 	@torch="$$(grep '^torch==' requirements.txt)"; extra=""; \
-	if ! $(BIN)/pip install --dry-run --no-deps --ignore-installed --quiet "$$torch" >/dev/null 2>&1; then \
-	    echo "pip's indexes have no $$torch: adding $(TORCH_INDEX)"; extra="--extra-index-url $(TORCH_INDEX)"; fi; \
-	echo "$(BIN)/pip install --quiet -r requirements.txt $$extra"; $(BIN)/pip install --quiet -r requirements.txt $$extra
+	if [ "$(TORCH_BUILD)" = cpu ]; then \
+	    found="$$($(BIN)/pip install --dry-run --no-deps --ignore-installed --quiet --report - "$$torch" 2>/dev/null \
+	        | $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["install"][0]["metadata"]["version"])' 2>/dev/null)"; \
+	    case "$$found" in *+cpu) ;; *) echo "pip's indexes offer torch $${found:-none} for $$torch, not a +cpu build: adding $(TORCH_INDEX)"; \
+	        extra="--extra-index-url $(TORCH_INDEX)";; esac; fi; \
+	echo "$(BIN)/pip install --quiet -r $(LOCK) $$extra"; $(BIN)/pip install --quiet -r $(LOCK) $$extra
 	$(BIN)/pip install --quiet --no-deps -e .
 	@touch $@
 
-setup: check-setup $(INSTALLED)  ## a virtual environment with the exact pins and the package (editable)
+setup: check-setup $(INSTALLED)  ## a virtual environment with the exact pins (TORCH=auto|cpu|cuda) and the package (editable)
 
 test: check-test $(INSTALLED)  ## lint and format check, then the test suite (what CI runs)
 	$(BIN)/ruff check .

@@ -41,9 +41,9 @@ def complete_environment(venv: Path) -> Path:
     """A stand-in environment: its python exists and its install stamp is newer than the lock."""
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").write_text("")
-    (venv / ".installed").write_text("")
+    (venv / ".installed-cpu").write_text("")
     later = max((ROOT / name).stat().st_mtime for name in ("requirements.txt", "pyproject.toml")) + 3600
-    os.utime(venv / ".installed", (later, later))
+    os.utime(venv / ".installed-cpu", (later, later))
     return venv
 
 
@@ -63,7 +63,7 @@ def test_on_a_fresh_clone_a_target_checks_the_system_then_makes_the_environment_
     check = first(output, "scripts/system_check.py")
     assert output[check].endswith(f"--for {target} --python python3 {needs}")
     steps = [check, first(output, f"python3 -m venv {venv}"), first(output, "-r requirements.txt")]
-    steps += [first(output, "--no-deps -e ."), first(output, f"touch {venv}/.installed"), first(output, work)]
+    steps += [first(output, "--no-deps -e ."), first(output, f"touch {venv}/.installed-cpu"), first(output, work)]
     assert steps == sorted(steps) and check == 0
     assert not venv.exists()  # a dry run
 
@@ -82,19 +82,46 @@ def test_with_a_complete_environment_a_target_installs_nothing(tmp_path):
 
 def test_an_environment_older_than_the_lock_is_installed_again_not_made_again(tmp_path):
     venv = complete_environment(tmp_path / ".venv")
-    os.utime(venv / ".installed", (0, 0))
+    os.utime(venv / ".installed-cpu", (0, 0))
     output = lines(make("ipynb", f"VENV={venv}"))
     assert first(output, "-r requirements.txt") < first(output, "scripts/book.py ipynb")
     assert not [line for line in output if "-m venv" in line]
 
 
-def test_torch_comes_from_pips_own_indexes_else_from_pytorchs_cpu_index(tmp_path):
-    output = "\n".join(lines(make("setup", f"VENV={tmp_path / '.venv'}", "TORCH_INDEX=https://example.org/cpu")))
-    assert "install --dry-run --no-deps --ignore-installed" in output and "grep '^torch==' requirements.txt" in output
-    assert 'extra="--extra-index-url https://example.org/cpu"' in output
-    assert "+cpu" in next(
-        line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("torch==")
+def test_a_cpu_setup_keeps_a_cpu_torch_pip_finds_and_else_adds_pytorchs_cpu_index(tmp_path):
+    """The lock pins torch without a local version (PyPI and Binder resolve it); a CPU setup asks
+    pip which build it would take, and adds the CPU index unless that is a +cpu build."""
+    output = "\n".join(
+        lines(make("setup", "TORCH=cpu", f"VENV={tmp_path / '.venv'}", "TORCH_INDEX=https://example.org/cpu"))
     )
+    assert "--dry-run --no-deps --ignore-installed --quiet --report -" in output
+    assert '*+cpu) ;; *) echo' in output and 'extra="--extra-index-url https://example.org/cpu"' in output
+    assert "pip install --quiet -r requirements.txt $extra" in output
+    pins = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("torch==")]
+    assert pins == ["torch==2.13.0"]
+
+
+def test_a_cuda_setup_installs_the_cuda_lock_from_pips_indexes_alone(tmp_path):
+    output = lines(make("setup", "TORCH=cuda", f"VENV={tmp_path / '.venv'}"))
+    assert [line for line in output if "pip install --quiet -r requirements-cuda.txt $extra" in line]
+    assert [line for line in output if 'if [ "cuda" = cpu ]' in line]  # the CPU index is never added
+    assert f"touch {tmp_path / '.venv'}/.installed-cuda" in output
+    lock = [line for line in (ROOT / "requirements-cuda.txt").read_text().splitlines() if not line.startswith("#")]
+    assert lock == ["-r requirements.txt"]  # the same pins; only the index differs
+
+
+def test_binder_builds_python_3_11_from_the_cpu_lock_with_pytorchs_cpu_index():
+    binder = ROOT / "binder"
+    assert (binder / "runtime.txt").read_text().strip() == "python-3.11"
+    lines_ = [line for line in (binder / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
+    assert lines_ == ["--extra-index-url https://download.pytorch.org/whl/cpu", "-r ../requirements.txt"]
+    assert "pip install --no-deps -e ." in (binder / "postBuild").read_text()
+    assert os.access(binder / "postBuild", os.X_OK)
+
+
+def test_an_unknown_torch_build_is_refused_naming_the_allowed_ones():
+    refused = make("setup", "TORCH=rocm")
+    assert refused.returncode != 0 and "TORCH=rocm: allowed: auto, cpu, cuda" in refused.stderr
 
 
 def test_publish_copies_the_built_html_with_a_nojekyll_and_refuses_an_unbuilt_or_failed_book(tmp_path):
