@@ -134,7 +134,7 @@ def chapter_inputs(
     and return its choice of populations.
 
     ``claims``: the register's claims the chapter judges; the main population's grid must keep
-    each one's primary cell. Every value is validated by the study's gate, and the main study and
+    the primary cell (method and sparsity) of each that has one. Every value is validated by the study's gate, and the main study and
     its controls are loaded (not trained), so a bad value fails here, naming the parameter and
     what is allowed.
     """
@@ -153,9 +153,10 @@ def chapter_inputs(
     grid = {key: namespace[key] for key in GRID_PARAMETERS if namespace.get(key) is not None}
     inputs = ChapterInputs(profile, study, data, grid, default_study)
     main = load_study(profile, study, **data, **grid)
+    # a claim with a primary sparsity is judged in the main population; the others in studies of their own
     needs = [(claim(name).primary_method, claim(name).primary_sparsity) for name in claims]
     for method, sparsity in needs:
-        if method is not None and (method, sparsity) not in main.cells:
+        if sparsity is not None and (method, sparsity) not in main.cells:
             raise ParameterError(
                 "methods, sparsities",
                 f"{list(main.methods)} at {list(main.sparsities)}",

@@ -166,7 +166,7 @@ def test_the_html_hides_the_injected_cell_and_links_the_notebooks(built):
     page = (built / "src" / "_build" / "html" / "ipynb" / "01_effectiveness.html").read_text()
     text = html.unescape(re.sub(r"<[^>]+>", "", page))  # code is highlighted span by span
     assert 'profile = "ci"' not in text  # the injected cell is removed ...
-    assert 'profile = "default"' in text  # ... while the parameters cell stays
+    assert 'profile: str = "default"' in text  # ... while the parameters cell stays
     assert "colab.research.google.com/github/" in page and "/blob/main/ipynb/01_effectiveness.ipynb" in page
     assert "mybinder.org/v2/gh/" in page and "ipynb/01_effectiveness.ipynb" in page
     assert "_sources/ipynb/01_effectiveness.ipynb" in page  # the .ipynb download
@@ -198,6 +198,20 @@ def _chromium(profile: Path):
     ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+
+
+def test_exercises_hide_their_solutions_and_terms_link_to_the_glossary(built):
+    html_root = built / "src" / "_build" / "html"
+    for name in ("00_worked_example", "02_frequency", "08_seed_stability", "09_out_of_distribution"):
+        page = (html_root / "ipynb" / f"{name}.html").read_text()
+        exercises, solutions = (
+            page.count('class="exercise admonition"'),
+            page.count('class="solution dropdown admonition"'),
+        )
+        assert exercises >= 2 and solutions == exercises, (name, exercises, solutions)  # a dropdown: closed
+    glossary = (html_root / "book" / "glossary.html").read_text()
+    assert all(f'id="term-{term}"' in glossary for term in ("PIE", "Modal-label", "EL2N", "Underpowered"))
+    assert 'href="../book/glossary.html#term-PIE"' in (html_root / "ipynb" / "00_worked_example.html").read_text()
 
 
 def test_chromium_shows_every_chapter_with_its_figures(built, tmp_path):

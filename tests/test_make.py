@@ -95,7 +95,7 @@ def test_a_cpu_setup_keeps_a_cpu_torch_pip_finds_and_else_adds_pytorchs_cpu_inde
         lines(make("setup", "TORCH=cpu", f"VENV={tmp_path / '.venv'}", "TORCH_INDEX=https://example.org/cpu"))
     )
     assert "--dry-run --no-deps --ignore-installed --quiet --report -" in output
-    assert '*+cpu) ;; *) echo' in output and 'extra="--extra-index-url https://example.org/cpu"' in output
+    assert "*+cpu) ;; *) echo" in output and 'extra="--extra-index-url https://example.org/cpu"' in output
     assert "pip install --quiet -r requirements.txt $extra" in output
     pins = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("torch==")]
     assert pins == ["torch==2.13.0"]
