@@ -26,6 +26,10 @@
 # to score seed *s* are selected by the populations without seed *s*, so no model grades its own
 # selection. The seeds are then the unit of inference.
 #
+# **Verdicts at this build's scale:** excess disagreement {glue:text}`verdict_excess`; PIEs
+# carry the loss {glue:text}`verdict_impact`; class frequency
+# {glue:text}`verdict_frequency`. The sections below show how they were reached.
+#
 # *Run time on 2 CPU cores: 20 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 

@@ -26,6 +26,8 @@
 # label of the dense models without *s*. EL2N is a proxy for influence, not a measurement of it:
 # chapter 6 checks it against leave-one-out retraining.
 #
+# **Verdict at this build's scale:** {glue:text}`verdict`. The sections below show how it was reached.
+#
 # *Run time on 2 CPU cores: 15 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 

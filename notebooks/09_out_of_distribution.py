@@ -28,6 +28,8 @@
 # control models *s* do (seed noise and extra training; the store keeps no per-epoch logits out
 # of distribution, so there is no accuracy-matched control here).
 #
+# **Verdict at this build's scale:** {glue:text}`verdict`. The sections below show how it was reached.
+#
 # *Run time on 2 CPU cores: 15 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 

@@ -46,6 +46,8 @@
 # **Which points.** Every test PIE of the two cells, plus `sample_points` test points drawn
 # at random; the non-PIEs of a cell are those of the random draw, a uniform sample of them.
 #
+# **Verdict at this build's scale:** {glue:text}`verdict`. The sections below show how it was reached.
+#
 # *Run time on 2 CPU cores: 95 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 
