@@ -27,6 +27,9 @@
 # **Verdict at this build's scale:** {glue:text}`verdict` (mean accuracy kept);
 # {glue:text}`verdict_joint` (kept, and the mean hides the damage). The sections below show how it was reached.
 #
+# ```{glue:figure} key_figure
+# ```
+#
 # *Run time on 2 CPU cores: 10 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 
@@ -105,6 +108,7 @@ labels = cells.assign(label=cells.study + " " + cells.method + " " + cells.spars
 plots.verdict_forest(ax, labels, "label", kept.delta, kind=kept.kind, paper=cells.paper)
 ax.set_xlabel("change in mean test metric, pruned − dense (paired by seed)")
 fig.tight_layout()
+glue("key_figure", fig, display=False)  # the figure the page opens with
 plt.show()
 
 # %% [markdown]

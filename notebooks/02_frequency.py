@@ -30,6 +30,9 @@
 # carry the loss {glue:text}`verdict_impact`; class frequency
 # {glue:text}`verdict_frequency`. The sections below show how they were reached.
 #
+# ```{glue:figure} key_figure
+# ```
+#
 # *Run time on 2 CPU cores: 20 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 
@@ -116,6 +119,7 @@ labelled = excess_cells.assign(label=excess_cells.method + " " + excess_cells.sp
 plots.verdict_forest(ax, labelled, "label", excess.delta)
 ax.set_xlabel("excess leave-one-out disagreement over the deciding control (share of test points)")
 fig.tight_layout()
+glue("key_figure", fig, display=False)  # the figure the page opens with
 plt.show()
 
 # %% [markdown]

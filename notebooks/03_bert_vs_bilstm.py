@@ -26,6 +26,9 @@
 #
 # **Verdict at this build's scale:** {glue:text}`verdict`. The sections below show how it was reached.
 #
+# ```{glue:figure} key_figure
+# ```
+#
 # *Run time on 2 CPU cores: under 10 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 
@@ -90,6 +93,7 @@ plots.verdict_forest(
 )
 ax.set_xlabel(f"excess disagreement over the accuracy-matched control ({cell[0]} at {cell[1]:.0%})")
 fig.tight_layout()
+glue("key_figure", fig, display=False)  # the figure the page opens with
 plt.show()
 
 # %% [markdown]

@@ -28,6 +28,9 @@
 #
 # **Verdict at this build's scale:** {glue:text}`verdict`. The sections below show how it was reached.
 #
+# ```{glue:figure} key_figure
+# ```
+#
 # *Run time on 2 CPU cores: 15 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 
@@ -125,6 +128,7 @@ ax.set_xticks(range(1, settings["n_bins"] + 1, max(1, settings["n_bins"] // 10))
 ax.set_ylabel("pruned / dense loss (paired by seed)")
 ax.legend(fontsize=8)
 fig.tight_layout()
+glue("key_figure", fig, display=False)  # the figure the page opens with
 plt.show()
 
 # %% [markdown]

@@ -28,6 +28,9 @@
 # **Verdicts at this build's scale:** length {glue:text}`verdict_length`; complexity
 # {glue:text}`verdict_complexity`. The sections below show how they were reached.
 #
+# ```{glue:figure} key_figure
+# ```
+#
 # *Run time on 2 CPU cores: 10 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 
@@ -115,6 +118,7 @@ fig, ax = plt.subplots(figsize=(7, 2.6))
 plots.verdict_forest(ax, pd.concat([length, complexity], ignore_index=True), "measure", longer.delta)
 ax.set_xlabel("mean on pruned s's disagreement points minus the deciding control's (sd)")
 fig.tight_layout()
+glue("key_figure", fig, display=False)  # the figure the page opens with
 plt.show()
 
 # %% [markdown]

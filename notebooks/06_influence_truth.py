@@ -45,6 +45,9 @@
 #
 # **Verdict at this build's scale:** {glue:text}`verdict`. The sections below show how it was reached.
 #
+# ```{glue:figure} key_figure
+# ```
+#
 # *Run time on 2 CPU cores: 40 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 
@@ -269,6 +272,7 @@ for row_axes, (proxy_name, by_target) in zip(axes, proxies.items()):
         ax.set_xlabel(f"{proxy_name} rank (percentile)")
         ax.set_ylabel("LOO rank (percentile)")
 fig.tight_layout()
+glue("key_figure", fig, display=False)  # the figure the page opens with
 plt.show()
 
 # %% [markdown]

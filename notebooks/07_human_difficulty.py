@@ -28,6 +28,9 @@
 #
 # **Verdict at this build's scale:** {glue:text}`verdict`. The sections below show how it was reached.
 #
+# ```{glue:figure} key_figure
+# ```
+#
 # *Run time on 2 CPU cores: 25 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 
@@ -141,6 +144,7 @@ sns.heatmap(
 ax.set_title(f"Hardness proxies vs human disagreement ({len(held_out)} rated held-out points)", fontsize=10)
 ax.set(xlabel="", ylabel="")
 fig.tight_layout()
+glue("key_figure", fig, display=False)  # the figure the page opens with
 plt.show()
 
 # %% [markdown]

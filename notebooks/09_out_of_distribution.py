@@ -30,6 +30,9 @@
 #
 # **Verdict at this build's scale:** {glue:text}`verdict`. The sections below show how it was reached.
 #
+# ```{glue:figure} key_figure
+# ```
+#
 # *Run time on 2 CPU cores: 15 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 
@@ -112,6 +115,7 @@ labelled = summary.assign(label=summary.population.str.replace("_", " ") + ", " 
 plots.verdict_forest(ax, labelled, "label", delta=ood.delta, reference=float(summary.estimate.min()))
 ax.set_xlabel(f"leave-one-out disagreement with the dense models ({cell[0]} at {cell[1]:.0%})")
 fig.tight_layout()
+glue("key_figure", fig, display=False)  # the figure the page opens with
 plt.show()
 
 # %% [markdown]

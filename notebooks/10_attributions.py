@@ -48,6 +48,9 @@
 #
 # **Verdict at this build's scale:** {glue:text}`verdict`. The sections below show how it was reached.
 #
+# ```{glue:figure} key_figure
+# ```
+#
 # *Run time on 2 CPU cores: 95 s with the `default` store trained (measured in a
 # `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
 
@@ -275,6 +278,7 @@ for ax in grid.axes.flat:
     ax.tick_params(axis="x", labelsize=8)
     ax.set_xlabel("")
 grid.set_ylabels("attribution shift (1 − cosine)")
+glue("key_figure", grid.figure, display=False)  # the figure the page opens with
 plt.show()
 
 # %% [markdown]

@@ -200,6 +200,19 @@ def _chromium(profile: Path):
     return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
 
 
+def test_each_chapter_page_leads_with_its_verdicts_and_key_figure(built):
+    """Before the parameters and the first section: the claim, this build's verdicts (glued text
+    from the verdict cell) and an image (the glued key figure)."""
+    for name in CHAPTERS:
+        if not name[:2].isdigit() or name.startswith("00"):
+            continue
+        page = (built / "src" / "_build" / "html" / "ipynb" / f"{name}.html").read_text()
+        top = page[: page.index("tag_parameters")]
+        verdicts = re.findall(r'<span class="pasted-text">([^<]+)</span>', top)
+        assert verdicts and set(verdicts) <= set(VERDICTS) | {"not measured"}, (name, verdicts)
+        assert "<img" in top, name
+
+
 def test_exercises_hide_their_solutions_and_terms_link_to_the_glossary(built):
     html_root = built / "src" / "_build" / "html"
     for name in ("00_worked_example", "02_frequency", "08_seed_stability", "09_out_of_distribution"):
