@@ -29,6 +29,7 @@ to its own layer or an earlier one; tests/test_architecture.py checks it):
     pool               every run of several studies, trained by a pool of local worker processes
     studies            the named studies of a profile, as the notebooks read them; leave-group-out
     housekeeping       what a store holds and what no profile refers to (store status, store gc)
+    prefetch           everything a profile reads fetched into the cache first, checked offline
     cli                python -m pie_utils
 """
 

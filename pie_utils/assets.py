@@ -160,6 +160,14 @@ def fetch_asset(name: str) -> Path:
     return target
 
 
+def is_fetched(name: str) -> bool:
+    """True when asset ``name`` is in the cache at its pinned hash (``fetch_asset`` would not
+    download it)."""
+    if name not in ASSETS:
+        raise ParameterError("asset", name, sorted(ASSETS))
+    return _complete(cache_dir() / "assets" / name, ASSETS[name])
+
+
 def _complete(target: Path, asset: Asset) -> bool:
     """True when ``target`` is a finished extraction of the archive pinned now (the marker holds
     its sha256); an interrupted extraction, or one of an older pin, is fetched again."""

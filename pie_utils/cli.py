@@ -9,6 +9,8 @@
   refers to (a dry run unless ``--yes``);
 - ``store publish --profile P --source TRAINING``: a training store's finished runs of a profile
   copied into its published store, with the manifest (``pie_utils.publication``);
+- ``store merge --source A B ... --target T``: stores trained apart (one per node) merged into
+  one, refused whole on a damaged record or a conflict (``pie_utils.merge``);
 - ``profiles``: the profiles and their studies.
 
 Every flag is checked by ``pie_utils.config.validate_study`` (the same gate the notebooks use)
@@ -32,11 +34,11 @@ from pie_utils.config import profile_parameters, profiles, validate_study
 from pie_utils.data import dataset_names, dataset_or_file
 from pie_utils.errors import DataFileError, ParameterError
 from pie_utils.evaluation import MissingModelError, evaluate_study
-from pie_utils.executors import ClusterError, make_executor
+from pie_utils.executors import EXECUTORS, ClusterError, make_executor
 from pie_utils.housekeeping import collect, referenced, status_report
 from pie_utils.manifest import ManifestError
 from pie_utils.models.spec import ARCHS
-from pie_utils.pool import PoolError, train_studies
+from pie_utils.pool import DEFAULT_ATTEMPTS, PoolError, train_studies
 from pie_utils.store import StoreVersionError, StoreWriteError
 from pie_utils.studies import MAIN_STUDY, load_study, study_names
 from pie_utils.training import NonFiniteLossError
@@ -143,9 +145,32 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--profile", required=True, help=", ".join(profiles()))
     train.add_argument("--study", nargs="+", metavar="STUDY", help="studies of the profile (default: all)")
     train.add_argument("--store", help="results store folder (default: the profile's)")
-    train.add_argument("--workers", type=_integer, help="worker processes (default: cores / threads)")
+    train.add_argument(
+        "--workers",
+        type=_integer,
+        help="worker processes (default: cores / threads; with ray: what the placement allows)",
+    )
     train.add_argument("--threads", type=_integer, default=1, help="intra-op threads per worker (default 1)")
+    train.add_argument(
+        "--attempts", type=_integer, default=DEFAULT_ATTEMPTS, help="tries of a run before it is reported as failed"
+    )
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.add_argument(
+        "--executor", default="local", help="local (a pool of processes on this machine) or ray (workers on a cluster)"
+    )
+    train.add_argument("--address", help="with --executor ray: auto, or HOST:PORT of the Ray head")
+    train.add_argument(
+        "--runs-per-gpu",
+        type=_integer,
+        metavar="R",
+        help="with --executor ray: workers per GPU, each pinned to one GPU (default 1 when the cluster has GPUs)",
+    )
+    train.add_argument(
+        "--cpus-per-run",
+        type=_integer,
+        metavar="CPUS",
+        help="with --executor ray: CPUs each worker reserves (default --threads)",
+    )
     evaluate = commands.add_parser(
         "evaluate",
         help="score a study's stored runs on another dataset (out of distribution); trains nothing",
@@ -192,6 +217,22 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--force-population", action="store_true", help="compare as populations even where bits could match"
     )
+    merge = actions.add_parser(
+        "merge",
+        help="merge stores trained apart (one per node) into one; refuses damaged records and conflicts",
+        description="Every record of every source is verified and compared with the same key elsewhere "
+        "before anything is written; then what the target lacks is copied, one atomic rename each "
+        "(pie_utils.merge). Exits 1, writing nothing, on a damaged record or a conflict.",
+    )
+    merge.add_argument("--source", required=True, nargs="+", metavar="PATH", help="the stores to merge")
+    merge.add_argument("--target", required=True, metavar="PATH", help="the store they go into (created if absent)")
+    merge.add_argument("--dry-run", action="store_true", help="check everything and write nothing")
+    prefetch = commands.add_parser(
+        "prefetch",
+        help="fetch what a profile reads into the cache (hub assets at pinned commits), then load it offline",
+    )
+    prefetch.add_argument("--profile", required=True, help=", ".join(profiles()))
+    prefetch.add_argument("--cache", metavar="DIR", help="the cache to fill (default: $PIE_UTILS_CACHE or the user's)")
     commands.add_parser("profiles", help="list the profiles and their studies")
     return parser
 
@@ -204,6 +245,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name}:")
             for study in study_names(name):
                 print(f"  {study}: {profile_parameters(name, study)}")
+        return 0
+    if arguments.command == "prefetch":
+        from pie_utils.prefetch import prefetch
+
+        try:
+            prefetch(arguments.profile, arguments.cache)
+        except (ParameterError, AssetError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return USAGE_ERROR if isinstance(error, ParameterError) else RUN_ERROR
         return 0
     commands = {"train": _train, "evaluate": _evaluate, "store": _store}
     if arguments.command in commands:
@@ -263,23 +313,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    """``train``: every run of the chosen studies of a profile, through the local pool."""
+    """``train``: every run of the chosen studies of a profile, through the local pool or on Ray;
+    exit status 1 when a run failed (the others were trained)."""
     names = arguments.study or study_names(arguments.profile)
     for name in names:
         if name not in study_names(arguments.profile):
             raise ParameterError("study", name, study_names(arguments.profile))
+    if arguments.executor not in EXECUTORS:
+        raise ParameterError("executor", arguments.executor, EXECUTORS)
+    cluster_flags = {
+        "address": arguments.address,
+        "runs_per_gpu": arguments.runs_per_gpu,
+        "cpus_per_run": arguments.cpus_per_run,
+    }
+    if arguments.executor == "local":
+        for flag, value in cluster_flags.items():
+            if value is not None:
+                raise ParameterError(flag, value, "only with --executor ray")
     store = {"store": arguments.store} if arguments.store else {}
     studies = [load_study(arguments.profile, name, **store) for name in names]
     started = time.perf_counter()
-    counts = train_studies(
-        studies, workers=arguments.workers, threads=arguments.threads, progress=not arguments.no_progress
-    )
+    sizes = {"workers": arguments.workers, "threads": arguments.threads, "attempts": arguments.attempts}
+    if arguments.executor == "ray":
+        from pie_utils.cluster import train_on_ray  # imports ray only when asked to
+
+        cluster = train_on_ray(studies, **cluster_flags, **sizes, progress=not arguments.no_progress)
+        report, failures = cluster.training, cluster.lines()
+        for worker in cluster.workers:
+            print(
+                f"worker {worker.host}:{worker.pid} GPU {list(worker.gpu_ids)} "
+                f"CUDA_VISIBLE_DEVICES={worker.visible_devices} on {worker.device}: {worker.taken} items"
+            )
+    else:
+        report = train_studies(studies, **sizes, progress=not arguments.no_progress)
+        failures = report.lines()
     print(
-        f"{arguments.profile}: {counts['runs']} runs and {counts['evaluations']} evaluations of "
-        f"{len(studies)} studies; {counts['after'] - counts['before']} trained or scored now, "
-        f"{counts['before']} were stored ({time.perf_counter() - started:.0f} s)"
+        f"{arguments.profile}: {report.runs} runs and {report.evaluations} evaluations of "
+        f"{len(studies)} studies; {report.after - report.before} trained or scored now, "
+        f"{report.before} were stored ({time.perf_counter() - started:.0f} s)"
     )
-    return 0
+    for line in failures:
+        print(line, file=sys.stderr)
+    return RUN_ERROR if failures else 0
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
@@ -295,8 +370,8 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
 def _store(arguments: argparse.Namespace) -> int:
     """``store status``, ``store gc`` (against the keys every profile refers to) and ``store publish``."""
-    if arguments.action in ("publish", "verify"):
-        return {"publish": _publish, "verify": _verify}[arguments.action](arguments)
+    if arguments.action in ("publish", "verify", "merge"):
+        return {"publish": _publish, "verify": _verify, "merge": _merge}[arguments.action](arguments)
     refs = referenced()
     roots = [Path(root) for root in arguments.store] if arguments.store else sorted(refs.stores)
     for root in roots:
@@ -352,6 +427,20 @@ def _verify(arguments: argparse.Namespace) -> int:
             f"[{result.mode}]: {result.findings}"
         )
     return 0 if all(result.passed for result in results) else RUN_ERROR
+
+
+def _merge(arguments: argparse.Namespace) -> int:
+    """``store merge``: stores trained apart into one; exit 1 on a damaged record or a conflict."""
+    from pie_utils.merge import MergeError, merge_stores
+    from pie_utils.store import DamagedRecordError
+
+    try:
+        report = merge_stores(arguments.source, arguments.target, dry_run=arguments.dry_run)
+    except (MergeError, DamagedRecordError) as error:  # the latter: a source changed while copying
+        print(f"error: {error}", file=sys.stderr)
+        return RUN_ERROR
+    print(report.summary())
+    return 0
 
 
 def _dataset_file(arguments: argparse.Namespace) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from pie_utils.data import DATASETS
 from pie_utils.data.types import TextDataset
 from pie_utils.errors import ParameterError
-from pie_utils.models.spec import ARCHS, POOLINGS
+from pie_utils.models.spec import ARCHS, EMBEDDED_CHECKPOINT, POOLINGS
 from pie_utils.pruning import DENSE, METHODS, SCOPES
 
 # dataset → datasets its models may be evaluated on out of distribution: class i means the same
@@ -34,6 +34,9 @@ HYPERPARAMETERS_FILE = "hyperparameters.toml"
 # (benchmarks/results/step-variants.md, 1 thread): 1.43x (BiLSTM) and 1.69x (MiniLM) faster than 256
 EVAL_BATCH_SIZES = {"bilstm": 64, "bert": 32}
 DEFAULT_STORE = "results/store"
+# a value and the settings that qualify it: a study naming another value does not inherit them
+# (the main study's dataset revision says nothing of the dataset a study replaces it with)
+QUALIFIERS = {"dataset": ("data_path", "revision"), "checkpoint": ("checkpoint_revision",)}
 
 
 def _read_toml(name: str) -> dict[str, Any]:
@@ -58,9 +61,21 @@ def profile_parameters(name: str, section: str = "run") -> dict[str, Any]:
         raise ParameterError("section", section, sorted(key for key in profile if key != "run"))
     parameters = dict(profile.get("run", {}))
     if section != "run":
-        parameters.update(profile[section])
+        parameters = overlay(parameters, profile[section])
     parameters.setdefault("profile", name)
     return parameters
+
+
+def overlay(parameters: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``parameters`` updated by ``overrides``, without the ``QUALIFIERS`` of a value that
+    ``overrides`` changes (unless ``overrides`` sets them too)."""
+    merged = dict(parameters)
+    for value, qualifiers in QUALIFIERS.items():
+        if value in overrides and overrides[value] != parameters.get(value):
+            for qualifier in qualifiers:
+                merged.pop(qualifier, None)
+    merged.update(overrides)
+    return merged
 
 
 @dataclass(frozen=True)
@@ -109,10 +124,12 @@ class Study:
     (e.g. a second dense population as a dense-vs-dense null). ``noise_stream`` n > 0 keeps
     every seed's initial weights and draws its data order and dropout from another stream: dense
     seed s of stream 1 is the seed-noise control of every run of seed s (it enters the key only
-    when nonzero). ``transfer`` names a dataset
-    whose every example (all its splits) each run is also evaluated on, out of distribution
-    (``TRANSFER_PARTNERS`` lists the pairs whose labels mean the same): its runs are the
-    same runs as without it, scored on that dataset afterwards (``pie_utils.evaluation``).
+    when nonzero). ``checkpoint_revision`` is the git revision of a hub checkpoint (None for
+    the embedded one and for local directories; through the model spec it enters the key only
+    when set). ``transfer`` names a dataset whose every example (all its splits) each run is
+    also evaluated on, out of distribution (``TRANSFER_PARTNERS`` lists the pairs whose labels
+    mean the same): its runs are the same runs as without it, scored on that dataset afterwards
+    (``pie_utils.evaluation``).
     ``threads`` is the intra-op thread count a run trains with; it enters the key only where it
     changes the arithmetic (``pie_utils.runs.THREAD_DEPENDENT_ARCHS``). ``keep_models``: each run
     stores its trained weights and masks (not in the key); by default the BiLSTM's (about 2 MB
@@ -128,7 +145,8 @@ class Study:
     subset: SubsetSpec = field(default_factory=SubsetSpec)
     data_path: str | None = None
     revision: str | None = None
-    checkpoint: str = "embedded-minilm"
+    checkpoint: str = EMBEDDED_CHECKPOINT
+    checkpoint_revision: str | None = None
     pooling: str | None = None
     vectors: str = "glove-6b-50d"
     device: str = "auto"
@@ -260,6 +278,15 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
             f"none for the embedded dataset {dataset}",
         )
 
+    checkpoint = _text(parameters, "checkpoint", _DEFAULT["checkpoint"])
+    checkpoint_revision = _optional_text(parameters, "checkpoint_revision")
+    if checkpoint_revision is not None and (arch != "bert" or checkpoint == EMBEDDED_CHECKPOINT):
+        raise ParameterError(
+            "checkpoint_revision",
+            checkpoint_revision,
+            f"None unless arch is bert with a hub checkpoint (not {EMBEDDED_CHECKPOINT}, which ships pinned)",
+        )
+
     methods = _methods(parameters.get("methods", ()))
     sparsities = _sparsities(parameters.get("sparsities", ()))
     if methods and not any(s > 0 for s in sparsities):
@@ -300,7 +327,8 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
         subset=_subset(parameters.get("subset")),
         data_path=data_path,
         revision=_optional_text(parameters, "revision"),
-        checkpoint=_text(parameters, "checkpoint", _DEFAULT["checkpoint"]),
+        checkpoint=checkpoint,
+        checkpoint_revision=checkpoint_revision,
         pooling=_choice(parameters, "pooling", _DEFAULT["pooling"], POOLINGS, optional=True),
         vectors=_text(parameters, "vectors", _DEFAULT["vectors"]),
         device=_device(parameters.get("device", _DEFAULT["device"])),

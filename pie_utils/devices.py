@@ -22,6 +22,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def device_type(name: str) -> str:
+    """The device type a study's runs are keyed by: ``auto`` resolved on this machine, any
+    other name read without checking that this machine has it (a Ray driver lists the keys
+    of runs its GPU workers train)."""
+    return resolve_device(name).type if name == "auto" else torch.device(name).type
+
+
 def check_device(study: Study) -> torch.device:
     """The device this process trains ``study`` on; refuses one it lacks, or bf16 off CUDA."""
     device = resolve_device(study.device)

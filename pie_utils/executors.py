@@ -105,7 +105,7 @@ class RayExecutor:
         cpus_per_task: int | None = None,
         max_retries: int = MAX_RETRIES,
     ):
-        self.address = _checked_address(address)
+        self.address = checked_address(address)
         self.gpus_per_task = _checked_gpus(gpus_per_task)
         if cpus_per_task is not None and (
             isinstance(cpus_per_task, bool) or not isinstance(cpus_per_task, int) or cpus_per_task < 1
@@ -115,11 +115,7 @@ class RayExecutor:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ParameterError("max_retries", max_retries, "a whole number >= 0")
         self.max_retries = max_retries
-        try:
-            import ray  # imported here only: the local executor must not need it
-        except ImportError:
-            raise ParameterError("executor", "ray", "local (ray is not installed; pip install .[cluster])") from None
-        self._ray = ray
+        self._ray = require_ray()
 
     def check(self, study: Study) -> None:
         """Refuse a device or precision the reserved GPUs contradict, and relative local paths the
@@ -160,13 +156,7 @@ class RayExecutor:
         ray = self._ray
         # the store path is not in any run key, so it can be made absolute for the workers
         study = dataclasses.replace(study, store=os.path.abspath(study.store))
-        connected_here = not ray.is_initialized()
-        if connected_here:
-            _check_reachable(self.address)
-            try:
-                ray.init(address=self.address)
-            except ConnectionError as error:
-                raise ClusterError(f"no Ray cluster at address={self.address!r}: {error}") from None
+        connected_here = connect(ray, self.address)
         try:
             remote = ray.remote(
                 num_cpus=self.cpus_per_task or study.threads,
@@ -211,6 +201,36 @@ def make_executor(
     return RayExecutor(address, 0.0 if gpus_per_task is None else gpus_per_task, cpus_per_task)
 
 
+def require_ray():
+    """The ``ray`` module, imported only here: the local executor and pool must not need it.
+
+    Raises:
+        ParameterError: ray is not installed (``pip install .[cluster]``).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ParameterError("executor", "ray", "local (ray is not installed; pip install .[cluster])") from None
+    return ray
+
+
+def connect(ray, address: str | None) -> bool:
+    """Connect this process to the Ray cluster at ``address`` unless it is connected already;
+    True when it connected here (and so should ``ray.shutdown()`` afterwards).
+
+    Raises:
+        ClusterError: nothing answers at ``address``.
+    """
+    if ray.is_initialized():
+        return False
+    _check_reachable(address)
+    try:
+        ray.init(address=address)
+    except ConnectionError as error:
+        raise ClusterError(f"no Ray cluster at address={address!r}: {error}") from None
+    return True
+
+
 def _train_seed_task(task: SeedTask, study: Study, seed: int) -> int:
     """One Ray task: ``task`` trains seed ``seed`` of ``study`` into its store; returns the seed."""
     try:
@@ -249,7 +269,8 @@ def _check_reachable(address: str | None) -> None:
         ) from None
 
 
-def _checked_address(address: str | None) -> str | None:
+def checked_address(address: str | None) -> str | None:
+    """``address`` when it is None, ``auto`` or ``HOST:PORT``; else a ParameterError."""
     if address is None or address == "auto":
         return address
     host, _, port = str(address).rpartition(":")

@@ -13,6 +13,11 @@ claims (``ResultsStore.try_claim``): it never waits on an item another process h
 there is other work. Each worker prepares a study's data once. With W = 1 the work runs in
 this process.
 
+A run or evaluation that raises is tried again, up to ``attempts`` times in all (each failed
+attempt is recorded in the store, ``failures/``), and then left: the grid carries on without
+it and without what needs it, and the returned ``TrainingReport`` lists what failed and why.
+``pie_utils.cluster`` runs the same worker loop (``work_through``) as Ray tasks.
+
 A run's numbers do not depend on which worker trains it: the BiLSTM's arithmetic is the same
 at any thread count, and an arch whose arithmetic is not (``THREAD_DEPENDENT_ARCHS``, whose
 keys hold the thread count) trains with its study's own ``threads``.
@@ -27,6 +32,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 from tqdm import tqdm  # plain text bars: notebooks run without ipywidgets
@@ -41,12 +47,14 @@ from pie_utils.store import EVALUATIONS, RUNS, ResultsStore
 from pie_utils.training import PopulationTrainer
 
 DEFAULT_THREADS = 1  # measured on 2 cores: 2 workers x 1 thread beat 1 x 2 (benchmarks/README.md)
+DEFAULT_ATTEMPTS = 2  # one retry: enough for a transient fault, cheap for a deterministic one
 IDLE_WAIT_S = 0.5  # a worker with nothing claimable looks again after this long
 _stop = None  # set in each worker: an Event the parent sets when a worker has failed
 
 
 class PoolError(RuntimeError):
-    """A worker failed; its error and traceback are in the message. Finished runs stay stored."""
+    """A worker process itself failed (outside any run); its traceback is in the message.
+    Finished runs stay stored."""
 
 
 @dataclass(frozen=True)
@@ -106,48 +114,102 @@ def work_items(studies: Sequence[Study]) -> list[WorkItem]:
     return ordered + evaluations
 
 
-def train_studies(
-    studies: Sequence[Study], workers: int | None = None, threads: int = DEFAULT_THREADS, progress: bool = True
-) -> dict[str, int]:
-    """Train every missing run and evaluation of ``studies`` with ``workers`` processes of
-    ``threads`` threads (default: ``default_workers(threads)``). Returns the number of
-    ``runs`` and ``evaluations`` the studies hold, and how many items were stored ``before``
-    and ``after`` the call.
+@dataclass(frozen=True)
+class TrainingReport:
+    """What a training call left: ``runs`` and ``evaluations`` the studies hold, how many items
+    were stored ``before`` and ``after`` it, and the items it gave up on (``failed``: attempts
+    used up; ``blocked``: an input failed), each as a line naming the item and why."""
 
-    Raises:
-        ParameterError: a bad ``workers`` or ``threads``, before any work.
-        PoolError: a worker failed (the others stop after their current item).
-    """
-    for name, value in (("workers", workers), ("threads", threads)):
+    runs: int
+    evaluations: int
+    before: int
+    after: int
+    failed: tuple[str, ...] = ()
+    blocked: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        """The report's failures, one line each, for a person to read."""
+        return [f"failed: {line}" for line in self.failed] + [f"not attempted: {line}" for line in self.blocked]
+
+
+def check_pool_sizes(**sizes: int | None) -> None:
+    """Refuse a worker, thread or attempt count that is not a whole number >= 1 (None: default)."""
+    for name, value in sizes.items():
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ParameterError(name, value, "a whole number >= 1")
+
+
+def train_studies(
+    studies: Sequence[Study],
+    workers: int | None = None,
+    threads: int = DEFAULT_THREADS,
+    progress: bool = True,
+    attempts: int = DEFAULT_ATTEMPTS,
+) -> TrainingReport:
+    """Train every missing run and evaluation of ``studies`` with ``workers`` processes of
+    ``threads`` threads (default: ``default_workers(threads)``), trying each up to
+    ``attempts`` times.
+
+    Raises:
+        ParameterError: a bad ``workers``, ``threads`` or ``attempts``, before any work.
+        PoolError: a worker process failed outside any run (the others stop after their current item).
+    """
+    check_pool_sizes(workers=workers, threads=threads, attempts=attempts)
     for study in studies:
         check_device(study)
-    items = work_items(studies)
+    items = start_afresh(studies)
     workers = workers or default_workers(threads)
-    counts = {kind: sum(item.kind == kind for item in items) for kind in (RUNS, EVALUATIONS)}
-    counts["before"] = _done_count(studies, items)
-    with tqdm(total=len(items), initial=counts["before"], desc="runs and evaluations", disable=not progress) as bar:
+    before = stored_count(studies, items)
+    with tqdm(total=len(items), initial=before, desc="runs and evaluations", disable=not progress) as bar:
         if workers == 1:
-            _work(studies, items, threads, lambda: bar.update(1))
+            work_through(studies, items, threads, attempts, lambda: bar.update(1))
         else:
-            _run_processes(studies, items, workers, threads, bar)
-    counts["after"] = _done_count(studies, items)
-    return counts
+            _run_processes(studies, items, workers, threads, attempts, bar)
+    return training_report(studies, items, before, attempts)
 
 
-def _run_processes(studies, items, workers, threads, bar) -> None:
+def start_afresh(studies: Sequence[Study]) -> list[WorkItem]:
+    """The studies' work items, with the failed attempts of earlier training calls forgotten
+    (each call tries every missing item again)."""
+    items = work_items(studies)
+    for item in items:
+        _store(studies[item.study]).clear_failures(item.key, item.kind)
+    return items
+
+
+def training_report(studies: Sequence[Study], items: Sequence[WorkItem], before: int, attempts: int) -> TrainingReport:
+    """The ``TrainingReport`` of ``items`` once the workers have stopped."""
+    _, given_up = _open_items(studies, items, attempts)
+    failed, blocked = [], []
+    for item in items:
+        store = _store(studies[item.study])
+        if (store.root, item.key) not in given_up:
+            continue
+        tried = store.failed_attempts(item.key, item.kind)
+        if len(tried) >= attempts:
+            last = tried[-1]["error"].strip().splitlines()[-1]
+            failed.append(f"{_describe(studies, item)} after {len(tried)} attempts: {last}")
+        else:
+            needs = ", ".join(key[:12] for key in item.needs if (store.root, key) in given_up)
+            blocked.append(f"{_describe(studies, item)}: needs {needs}, which failed")
+    counts = {kind: sum(item.kind == kind for item in items) for kind in (RUNS, EVALUATIONS)}
+    return TrainingReport(
+        counts[RUNS], counts[EVALUATIONS], before, stored_count(studies, items), tuple(failed), tuple(blocked)
+    )
+
+
+def _run_processes(studies, items, workers, threads, attempts, bar) -> None:
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pool state
     stop = context.Event()
     with concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=context, initializer=_set_stop, initargs=(stop,)
     ) as pool:
-        futures = [pool.submit(_work_in_process, studies, items, threads) for _ in range(workers)]
+        futures = [pool.submit(_work_in_process, studies, items, threads, attempts) for _ in range(workers)]
         while not all(future.done() for future in futures):
             concurrent.futures.wait(futures, timeout=2, return_when=concurrent.futures.FIRST_COMPLETED)
             if any(future.done() and future.result() is not None for future in futures):
                 stop.set()
-            bar.update(_done_count(studies, items) - bar.n)
+            bar.update(stored_count(studies, items) - bar.n)
     failures = [future.result() for future in futures if future.result() is not None]
     if failures:
         raise PoolError(f"{len(failures)} of {workers} workers failed; finished runs are stored. First:\n{failures[0]}")
@@ -158,31 +220,56 @@ def _set_stop(event) -> None:
     _stop = event
 
 
-def _work_in_process(studies: Sequence[Study], items: Sequence[WorkItem], threads: int) -> str | None:
-    """A worker process: ``_work``; returns None, or the traceback of its failure (returned,
-    not raised: not every error type survives pickling)."""
+def _work_in_process(studies: Sequence[Study], items: Sequence[WorkItem], threads: int, attempts: int) -> str | None:
+    """A worker process: ``work_through``; returns None, or the traceback of its failure
+    (returned, not raised: not every error type survives pickling)."""
     try:
-        _work(studies, items, threads)
+        work_through(studies, items, threads, attempts)
         return None
     except Exception:
         return traceback.format_exc()
 
 
-def _work(studies: Sequence[Study], items: Sequence[WorkItem], threads: int, on_done=None) -> None:
-    """Take claimable items, earliest first, until every item is stored (or the pool stops)."""
+def work_through(
+    studies: Sequence[Study], items: Sequence[WorkItem], threads: int, attempts: int = DEFAULT_ATTEMPTS, on_done=None
+) -> int:
+    """One worker: take claimable items, earliest first, until every item is stored or given
+    up (or the pool stops); returns how many items this worker took."""
     contexts: dict[int, _StudyContext] = {}
-    remaining = list(items)
+    remaining, taken_here = list(items), 0
     while remaining and not (_stop is not None and _stop.is_set()):
-        remaining = [item for item in remaining if not _stored(studies, item)]
-        taken = next((item for item in remaining if _take(studies, item, contexts, threads)), None)
-        if taken is not None and on_done is not None:
-            on_done()
-        elif taken is None and remaining:
+        remaining, _ = _open_items(studies, items, attempts)  # all items: a chain settles from its first input
+        taken = next((item for item in remaining if _take(studies, item, contexts, threads, attempts)), None)
+        if taken is not None:
+            taken_here += 1
+            if on_done is not None:
+                on_done()
+        elif remaining:
             time.sleep(IDLE_WAIT_S)
+    return taken_here
 
 
-def _take(studies, item: WorkItem, contexts, threads: int) -> bool:
-    """Do ``item`` if its inputs are stored and its claim is free; True when it was done here."""
+def _open_items(studies, items: Sequence[WorkItem], attempts: int) -> tuple[list[WorkItem], set[tuple[Path, str]]]:
+    """The items still to do, and the (store, key) of those given up: attempts used up, or an
+    input given up. ``items`` come inputs first, so one pass settles every chain."""
+    open_items, given_up = [], set()
+    for item in items:
+        store = _store(studies[item.study])
+        if store.run_dir(item.key, item.kind).exists():
+            continue
+        if (
+            any((store.root, key) in given_up for key in item.needs)
+            or len(store.failed_attempts(item.key, item.kind)) >= attempts
+        ):
+            given_up.add((store.root, item.key))
+        else:
+            open_items.append(item)
+    return open_items, given_up
+
+
+def _take(studies, item: WorkItem, contexts, threads: int, attempts: int) -> bool:
+    """Try ``item`` if its inputs are stored and its claim is free; True when it was tried
+    here. A failure is recorded in the store, not raised, so the grid carries on."""
     study = studies[item.study]
     store = _store(study)
     if not all(store.run_dir(key).exists() for key in item.needs):
@@ -191,14 +278,23 @@ def _take(studies, item: WorkItem, contexts, threads: int) -> bool:
     if claim is None:
         return False
     try:
-        context = contexts.get(item.study) or contexts.setdefault(item.study, _StudyContext.build(study))
-        torch.set_num_threads(study.threads if study.arch in THREAD_DEPENDENT_ARCHS else threads)
-        if store.read(item.key, kind=item.kind) is not None:
-            pass  # finished by another process before the claim
-        elif item.kind == EVALUATIONS:
-            score_transfer(study, context.trainer.prepared, store, *_run_of(item), context.transfer)
+        if (
+            store.read(item.key, kind=item.kind) is not None
+            or len(store.failed_attempts(item.key, item.kind)) >= attempts
+        ):
+            return True  # finished, or given up, by another process before the claim
+        try:
+            context = contexts.get(item.study) or contexts.setdefault(item.study, _StudyContext.build(study))
+            torch.set_num_threads(study.threads if study.arch in THREAD_DEPENDENT_ARCHS else threads)
+            if item.kind == EVALUATIONS:
+                score_transfer(study, context.trainer.prepared, store, *_run_of(item), context.transfer)
+            else:
+                context.trainer.train_run(*_run_of(item))
+        except Exception:
+            tried = store.record_failure(item.key, item.kind, traceback.format_exc())
+            store.log("fail", item.key, f"{_describe(studies, item)} attempt {tried} of {attempts}")
         else:
-            context.trainer.train_run(*_run_of(item))
+            store.clear_failures(item.key, item.kind)
     finally:
         claim.release()
     return True
@@ -222,6 +318,12 @@ def _run_of(item: WorkItem) -> tuple[str, float, int]:
     return item.method, item.sparsity, item.seed
 
 
+def _describe(studies, item: WorkItem) -> str:
+    study = studies[item.study]
+    what = "run" if item.kind == RUNS else f"evaluation on {study.transfer}"
+    return f"{study.dataset}/{study.arch} {item.method} {item.sparsity:g} seed {item.seed} ({what} {item.key[:12]})"
+
+
 def _store(study: Study) -> ResultsStore:
     return open_store(study)
 
@@ -231,7 +333,8 @@ def _stored(studies, item: WorkItem) -> bool:
     return _store(studies[item.study]).run_dir(item.key, item.kind).exists()
 
 
-def _done_count(studies, items) -> int:
+def stored_count(studies: Sequence[Study], items: Sequence[WorkItem]) -> int:
+    """How many of ``items`` are stored."""
     return sum(_stored(studies, item) for item in items)
 
 

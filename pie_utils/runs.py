@@ -20,7 +20,7 @@ import pandas as pd
 from pie_utils.config import Study, check_subset_fits
 from pie_utils.data import load_dataset, subset
 from pie_utils.data.types import Split, TextDataset
-from pie_utils.devices import resolve_device
+from pie_utils.devices import device_type
 from pie_utils.models import EncodedSplit, ModelSpec, build_encoder, encode_dataset
 from pie_utils.pruning import DENSE
 from pie_utils.store import ResultsStore, StoredRun, run_key
@@ -86,7 +86,13 @@ def prepare_data(study: Study, encode: bool = True) -> PreparedData:
 def model_spec_for(study: Study, dataset: TextDataset) -> ModelSpec:
     """The ``ModelSpec`` a study asks for, with the dataset's token budget."""
     if study.arch == "bert":
-        return ModelSpec(arch="bert", checkpoint=study.checkpoint, pooling=study.pooling, max_length=dataset.max_length)
+        return ModelSpec(
+            arch="bert",
+            checkpoint=study.checkpoint,
+            checkpoint_revision=study.checkpoint_revision,
+            pooling=study.pooling,
+            max_length=dataset.max_length,
+        )
     return ModelSpec(arch="bilstm", vectors=study.vectors, max_length=dataset.max_length)
 
 
@@ -97,7 +103,7 @@ def run_spec(study: Study, prepared: PreparedData, method: str, sparsity: float,
     ``THREAD_DEPENDENT_ARCHS`` on the CPU, so a CPU run's key holds neither when neither
     changes its arithmetic; the noise stream enters only when it is not the seed's own (0).
     """
-    device = resolve_device(study.device).type
+    device = device_type(study.device)
     execution = {"device": device} if device != "cpu" else {}
     if device == "cpu" and study.arch in THREAD_DEPENDENT_ARCHS:
         execution["threads"] = study.threads

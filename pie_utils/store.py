@@ -11,6 +11,9 @@ Layout under ``root``::
     checkpoints/<key>.pt      dense state (weights but the frozen embedding, Adam) after its last epoch: FT and WR runs
                               branch from it, longer dense runs of the same seed continue it
     locks/<key>.lock          claims: a process trains a run only while holding its lock
+    failures/<kind>/<key>.json
+                              the failed attempts at a record in the current training call (the
+                              pool's report; cleared when the record is stored or training restarts)
     training.log              one line per run started and finished (audit trail)
     tmp/                      runs being written; renamed into runs/ only when complete
     corrupt/                  damaged runs moved aside (and reported) so they are recomputed
@@ -26,7 +29,10 @@ before training it and looks the run up again once it holds the claim, so each r
 once and a waiting process reads the other's result. The operating system releases a claim
 when its holder dies, even by SIGKILL. ``try_claim`` takes a claim only when it is free, so
 a pool of workers can skip runs another process holds. A full disk raises ``StoreWriteError`` naming what was
-being written; nothing half-written is left behind.
+being written; nothing half-written is left behind. Stores trained apart (one per node where
+the shared filesystem's locks are unreliable) are merged by ``pie_utils.merge``: each record is
+read with ``verified_files``, which checks like a read but changes nothing, and written with
+``commit``.
 
 A store with ``manifest.json`` at its root is a published one (``pie_utils.publication`` writes
 it, ``pie_utils.manifest`` reads it): it is read-only, only the records the manifest lists are
@@ -69,6 +75,7 @@ META_DIGEST_FIELD = "meta_sha256"  # sha256 of meta.json's other fields
 ARRAYS_FILE, META_FILE, MODEL_FILE = "arrays.npz", "meta.json", "model.pt"
 GZIP_MAGIC = b"\x1f\x8b"
 RUNS, EVALUATIONS = "runs", "evaluations"  # the two kinds of record, each a folder of <key>/ folders
+DIGEST_FIELDS = {ARRAYS_FILE: "arrays_sha256", MODEL_FILE: "model_sha256"}  # file → the meta field holding its sha256
 
 
 @functools.cache  # read on every run read back; the versions do not change within a process
@@ -128,6 +135,10 @@ class StoreVersionError(RuntimeError):
 
 class CorruptRunWarning(UserWarning):
     """A stored run failed verification; it was moved aside and will be recomputed."""
+
+
+class DamagedRecordError(RuntimeError):
+    """A stored record failed verification (``ResultsStore.verified_files``); the message names the file."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +278,29 @@ class ResultsStore:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    def verified_files(self, key: str, kind: str = RUNS) -> tuple[dict[str, bytes], dict[str, Any]]:
+        """The files of record ``key`` but meta.json (name → bytes: arrays.npz, and model.pt
+        where it kept one) and its meta, checked as ``read`` and ``read_model`` check them.
+
+        ``commit(key, files, meta, kind)`` writes the same record into another store (meta.json
+        sealed again to the same digest). Unlike ``read`` it changes nothing: no version check,
+        and a damaged record stays where it is.
+
+        Raises:
+            DamagedRecordError: a file is missing, unreadable or does not match its sha256 (named).
+        """
+        folder = self.run_dir(key, kind)
+        try:
+            meta = self._read_verified(key, folder).meta
+            files = {
+                name: _verified_bytes(folder / name, meta[field])
+                for name, field in DIGEST_FIELDS.items()
+                if field in meta
+            }
+        except _Damaged as damage:
+            raise DamagedRecordError(str(damage)) from None
+        return files, meta
+
     def read_model(self, key: str) -> dict[str, Any] | None:
         """The ``state_dict`` kept with run ``key``, or None when the run kept no model.
 
@@ -326,18 +360,50 @@ class ResultsStore:
         One short ``O_APPEND`` write per line, so concurrent writers do not interleave within
         a line. It is an audit trail (what trained, when, where), never read to decide anything.
         """
-        self._refuse_writes(f"the training log line {event} {key}")
+        self.append_log(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {os.getpid()} {event} {key} {description}\n")
+
+    def append_log(self, lines: str) -> None:
+        """Append ``lines`` (whole lines, each ending in a newline) to ``<root>/training.log`` in
+        one ``O_APPEND`` write: ``log`` writes its line so, and a merge the lines of other stores' logs."""
+        self._refuse_writes(f"the training log lines {lines.strip()[:80]!r}")
         self.root.mkdir(parents=True, exist_ok=True)
-        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {os.getpid()} {event} {key} {description}\n"
         try:
             descriptor = os.open(self.root / "training.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                os.write(descriptor, line.encode())
+                os.write(descriptor, lines.encode())
             finally:
                 os.close(descriptor)
         except OSError as error:
             _raise_if_no_space(error, f"the training log {self.root / 'training.log'}")
             raise
+
+    # ---- failed attempts -------------------------------------------------------------------
+
+    def failure_path(self, key: str, kind: str = RUNS) -> Path:
+        return self.root / "failures" / kind / f"{key}.json"
+
+    def failed_attempts(self, key: str, kind: str = RUNS) -> list[dict[str, Any]]:
+        """The recorded failed attempts at record ``key``, oldest first (``[]`` when none)."""
+        path = self.failure_path(key, kind)
+        return json.loads(path.read_text()) if path.exists() else []
+
+    def record_failure(self, key: str, kind: str, error: str) -> int:
+        """Add one failed attempt (``error``: its traceback) at record ``key``; returns how many
+        are recorded. Called under the record's claim, so attempts are never lost to a race."""
+        self._refuse_writes(f"the failure of {key}")
+        attempts = self.failed_attempts(key, kind) + [
+            {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": platform.node(), "pid": os.getpid(), "error": error}
+        ]
+        path = self.failure_path(key, kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{uuid.uuid4().hex}.tmp")
+        temporary.write_text(json.dumps(attempts, indent=1))
+        os.replace(temporary, path)  # a reader sees the old list or the new one
+        return len(attempts)
+
+    def clear_failures(self, key: str, kind: str = RUNS) -> None:
+        """Forget the failed attempts at ``key`` (it is stored now, or training starts afresh)."""
+        self.failure_path(key, kind).unlink(missing_ok=True)
 
     # ---- checkpoints -----------------------------------------------------------------------
 
@@ -434,6 +500,17 @@ def _raise_if_no_space(error: Exception, what: str) -> None:
             ) from error
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
+
+
+def _verified_bytes(path: Path, sha256: str) -> bytes:
+    """The bytes of ``path``, or ``_Damaged`` naming it when unreadable or not of ``sha256``."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise _Damaged(f"{path}: unreadable ({error})") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise _Damaged(f"{path}: sha256 does not match meta.json")
+    return data
 
 
 def _widened(array: np.ndarray) -> np.ndarray:

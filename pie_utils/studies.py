@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pie_utils.config import Study, profile_parameters, profiles, validate_analysis, validate_study
+from pie_utils.config import Study, overlay, profile_parameters, profiles, validate_analysis, validate_study
 from pie_utils.errors import ParameterError
 from pie_utils.evaluation import TransferEncoding, evaluate_transfer, load_model, transfer_encoding
 from pie_utils.influence_truth import check_points
@@ -85,13 +85,14 @@ def with_studies(profile: str, *names: str) -> list[str]:
 
 
 def load_study(profile: str, name: str = MAIN_STUDY, **overrides: Any) -> Study:
-    """The validated ``Study`` called ``name`` in ``profile``, with ``overrides`` applied.
+    """The validated ``Study`` called ``name`` in ``profile``, with ``overrides`` applied
+    (``config.overlay``: another dataset or checkpoint drops the profile's revision of it).
 
     A relative ``store`` resolves against ``project_root()``.
     """
     if name not in study_names(profile):
         raise ParameterError("study", name, study_names(profile))
-    study = validate_study({**profile_parameters(profile, name), **overrides})
+    study = validate_study(overlay(profile_parameters(profile, name), overrides))
     store = Path(study.store)
     return study if store.is_absolute() else replace(study, store=str(project_root() / store))
 

@@ -43,7 +43,10 @@ LAYERS = (
             "pie_utils.plots",
         },
     ),
-    ("training", {"pie_utils.executors", "pie_utils.training", "pie_utils.pool"}),
+    (
+        "training",
+        {"pie_utils.executors", "pie_utils.training", "pie_utils.pool", "pie_utils.cluster", "pie_utils.stacking"},
+    ),
     (
         "studies and the command line",
         {
@@ -52,7 +55,9 @@ LAYERS = (
             "pie_utils.provenance",
             "pie_utils.scales",
             "pie_utils.publication",
+            "pie_utils.merge",
             "pie_utils.verification",
+            "pie_utils.prefetch",
             "pie_utils.cli",
             "pie_utils.__main__",
         },

@@ -1,12 +1,13 @@
-"""The local pool: worker processes share a store, each run is trained exactly once, and the
-notebooks' no-train mode reads what the pool stored."""
+"""The local pool: worker processes share a store, each run is trained exactly once, a run that
+fails is retried, recorded and left while the grid carries on, and the notebooks' no-train mode
+reads what the pool stored."""
 
 from collections import Counter
 
 import pytest
 
 from pie_utils.errors import ParameterError
-from pie_utils.pool import train_studies, work_items
+from pie_utils.pool import TrainingReport, train_studies, work_items
 from pie_utils.pruning import DENSE
 from pie_utils.store import EVALUATIONS, RUNS, ResultsStore
 from pie_utils.studies import NO_TRAIN_ENV, MissingRunsError, load_study, train
@@ -46,8 +47,8 @@ def test_the_work_list_holds_each_key_once_dense_first_longer_dense_after_shorte
 
 def test_two_workers_train_every_run_once_and_a_second_call_trains_nothing(tmp_path):
     studies = small_studies(tmp_path)
-    counts = train_studies(studies, workers=2, threads=1, progress=False)
-    assert counts == {"runs": 12, "evaluations": 6, "before": 0, "after": 18}
+    report = train_studies(studies, workers=2, threads=1, progress=False)
+    assert report == TrainingReport(runs=12, evaluations=6, before=0, after=18)
     started = started_keys(tmp_path)
     runs = {item.key for item in work_items(studies) if item.kind == RUNS}
     assert set(started) == runs and set(started.values()) == {1}
@@ -59,7 +60,7 @@ def test_two_workers_train_every_run_once_and_a_second_call_trains_nothing(tmp_p
     assert all("continued_from" in run.meta for run in long)
 
     again = train_studies(studies, workers=2, threads=1, progress=False)
-    assert again == {**counts, "before": 18}
+    assert again == TrainingReport(runs=12, evaluations=6, before=18, after=18)
     assert started_keys(tmp_path) == started
 
 
@@ -75,7 +76,32 @@ def test_the_no_train_mode_names_missing_runs_and_reads_stored_ones(tmp_path, mo
     assert trained.table["stored"].all() and (tmp_path / "training.log").read_text() == before
 
 
-@pytest.mark.parametrize("name, value", [("workers", 0), ("threads", 1.5), ("workers", True)])
+def test_a_failing_run_is_tried_twice_recorded_and_the_grid_carries_on_without_what_needs_it(tmp_path):
+    # a learning rate of 1e30 makes the loss non-finite at once: a real failure of a real run
+    sound = load_study("ci", "run", store=str(tmp_path), methods=["MP-AI"], sparsities=[0.5], seeds=1, epochs=1)
+    diverging = load_study(
+        "ci", "run", store=str(tmp_path), methods=["IMP-FT"], sparsities=[0.5], seeds=1, epochs=1, learning_rate=1e30
+    )
+    report = train_studies([diverging, sound], workers=1, progress=False)
+    failed_dense, blocked_pruned, *_ = work_items([diverging])
+    assert (report.runs, report.before, report.after) == (4, 0, 2)  # the sound study's dense and MP-AI runs
+    assert len(report.failed) == 1 and failed_dense.key[:12] in report.failed[0]
+    assert "after 2 attempts" in report.failed[0] and "NonFiniteLossError" in report.failed[0]
+    assert report.blocked == (
+        f"rotten-tomatoes/bilstm IMP-FT 0.5 seed 0 (run {blocked_pruned.key[:12]}): needs {failed_dense.key[:12]}, which failed",
+    )
+    store = ResultsStore(tmp_path)
+    assert len(store.failed_attempts(failed_dense.key)) == 2 and store.read(failed_dense.key) is None
+    log = [line.split() for line in (tmp_path / "training.log").read_text().splitlines()]
+    assert [line[2] for line in log if line[3] == failed_dense.key] == ["start", "fail", "start", "fail"]
+    assert blocked_pruned.key not in {line[3] for line in log}  # never started: its input failed
+
+    # a later call tries it afresh (two more attempts), not from the attempts already used
+    again = train_studies([diverging], workers=1, progress=False)
+    assert len(again.failed) == 1 and len(store.failed_attempts(failed_dense.key)) == 2
+
+
+@pytest.mark.parametrize("name, value", [("workers", 0), ("threads", 1.5), ("workers", True), ("attempts", 0)])
 def test_bad_pool_sizes_are_refused_before_any_work(tmp_path, name, value):
     with pytest.raises(ParameterError, match=name):
         train_studies(small_studies(tmp_path), progress=False, **{name: value})

@@ -116,23 +116,32 @@ def _is_data_file(path: Path) -> bool:
     )
 
 
+def hub_files(spec: DatasetSpec, path: str | None) -> tuple[str, list[str]] | None:
+    """``(repository, file patterns)`` to download for ``spec`` read from ``path``; None when
+    ``path`` is a local folder."""
+    if path is not None and not str(path).startswith(HF_PREFIX):
+        return None
+    if path is None:
+        if spec.hub_repo is None:
+            raise ParameterError(
+                "path",
+                None,
+                f"for {spec.name!r} no hub repository is confirmed: a local folder "
+                f"holding the data, or '{HF_PREFIX}<owner>/<repo>'",
+            )
+        return spec.hub_repo, _ALLOW_PATTERNS[spec.name]
+    repo = str(path)[len(HF_PREFIX) :].strip("/")
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+        raise ParameterError("path", path, f"'{HF_PREFIX}<owner>/<repo>'")
+    return repo, _USER_REPO_PATTERNS
+
+
 def resolve_source(spec: DatasetSpec, path: str | None, revision: str | None) -> tuple[Path, str]:
     """The folder to read and a one-line description of where it came from."""
     name = spec.name
-    if path is None or str(path).startswith(HF_PREFIX):
-        if path is None:
-            if spec.hub_repo is None:
-                raise ParameterError(
-                    "path",
-                    None,
-                    f"for {name!r} no hub repository is confirmed: a local folder "
-                    f"holding the data, or '{HF_PREFIX}<owner>/<repo>'",
-                )
-            repo, patterns = spec.hub_repo, _ALLOW_PATTERNS[name]
-        else:
-            repo, patterns = str(path)[len(HF_PREFIX) :].strip("/"), _USER_REPO_PATTERNS
-            if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
-                raise ParameterError("path", path, f"'{HF_PREFIX}<owner>/<repo>'")
+    remote = hub_files(spec, path)
+    if remote is not None:
+        repo, patterns = remote
         return download(repo, revision or DEFAULT_REVISION, patterns)
     if revision is not None:
         raise ParameterError("revision", revision, "None when path is a local folder")
@@ -146,26 +155,36 @@ def resolve_source(spec: DatasetSpec, path: str | None, revision: str | None) ->
     return folder, f"local folder {folder.name}"
 
 
-def download(repo: str, revision: str, patterns: list[str]) -> tuple[Path, str]:
-    """Download the files of dataset repository ``repo`` matching ``patterns``."""
+def download(
+    repo: str, revision: str, patterns: list[str], repo_type: str = "dataset", local_only: bool = False
+) -> tuple[Path, str]:
+    """Download the files of hub repository ``repo`` matching ``patterns`` into
+    ``cache_dir()/hub``; ``local_only``: only find them there (``AssetError`` when absent)."""
+    url = f"huggingface.co/{'datasets/' if repo_type == 'dataset' else ''}{repo}"
+    local_copy = "path= a local folder laid out like it" if repo_type == "dataset" else "a local checkpoint directory"
     try:
         from huggingface_hub import snapshot_download
 
         folder = Path(
             snapshot_download(
-                repo, repo_type="dataset", revision=revision, cache_dir=cache_dir() / "hub", allow_patterns=patterns
+                repo,
+                repo_type=repo_type,
+                revision=revision,
+                cache_dir=cache_dir() / "hub",
+                allow_patterns=patterns,
+                local_files_only=local_only,
             )
         )
     except Exception as error:  # offline, unknown repo or revision, ...
         raise AssetError(
-            f"could not download huggingface.co/datasets/{repo} at revision {revision!r}: "
-            f"{type(error).__name__}: {error}. Without a hub connection pass path= a local "
-            f"folder laid out like that repository"
+            f"could not {'find' if local_only else 'download'} {url} at revision {revision!r}: "
+            f"{type(error).__name__}: {error}. Without a hub connection, fetch it first where one is "
+            f"reachable (python -m pie_utils prefetch) or pass {local_copy}"
         ) from error
     if not any(p.is_file() for p in folder.rglob("*")):
-        raise AssetError(f"huggingface.co/datasets/{repo} at {revision!r} has no file matching {patterns}")
+        raise AssetError(f"{url} at {revision!r} has no file matching {patterns}")
     commit = folder.name if re.fullmatch(r"[0-9a-f]{40}", folder.name) else "unknown"
-    return folder, f"huggingface.co/datasets/{repo} revision {revision} (commit {commit})"
+    return folder, f"{url} revision {revision} (commit {commit})"
 
 
 # ---------------------------------------------------------------------------------------------

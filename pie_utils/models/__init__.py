@@ -78,7 +78,7 @@ def build_encoder(spec: ModelSpec, dataset: TextDataset, extra_texts: Iterable[s
         raise ParameterError("spec", type(spec).__name__, "a ModelSpec")
     max_length = spec.resolved_max_length(dataset.max_length)
     if spec.arch == "bert":
-        return BertEncoder.from_checkpoint(spec.checkpoint, max_length)
+        return BertEncoder.from_checkpoint(spec.checkpoint, max_length, spec.checkpoint_revision)
     return BiLSTMEncoder.from_dataset(dataset, spec.vectors, max_length, extra_texts)
 
 
@@ -103,13 +103,15 @@ def build_model(spec: ModelSpec, num_labels: int, seed: int, encoder: TextEncode
     if spec.arch == "bert":
         if encoder is not None and not isinstance(encoder, BertEncoder):
             raise ParameterError("encoder", type(encoder).__name__, "a BertEncoder (from build_encoder) or None")
-        if encoder is not None and encoder.checkpoint != spec.checkpoint:
-            raise ParameterError("encoder", encoder.checkpoint, f"an encoder of checkpoint {spec.checkpoint}")
+        wanted = (spec.checkpoint, spec.checkpoint_revision)
+        if encoder is not None and (encoder.checkpoint, encoder.revision) != wanted:
+            given = f"{encoder.checkpoint}@{encoder.revision}"
+            raise ParameterError("encoder", given, f"an encoder of checkpoint {wanted[0]}@{wanted[1]}")
         if encoder is None:
-            encoder = BertEncoder.from_checkpoint(spec.checkpoint, spec.max_length or 2)
+            encoder = BertEncoder.from_checkpoint(spec.checkpoint, spec.max_length or 2, spec.checkpoint_revision)
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(seed)
-            bert = load_pretrained_bert(spec.checkpoint, spec.pooling)
+            bert = load_pretrained_bert(spec.checkpoint, spec.pooling, spec.checkpoint_revision)
             torch.default_generator.manual_seed(seed)  # the head depends on the seed only
             return BertClassifier(bert, num_labels, spec.pooling, encoder.sep_token_id)
     if not isinstance(encoder, BiLSTMEncoder):

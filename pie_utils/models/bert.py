@@ -29,6 +29,35 @@ def resolve_checkpoint(checkpoint: str) -> tuple[str, bool]:
     return checkpoint, False
 
 
+# what a BERT checkpoint needs from a hub repository (the tokenizer's files and the weights);
+# python -m pie_utils prefetch downloads these, from_pretrained reads them
+CHECKPOINT_FILES = [
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+]
+
+
+def pretrained_source(checkpoint: str, revision: str | None = None) -> tuple[str, dict]:
+    """``(location, keyword arguments)`` for ``from_pretrained`` of a model or its tokenizer.
+
+    Local checkpoints (the embedded MiniLM, a directory) are read offline and take no revision.
+    A hub id is read at ``revision`` (None: ``main``) from ``cache_dir()/hub``, the cache
+    every hub download of this project shares (``PIE_UTILS_CACHE`` moves it).
+    """
+    location, local = resolve_checkpoint(checkpoint)
+    if local:
+        if revision is not None:
+            raise ParameterError("checkpoint_revision", revision, f"None for the local checkpoint {checkpoint}")
+        return location, {"local_files_only": True}
+    from pie_utils.assets import cache_dir
+
+    return location, {"revision": revision or "main", "cache_dir": str(cache_dir() / "hub")}
+
+
 @contextlib.contextmanager
 def _quiet_transformers():
     """Silence transformers' load report and progress bars (e.g. the unused pooler weights of
@@ -47,21 +76,22 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-def load_pretrained_bert(checkpoint: str, pooling: str) -> nn.Module:
+def load_pretrained_bert(checkpoint: str, pooling: str, revision: str | None = None) -> nn.Module:
     """The pretrained encoder (``AutoModel``, float32, SDPA attention), with its pooler only
-    when ``pooling == "cls-pooler"``. Offline for the embedded checkpoint and directories."""
+    when ``pooling == "cls-pooler"``. Offline for the embedded checkpoint and directories; a
+    hub id at ``revision`` (see ``pretrained_source``)."""
     if pooling not in POOLINGS:
         raise ParameterError("pooling", pooling, POOLINGS)
     from transformers import AutoModel
 
-    location, local = resolve_checkpoint(checkpoint)
+    location, source = pretrained_source(checkpoint, revision)
     with _quiet_transformers():
         return AutoModel.from_pretrained(
             location,
             add_pooling_layer=pooling == "cls-pooler",
             attn_implementation="sdpa",
             dtype=torch.float32,
-            local_files_only=local,
+            **source,
         )
 
 

@@ -69,11 +69,12 @@ class BertEncoder:
     tokens) and ``max_length``.
     """
 
-    def __init__(self, tokenizer, max_length: int, checkpoint: str):
+    def __init__(self, tokenizer, max_length: int, checkpoint: str, revision: str | None = None):
         if not getattr(tokenizer, "is_fast", False):
             raise ParameterError("checkpoint", checkpoint, "a checkpoint with a fast (tokenizer.json) tokenizer")
         self.tokenizer = tokenizer
         self.checkpoint = checkpoint
+        self.revision = revision
         self.max_length = int(max_length)
         self.pad_id = int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else 0
         self.sep_token_id = tokenizer.sep_token_id
@@ -82,18 +83,19 @@ class BertEncoder:
         self.fingerprint = digest.hexdigest()
 
     @classmethod
-    def from_checkpoint(cls, checkpoint: str, max_length: int) -> BertEncoder:
-        """Load the tokenizer of ``checkpoint`` (``embedded-minilm``, a directory or a hub id)."""
+    def from_checkpoint(cls, checkpoint: str, max_length: int, revision: str | None = None) -> BertEncoder:
+        """Load the tokenizer of ``checkpoint`` (``embedded-minilm``, a directory or a hub id at
+        ``revision``)."""
         from transformers import AutoTokenizer
 
-        from pie_utils.models.bert import resolve_checkpoint
+        from pie_utils.models.bert import pretrained_source
 
-        location, local = resolve_checkpoint(checkpoint)
-        tokenizer = AutoTokenizer.from_pretrained(location, use_fast=True, local_files_only=local)
+        location, source = pretrained_source(checkpoint, revision)
+        tokenizer = AutoTokenizer.from_pretrained(location, use_fast=True, **source)
         limit = getattr(tokenizer, "model_max_length", None)
         if isinstance(limit, int) and limit < 10**6 and max_length > limit:
             raise ParameterError("max_length", max_length, f"an int <= {limit} for checkpoint {checkpoint}")
-        return cls(tokenizer, max_length, checkpoint)
+        return cls(tokenizer, max_length, checkpoint, revision)
 
     def encode(self, split: Split, max_length: int | None = None) -> EncodedSplit:
         """Word-piece ids with special tokens, truncated to ``max_length`` (no padding)."""

