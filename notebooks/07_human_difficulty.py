@@ -50,8 +50,10 @@ n_resamples: Optional[int] = None  # bootstrap resamples of the proxy correlatio
 
 # %% tags=["hide-input"]
 from pie_utils.chapter_inputs import chapter_inputs
+from pie_utils.human import RATED_DATASETS
 
-populations = chapter_inputs(globals(), claims=["human_disagreement"])  # first: refuses a parameter the cell lacks
+# first: refuses a parameter the cell lacks, and a dataset no one rated
+populations = chapter_inputs(globals(), claims=["human_disagreement"], datasets=RATED_DATASETS)
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt

@@ -31,7 +31,7 @@ from pie_utils.claims import claim
 from pie_utils.config import profile_parameters
 from pie_utils.controls import Controls, load_controls
 from pie_utils.data import dataset_or_file
-from pie_utils.errors import ParameterError
+from pie_utils.errors import NotApplicableError, ParameterError
 from pie_utils.provenance import store_statement
 from pie_utils.studies import (
     CONTROL_STUDIES,
@@ -128,7 +128,10 @@ class ChapterInputs:
 
 
 def chapter_inputs(
-    namespace: Mapping[str, Any], claims: Sequence[str] = (), default_study: str = MAIN_STUDY
+    namespace: Mapping[str, Any],
+    claims: Sequence[str] = (),
+    default_study: str = MAIN_STUDY,
+    datasets: Mapping[str, str] | None = None,
 ) -> ChapterInputs:
     """Check a chapter's parameters (its ``globals()``, before the chapter binds anything else)
     and return its choice of populations.
@@ -136,7 +139,8 @@ def chapter_inputs(
     ``claims``: the register's claims the chapter judges; the main population's grid must keep
     the primary cell (method and sparsity) of each that has one. Every value is validated by the study's gate, and the main study and
     its controls are loaded (not trained), so a bad value fails here, naming the parameter and
-    what is allowed.
+    what is allowed. ``datasets``: the only datasets the chapter can analyse, each with why
+    (None: any); another raises ``NotApplicableError`` saying so.
     """
     refuse_unknown(namespace)
     profile = namespace.get("profile", "default")
@@ -153,6 +157,12 @@ def chapter_inputs(
     grid = {key: namespace[key] for key in GRID_PARAMETERS if namespace.get(key) is not None}
     inputs = ChapterInputs(profile, study, data, grid, default_study)
     main = load_study(profile, study, **data, **grid)
+    if datasets is not None and main.dataset not in datasets:
+        reasons = "; ".join(f"{name}: {why}" for name, why in datasets.items())
+        raise NotApplicableError(
+            f"this chapter analyses {', '.join(datasets)} only ({reasons}); study {study!r} of profile "
+            f"{profile!r} reads {main.dataset}, so the chapter is skipped"
+        )
     # a claim with a primary sparsity is judged in the main population; the others in studies of their own
     needs = [(claim(name).primary_method, claim(name).primary_sparsity) for name in claims]
     for method, sparsity in needs:

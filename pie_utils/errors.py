@@ -26,3 +26,8 @@ class ParameterError(ValueError):
 
 class DataFileError(ValueError):
     """A local data file cannot be used; the message names the file and the row or column."""
+
+
+class NotApplicableError(ValueError):
+    """A chapter cannot analyse the data it was given (e.g. human ratings exist only for
+    Rotten Tomatoes snippets); the message says why. The book shows it in place of the chapter."""

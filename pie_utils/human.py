@@ -59,6 +59,10 @@ _TAG = re.compile(r"<[^<>]{1,20}>")  # <i>, </b>, <br />: markup, not words
 _WORD = re.compile(r"[a-z0-9]+")
 
 
+# the datasets whose texts the ratings are of, each with why: chapter 7 analyses no other
+RATED_DATASETS = {"rotten-tomatoes": "Hutto and Gilbert's human ratings are of its snippets"}
+
+
 # --- reading -----------------------------------------------------------------------------------
 
 

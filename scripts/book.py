@@ -56,6 +56,7 @@ import papermill
 import yaml
 
 from pie_utils.config import profiles
+from pie_utils.errors import NotApplicableError
 from pie_utils.manifest import load_manifest
 from pie_utils.publication import profile_records
 from pie_utils.scales import DEFAULT_SCALE, RECORD_ENV, SHIPPED
@@ -280,8 +281,15 @@ def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, fo
             print(f"  {seconds:.0f} s", flush=True)
         except Exception as error:  # a failing chapter is reported at the end; the others still run
             seconds = time.perf_counter() - started
+            if getattr(error, "ename", "") == NotApplicableError.__name__:
+                write_stub_page(name, destination, NOT_APPLICABLE, failure_text(error))
+                record[name] = {"fingerprint": stamp, "ok": True, "seconds": seconds, "not_applicable": True}
+                print(f"  not applicable: {failure_text(error)}", flush=True)
+                timings[name] = seconds
+                record_path.write_text(json.dumps(record, indent=2) + "\n")
+                continue
             if published is not None and getattr(error, "ename", "") == MissingRunsError.__name__:
-                write_unpublished_page(name, destination, failure_text(error))
+                write_stub_page(name, destination, UNPUBLISHED, failure_text(error))
                 unpublished.append(name)
                 record[name] = {"fingerprint": stamp, "ok": False, "seconds": seconds, "unpublished": True}
                 print(f"  not published yet: {failure_text(error)}", flush=True)
@@ -335,17 +343,24 @@ def unpublished_summary(profile: str, manifest) -> str:
     )
 
 
-def write_unpublished_page(name: str, destination: Path, reason: str) -> None:
-    """Replace a chapter's page by its title and why it gives no verdict yet (runs it needs are
-    not in the published store)."""
+UNPUBLISHED = (
+    "**Not published yet: no verdict.** The published store lacks runs this chapter reads, so it gives no verdict "
+    "rather than one from part of its populations.\n\n`{reason}`\n\nThe training goes on; "
+    "`results/published/PROGRESS.md` says how far it is, and `make book PROFILE=default` builds this chapter "
+    "at laptop scale."
+)
+NOT_APPLICABLE = (
+    "**Not applicable to this profile: no verdict.** This chapter cannot analyse the data its study reads, "
+    "so it was skipped rather than run on data it was not made for.\n\n`{reason}`"
+)
+
+
+def write_stub_page(name: str, destination: Path, template: str, reason: str) -> None:
+    """Replace a chapter's page by its title and why it gives no verdict (``template``:
+    ``UNPUBLISHED`` or ``NOT_APPLICABLE``, filled with ``reason``)."""
     notebook = jupytext.read(NOTEBOOKS / f"{name}.py")
     title = next(c.source.splitlines()[0] for c in notebook.cells if c.cell_type == "markdown")
-    body = (
-        f"{title}\n\n**Not published yet: no verdict.** The published store lacks runs this chapter reads, so it "
-        f"gives no verdict rather than one from part of its populations.\n\n`{reason}`\n\nThe training goes on; "
-        "`results/published/PROGRESS.md` says how far it is, and `make book PROFILE=default` builds this chapter "
-        "at laptop scale."
-    )
+    body = f"{title}\n\n{template.format(reason=reason)}"
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(body)]), destination)
 
 

@@ -17,7 +17,8 @@ import pytest
 from pie_utils.chapter_inputs import READ_PARAMETERS, chapter_inputs, refuse_unknown
 from pie_utils.config import profile_parameters
 from pie_utils.data import load_dataset
-from pie_utils.errors import ParameterError
+from pie_utils.errors import NotApplicableError, ParameterError
+from pie_utils.human import RATED_DATASETS
 from pie_utils.studies import ROOT_ENV, load_study
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -51,6 +52,15 @@ def test_no_override_reads_the_profiles_own_studies():
     assert inputs.changed == {} and inputs.data == {} and inputs.grid == {}
     assert load_study("ci", inputs.study, **inputs.data, **inputs.grid) == load_study("ci")
     assert inputs._control("seed_noise") == {}
+
+
+def test_a_chapter_given_a_dataset_it_cannot_analyse_says_so_before_loading_anything_else():
+    # chapter 7's human ratings are of Rotten Tomatoes snippets: Reuters R8 has none to match
+    with pytest.raises(
+        NotApplicableError, match="analyses rotten-tomatoes only .*reads reuters-r8, so the chapter is skipped"
+    ):
+        chapter_inputs(_namespace(dataset="reuters-r8"), claims=["human_disagreement"], datasets=RATED_DATASETS)
+    assert chapter_inputs(_namespace(), claims=["human_disagreement"], datasets=RATED_DATASETS).study == "run"
 
 
 @pytest.mark.parametrize(
