@@ -27,6 +27,7 @@ LAYERS = (
     (
         "analyses",
         {
+            "pie_utils.budget",
             "pie_utils.claims",
             "pie_utils.effects",
             "pie_utils.pies",
