@@ -75,34 +75,26 @@ from pie_utils.chapter_inputs import chapter_inputs
 populations = chapter_inputs(globals(), claims=[])  # first: refuses a parameter the cell lacks
 
 # %%
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
-from scipy.stats import rankdata, spearmanr
-from sklearn.preprocessing import StandardScaler
+from scipy.stats import rankdata
 
 from pie_utils import plots
-from pie_utils.claims import claim, describe
-from pie_utils.effects import bootstrap_cells
-from pie_utils.influence import el2n_scores, per_example_loss
-from pie_utils.influence_truth import (
-    fit_logistic,
-    gradient_norm,
-    head_features,
-    head_loss,
-    leave_one_out,
-    tracin_scores,
+from pie_utils.chapters.influence_truth import (
+    group_retraining,
+    leave_one_out_targets,
+    proxy_scores,
+    proxy_table,
+    spearman,
+    stand_in,
 )
-from pie_utils.paired import paired_inference
-from pie_utils.pies import find_pies
-from pie_utils.pruning import DENSE
+from pie_utils.claims import claim, describe
+from pie_utils.influence_truth import gradient_norm
 from pie_utils.scales import beside_default
-from pie_utils.stats import bootstrap
-from pie_utils.studies import analysis_parameters, leave_group_out
+from pie_utils.studies import analysis_parameters
 
 settings = analysis_parameters(
     profile,
@@ -115,28 +107,14 @@ settings = analysis_parameters(
 truth = claim("el2n_influence")
 plots.use_style()
 main = populations.main()
-labels, gold, n_classes = main.labels("train"), main.labels("test"), main.dataset.num_classes
-half_a, half_b = main.seed_halves()
-# EL2N exactly as chapter 4 takes it: the dense models of half A after `el2n_epoch` epochs
-early = main.logits(DENSE, 0.0, split="train", array=f"train_logits_epoch{settings['el2n_epoch']}")
-el2n = el2n_scores(early[half_a], labels)
-# test PIEs of any (method, sparsity) cell, from every seed: they define a target here, not a selection
-dense = main.predictions(DENSE, 0.0)
-pies = np.zeros(len(gold), dtype=bool)
-for method in main.study.methods:
-    for sparsity in main.study.sparsities:
-        pies |= find_pies(dense, main.predictions(method, sparsity), n_classes)
-# the features come from a dense model of half B, which took no part in EL2N
-feature_seed = main.study.seed_range[half_b[0]]
-model = main.model(DENSE, 0.0, feature_seed)
-raw = {split: head_features(model, main.prepared.encoded[split]) for split in ("train", "validation", "test")}
-scaler = StandardScaler().fit(raw["train"])  # constant (dead ReLU) features stay 0
-features = {split: scaler.transform(values) for split, values in raw.items()}
-assert features["train"].shape == (len(labels), model.head[-2].out_features) and features["test"].shape[0] == len(gold)
-assert el2n.shape == labels.shape and pies.any(), "no test PIEs in any cell: the PIE target is undefined"
+labels, gold = main.labels("train"), main.labels("test")
+inputs = stand_in(main, settings["el2n_epoch"])
+features = inputs.features
+assert features["train"].shape[0] == len(labels) and features["test"].shape[0] == len(gold)
 print(
-    f"{len(labels)} training and {len(gold)} test points ({int(pies.sum())} test PIEs in some cell); "
-    f"{features['train'].shape[1]} features from dense seed {feature_seed}; EL2N from seeds {half_a.tolist()}"
+    f"{len(labels)} training and {len(gold)} test points ({int(inputs.pies.sum())} test PIEs in some cell); "
+    f"{features['train'].shape[1]} features from dense seed {inputs.feature_seed}; "
+    f"EL2N from seeds {main.seed_halves()[0].tolist()}"
 )
 
 # %% tags=["remove-input"]
@@ -152,31 +130,20 @@ Markdown(populations.statement())
 # convergence. The points are a seeded random sample of the training split.
 
 # %%
-grid = [1e-3, 1e-2, 1e-1, 1.0, 10.0]
-validation_loss = [
-    head_loss(fit_logistic(features["train"], labels, c), features["validation"], main.labels("validation")).mean()
-    for c in grid
-]
-c = grid[int(np.argmin(validation_loss))]
-fit = fit_logistic(features["train"], labels, c)
-full_gradient = gradient_norm(fit, features["train"], labels)
-points = np.sort(np.random.default_rng(0).choice(len(labels), min(settings["loo_points"], len(labels)), replace=False))
-loo = leave_one_out(fit, features["train"], labels, points, features["test"], gold)
-targets = {
-    "self-influence": loo.self_change,
-    "test influence": loo.test_change.sum(axis=1),
-    "PIE influence": loo.test_change[:, pies].sum(axis=1),
-}
-assert loo.test_change.shape == (len(points), len(gold)) and np.isfinite(loo.test_change).all()
-assert loo.max_gradient_norm < 1e-6, f"a refit stopped at gradient norm {loo.max_gradient_norm:.2g}"
-assert (loo.self_change > -1e-9).all(), "a point's own loss fell without it: a refit did not converge"
+loo = leave_one_out_targets(main, inputs, settings["loo_points"])
+c, points, targets, refits = loo.c, loo.points, loo.targets, loo.loo
+assert refits.test_change.shape == (len(points), len(gold)) and np.isfinite(refits.test_change).all()
+assert refits.max_gradient_norm < 1e-6, f"a refit stopped at gradient norm {refits.max_gradient_norm:.2g}"
+assert (refits.self_change > -1e-9).all(), "a point's own loss fell without it: a refit did not converge"
 print(
-    f"C = {c:g} (validation losses {np.round(validation_loss, 4).tolist()}); training accuracy "
-    f"{(fit.predict(features['train']) == labels).mean():.3f}, test accuracy {(fit.predict(features['test']) == gold).mean():.3f}"
+    f"C = {c:g} (validation losses {np.round(loo.validation_loss, 4).tolist()}); training accuracy "
+    f"{(loo.fit.predict(features['train']) == labels).mean():.3f}, "
+    f"test accuracy {(loo.fit.predict(features['test']) == gold).mean():.3f}"
 )
 print(
-    f"{len(points)} leave-one-out refits in {loo.seconds:.1f} s; gradient norm {full_gradient:.1e} at the full fit, "
-    f"at most {loo.max_gradient_norm:.1e} over all refits"
+    f"{len(points)} leave-one-out refits in {refits.seconds:.1f} s; gradient norm "
+    f"{gradient_norm(loo.fit, features['train'], labels):.1e} at the full fit, "
+    f"at most {refits.max_gradient_norm:.1e} over all refits"
 )
 pd.DataFrame(targets).describe().T[["mean", "std", "min", "50%", "max"]]
 
@@ -190,18 +157,9 @@ pd.DataFrame(targets).describe().T[["mean", "std", "min", "50%", "max"]]
 # test loss, summed like the targets.
 
 # %%
-started = time.perf_counter()
-tracin_self, tracin_test = tracin_scores(features["train"], labels, points, features["test"], gold, c)
-tracin_seconds = time.perf_counter() - started
-proxies = {
-    "EL2N": {target: el2n[points] for target in targets},
-    "TracIn": {
-        "self-influence": tracin_self,
-        "test influence": tracin_test.sum(axis=1),
-        "PIE influence": tracin_test[:, pies].sum(axis=1),
-    },
-}
-assert tracin_test.shape == (len(points), len(gold)) and np.isfinite(tracin_test).all() and (tracin_self >= 0).all()
+proxies, tracin_seconds = proxy_scores(main, inputs, loo)
+assert all(np.isfinite(score).all() for score in proxies["TracIn"].values())
+assert (proxies["TracIn"]["self-influence"] >= 0).all()
 print(f"TracIn over {len(points)} points and {len(gold)} test points in {tracin_seconds:.1f} s")
 
 # %% [markdown]
@@ -220,25 +178,7 @@ Markdown(describe(truth))
 
 
 # %%
-def spearman(proxy, target):
-    return spearmanr(proxy, target).statistic
-
-
-def top_decile_overlap(proxy, target):
-    """Share of the proxy's top 10 % of points that are in the target's top 10 % (chance: 10 %)."""
-    k = max(1, len(proxy) // 10)
-    return len(np.intersect1d(np.argsort(proxy)[-k:], np.argsort(target)[-k:])) / k
-
-
-bootstrapped = {}
-for proxy_name, by_target in proxies.items():
-    for target_name, target in targets.items():
-        proxy = by_target[target_name]
-        samples = bootstrap([proxy, target], spearman, n_resamples=settings["n_resamples"])
-        bootstrapped[(proxy_name, target_name)] = (spearman(proxy, target), samples)
-table = bootstrap_cells(truth, bootstrapped, ("EL2N", "test influence"), ("proxy", "target"), settings["alpha"])
-table = table.rename(columns={"estimate": "rho"})
-table["top_overlap"] = [top_decile_overlap(proxies[p][t], targets[t]) for p, t in zip(table.proxy, table.target)]
+table = proxy_table(truth, proxies, targets, settings["n_resamples"], settings["alpha"])
 assert len(table) == 6 and table.rho.between(-1, 1).all() and table.top_overlap.between(0, 1).all()
 table.style.format(
     {
@@ -299,11 +239,11 @@ for (proxy_name, target_name), value in cells.items():
     cell = table[(table.proxy == proxy_name) & (table.target == target_name)].iloc[0]
     for column in ("rho", "low", "high", "top_overlap"):
         glue(f"{column}_{proxy_name.lower()}_{short[target_name]}", float(cell[column]), display=False)
-glue("rho_el2n_abs_test", float(spearman(el2n[points], np.abs(targets["test influence"]))), display=False)
+glue("rho_el2n_abs_test", float(spearman(inputs.el2n[points], np.abs(targets["test influence"]))), display=False)
 glue("chapter4_reading", reading, display=False)
 glue("loo_points", len(points), display=False)
-glue("loo_seconds", float(loo.seconds), display=False)
-glue("max_gradient_norm", float(loo.max_gradient_norm), display=False)
+glue("loo_seconds", float(refits.seconds), display=False)
+glue("max_gradient_norm", float(refits.max_gradient_norm), display=False)
 glue("c", float(c), display=False)
 glue("threshold", float(truth.reference), display=False)
 print(verdict_el2n, cells)
@@ -338,61 +278,23 @@ print(verdict_el2n, cells)
 # judges the claim on the convex stand-in above.
 
 # %%
-group_size = len(labels) // 10
 if settings["group_retrains"] == 0:
     group_summary = f"not run in the {profile} profile (group_retrains = 0)"
     print(f"Skipped: {group_summary}; the full profile runs it.")
 else:
-    positions = half_b[: settings["group_retrains"]]
-    assert len(positions) == settings["group_retrains"], (
-        f"group_retrains = {settings['group_retrains']} but half B holds {len(half_b)} seeds"
-    )
-    seeds = [main.study.seed_range[p] for p in positions]
-    groups = {
-        "top EL2N decile": np.argsort(el2n, kind="stable")[-group_size:],
-        "random decile": np.sort(np.random.default_rng(0).choice(len(labels), group_size, replace=False)),
-    }
-    started = time.perf_counter()
-    losses, train_seconds = {}, 0.0
-    for name, removed in groups.items():
-        logits, seconds = leave_group_out(main, removed, seeds, store=group_store)
-        losses[name] = per_example_loss(logits, gold)  # [seed, test example]
-        train_seconds += float(seconds.sum())
-    elapsed = time.perf_counter() - started
-    full_loss = per_example_loss(main.logits(DENSE, 0.0), gold)  # every seed, trained on all points
-    seed_sd = float(full_loss.mean(axis=1).std(ddof=1))
-    paired = paired_inference(losses["top EL2N decile"].mean(axis=1) - losses["random decile"].mean(axis=1))
-    effect, low, high = paired.estimate, paired.low, paired.high
-    group_table = pd.DataFrame(
-        [
-            {
-                "removed": name,
-                "points": group_size,
-                "retrains": len(seeds),
-                "mean test loss": loss.mean(),
-                "change vs same seeds on all points": loss.mean() - full_loss[positions].mean(),
-                "change / seed sd": (loss.mean() - full_loss[positions].mean()) / seed_sd,
-            }
-            for name, loss in losses.items()
-        ]
-    )
-    assert all(loss.shape == (len(seeds), len(gold)) for loss in losses.values())
-    group_summary = (
-        f"{2 * len(seeds)} retrains ({train_seconds:.0f} s of training; {elapsed:.0f} s in this run): removing "
-        f"the top EL2N decile changed the mean test loss by {effect:+.4f} [{low:+.4f}, {high:+.4f}] against "
-        f"removing a random decile (sign-flip p = {paired.p_value:.3f}), with seed noise (sd) {seed_sd:.4f}"
-    )
+    groups = group_retraining(main, inputs.el2n, settings["group_retrains"], store=group_store)
+    group_summary = groups.summary
     print(group_summary)
-    display(group_table)
+    display(groups.table)
 glue("group_summary", group_summary, display=False)
 
 # %% tags=["hide-input"]
 if settings["group_retrains"] > 0:
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    shown = {"all points": full_loss[positions], **losses}
+    shown = {"all points": groups.full_loss[groups.positions], **groups.losses}
     ax.boxplot([loss.mean(axis=1) for loss in shown.values()], tick_labels=list(shown), showmeans=True)
     ax.set_ylabel("mean test loss per seed")
-    ax.set_title(f"Dense BiLSTMs of seeds {seeds}, retrained without each group", fontsize=10)
+    ax.set_title(f"Dense BiLSTMs of seeds {groups.seeds}, retrained without each group", fontsize=10)
     fig.tight_layout()
     plt.show()
 
