@@ -329,6 +329,7 @@ class PopulationTrainer:
         parameters = [p for p in model.parameters() if p.requires_grad]
         loss_sum = torch.zeros((), device=self.device)  # summed on the device: no copy per step
         correct_sum, seen = torch.zeros((), device=self.device), 0
+        nonfinite = torch.zeros((), device=self.device)  # the first non-finite loss of the epoch, else 0
         with torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(_derive_seed(seed, 104729, *self._noise(epoch)))
             method, sparsity, _ = run
@@ -340,12 +341,9 @@ class PopulationTrainer:
             )
             for positions in batches:
                 loss, correct = self._batch_loss(model, positions, count_correct=True)
-                if not torch.isfinite(loss):
-                    raise NonFiniteLossError(
-                        f"loss became {loss.item()} in epoch {epoch + 1} of {self.study.dataset}/"
-                        f"{self.study.arch} {method} sparsity={sparsity} seed={seed} "
-                        f"(lr={self.config.learning_rate}); nothing was stored for this run"
-                    )
+                # kept on the device and checked once per epoch: asking every step would wait
+                # for the GPU every step; the run is discarded anyway, so a late check loses nothing
+                nonfinite = torch.where(torch.isfinite(loss) | ~torch.isfinite(nonfinite), nonfinite, loss.detach())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 pruning.mask_gradients(model)
@@ -358,6 +356,12 @@ class PopulationTrainer:
                 self._steps += 1
                 if self._steps == self._kill_after_steps:
                     os.kill(os.getpid(), signal.SIGKILL)
+        if not torch.isfinite(nonfinite):
+            raise NonFiniteLossError(
+                f"loss became {nonfinite.item()} in epoch {epoch + 1} of {self.study.dataset}/"
+                f"{self.study.arch} {method} sparsity={sparsity} seed={seed} "
+                f"(lr={self.config.learning_rate}); nothing was stored for this run"
+            )
         return {"epoch": epoch + 1, "train_loss": float(loss_sum) / seen, "train_accuracy": float(correct_sum) / seen}
 
     def _batch_loss(self, model, positions: np.ndarray, count_correct: bool = False):
