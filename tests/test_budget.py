@@ -13,7 +13,11 @@ def test_the_papers_grid_trains_91_e_per_seed_ours_and_116_e_retraining_every_de
     # IMP, IIBP-WR), 3 prune at initialisation and train E; plus the dense run's E
     full = load_study("full", "bert")
     assert len(full.methods) == 8 and len(full.sparsities) == 5
-    assert epochs_per_seed(full) == EpochCount(ours=1 + 5 * (5 * 3 + 3), original=1 + 5 * (5 * 4 + 3)) == EpochCount(91, 116)
+    assert (
+        epochs_per_seed(full)
+        == EpochCount(ours=1 + 5 * (5 * 3 + 3), original=1 + 5 * (5 * 4 + 3))
+        == EpochCount(91, 116)
+    )
 
 
 def test_a_small_grid_counts_each_cell_once():
