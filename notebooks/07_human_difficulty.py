@@ -49,11 +49,11 @@ alpha: Optional[float] = None  # error rate of each verdict; None: the profile's
 n_resamples: Optional[int] = None  # bootstrap resamples of the proxy correlations; None: the profile's value
 
 # %% tags=["hide-input"]
+from pie_utils import human
 from pie_utils.chapter_inputs import chapter_inputs
-from pie_utils.human import RATED_DATASETS
 
 # first: refuses a parameter the cell lacks, and a dataset no one rated
-populations = chapter_inputs(globals(), claims=["human_disagreement"], datasets=RATED_DATASETS)
+populations = chapter_inputs(globals(), claims=["human_disagreement"], datasets=human.RATED_DATASETS)
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
