@@ -92,13 +92,7 @@ def prepared_trainer(arch: str, n_train: int, batch: int, device: torch.device, 
 
 def trainer_step(trainer: PopulationTrainer, model, pruning, optimizer, positions) -> None:
     """One step of ``PopulationTrainer._train_epoch`` (its autocast included, via ``_batch_loss``)."""
-    loss = trainer._batch_loss(model, positions)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    pruning.mask_gradients(model)
-    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], trainer.config.grad_clip)
-    optimizer.step()
-    pruning.apply(model)
+    trainer.step(model, optimizer, pruning, trainer._batch_loss(model, positions))
 
 
 def bert_base(device: torch.device, tiny: bool, scratch: Path) -> dict:
@@ -245,13 +239,7 @@ def stack_one(arch: str, device: torch.device, tiny: bool, scratch: Path) -> dic
         return models, [trainer._optimizer(m) for m in models]
 
     def sequential_step(model, pruning, optimizer):  # the trainer's step, fp32
-        loss = torch.nn.functional.cross_entropy(model(input_ids, mask), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        pruning.mask_gradients(model)
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], trainer.config.grad_clip)
-        optimizer.step()
-        pruning.apply(model)
+        trainer.step(model, optimizer, pruning, torch.nn.functional.cross_entropy(model(input_ids, mask), labels))
 
     with no_tf32():
         together = stacked()

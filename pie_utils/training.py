@@ -344,12 +344,7 @@ class PopulationTrainer:
                 # kept on the device and checked once per epoch: asking every step would wait
                 # for the GPU every step; the run is discarded anyway, so a late check loses nothing
                 nonfinite = torch.where(torch.isfinite(loss) | ~torch.isfinite(nonfinite), nonfinite, loss.detach())
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                pruning.mask_gradients(model)
-                torch.nn.utils.clip_grad_norm_(parameters, self.config.grad_clip)
-                optimizer.step()
-                pruning.apply(model)
+                self.step(model, optimizer, pruning, loss, parameters)
                 loss_sum += loss.detach() * len(positions)
                 correct_sum += correct
                 seen += len(positions)
@@ -363,6 +358,19 @@ class PopulationTrainer:
                 f"(lr={self.config.learning_rate}); nothing was stored for this run"
             )
         return {"epoch": epoch + 1, "train_loss": float(loss_sum) / seen, "train_accuracy": float(correct_sum) / seen}
+
+    def step(self, model, optimizer, pruning, loss: torch.Tensor, parameters=None) -> None:
+        """One optimiser step from ``loss``, in the order every run trains: gradients of pruned
+        weights masked, their norm clipped, the optimiser's step, pruned weights zeroed again.
+        ``parameters``: the model's trainable ones, when the caller has them listed."""
+        if parameters is None:
+            parameters = [p for p in model.parameters() if p.requires_grad]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        pruning.mask_gradients(model)
+        torch.nn.utils.clip_grad_norm_(parameters, self.config.grad_clip)
+        optimizer.step()
+        pruning.apply(model)
 
     def _batch_loss(self, model, positions: np.ndarray, count_correct: bool = False):
         """Mean loss of the training examples at ``positions`` (cross-entropy or BCE); with

@@ -92,15 +92,9 @@ def adam(trainer: PopulationTrainer, model, adam_options) -> torch.optim.Adam:
 
 
 def sequential_step(trainer: PopulationTrainer, model, pruning, optimizer, batch) -> None:
-    """One step of ``PopulationTrainer._train_epoch``, line for line."""
+    """One step of ``PopulationTrainer._train_epoch`` (its own ``step``) on ``batch``."""
     input_ids, attention_mask, labels = batch
-    loss = torch.nn.functional.cross_entropy(model(input_ids, attention_mask), labels)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    pruning.mask_gradients(model)
-    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], trainer.config.grad_clip)
-    optimizer.step()
-    pruning.apply(model)
+    trainer.step(model, optimizer, pruning, torch.nn.functional.cross_entropy(model(input_ids, attention_mask), labels))
 
 
 def largest_difference(states, others) -> float:
