@@ -2,7 +2,8 @@
 
 - ``run``: train (or read back) one population grid and print its PIEs;
 - ``train --profile P [--study S ...]``: train every run of a profile's studies (all by
-  default) with a local pool of worker processes, without notebooks;
+  default) with a local pool of worker processes, or with ``--executor ray`` on a Ray cluster
+  (``pie_utils.cluster``), without notebooks; a run that keeps failing is reported, not fatal;
 - ``evaluate --profile P --study S --on DATASET``: score the stored runs of a study on another
   dataset (out of distribution), training nothing;
 - ``store status`` and ``store gc``: what a results store holds, and removing what no profile
@@ -11,6 +12,8 @@
   copied into its published store, with the manifest (``pie_utils.publication``);
 - ``store merge --source A B ... --target T``: stores trained apart (one per node) merged into
   one, refused whole on a damaged record or a conflict (``pie_utils.merge``);
+- ``prefetch --profile P``: every asset the profile reads fetched into the cache at pinned
+  commits, then loaded with the hub off (``pie_utils.prefetch``);
 - ``profiles``: the profiles and their studies.
 
 Every flag is checked by ``pie_utils.config.validate_study`` (the same gate the notebooks use)
@@ -369,7 +372,8 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
 
 def _store(arguments: argparse.Namespace) -> int:
-    """``store status``, ``store gc`` (against the keys every profile refers to) and ``store publish``."""
+    """``store status`` and ``store gc`` (against the keys every profile refers to); ``publish``,
+    ``verify`` and ``merge`` go to their own functions."""
     if arguments.action in ("publish", "verify", "merge"):
         return {"publish": _publish, "verify": _verify, "merge": _merge}[arguments.action](arguments)
     refs = referenced()
