@@ -30,10 +30,7 @@ def epochs_per_seed(study: Study) -> EpochCount:
     ours = original = 1  # the dense run
     for method, _ in study.cells:
         schedule = get_method(method).schedule
-        if schedule.branches_from_dense:
-            ours += schedule.rounds
-            original += 1 + schedule.rounds
-        else:
-            ours += 1
-            original += 1
+        trained = schedule.rounds if schedule.branches_from_dense else 1
+        ours += trained
+        original += trained + schedule.branches_from_dense  # the dense prefix, retrained
     return EpochCount(ours, original)

@@ -113,14 +113,15 @@ def train_on_ray(
         ParameterError: a bad setting, or a device the cluster lacks, before any work.
         ClusterError: no cluster answers at ``address``.
     """
-    check_pool_sizes(runs_per_gpu=runs_per_gpu, cpus_per_run=cpus_per_run, threads=threads, workers=workers)
-    check_pool_sizes(attempts=attempts)
+    check_pool_sizes(
+        runs_per_gpu=runs_per_gpu, cpus_per_run=cpus_per_run, threads=threads, workers=workers, attempts=attempts
+    )
     address = checked_address(address)
     ray = require_ray()
     connected_here, group = connect(ray, address), None
     try:
-        gpus = int(ray.cluster_resources().get("GPU", 0))
-        cpus = int(ray.cluster_resources().get("CPU", 0))
+        resources = ray.cluster_resources()
+        gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
         per_gpu = _runs_per_gpu(studies, runs_per_gpu, gpus)
         device = "cuda" if per_gpu else "cpu"
         studies = [_placed(study, device) for study in studies]
