@@ -57,7 +57,7 @@ setup: check-setup $(INSTALLED)  ## a virtual environment with the exact pins (T
 test: check-test $(INSTALLED)  ## lint and format check, then the test suite (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile  # a module per worker: its fixtures are built once
 
 book: check-book $(INSTALLED)  ## train what PROFILE asks for (ci|default|published|full), run every notebook, build the HTML book
 	$(BIN)/python scripts/book.py build --profile $(PROFILE)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# Set before torch starts OpenMP, and inherited by the subprocesses and kernels the tests start:
+# OpenMP's threads otherwise spin at every barrier, and a run of 2 threads sharing its cores with
+# another process (a second test worker, or training in the background) then ran 20 times slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")
