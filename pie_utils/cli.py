@@ -42,7 +42,7 @@ from pie_utils.housekeeping import collect, referenced, status_report
 from pie_utils.manifest import ManifestError
 from pie_utils.models.spec import ARCHS
 from pie_utils.pool import DEFAULT_ATTEMPTS, PoolError, train_studies
-from pie_utils.store import StoreVersionError, StoreWriteError
+from pie_utils.store import ResultsStore, StoreVersionError, StoreWriteError
 from pie_utils.studies import MAIN_STUDY, load_study, study_names
 from pie_utils.training import NonFiniteLossError
 
@@ -230,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--source", required=True, nargs="+", metavar="PATH", help="the stores to merge")
     merge.add_argument("--target", required=True, metavar="PATH", help="the store they go into (created if absent)")
     merge.add_argument("--dry-run", action="store_true", help="check everything and write nothing")
+    for action, what in (("pause", "stop (SIGSTOP)"), ("resume", "continue (SIGCONT)")):
+        halt = actions.add_parser(
+            action,
+            help=f"{what} the processes of this machine training into a store, on the record in its log",
+            description="Pause training before timing anything on the same cores; publishing takes the "
+            "recorded pauses off the runs they interrupted (pie_utils.pausing). Exits 1 when there is "
+            "nothing to pause or resume.",
+        )
+        halt.add_argument("--store", required=True, metavar="PATH", help="the training store")
     prefetch = commands.add_parser(
         "prefetch",
         help="fetch what a profile reads into the cache (hub assets at pinned commits), then load it offline",
@@ -373,9 +382,10 @@ def _evaluate(arguments: argparse.Namespace) -> int:
 
 def _store(arguments: argparse.Namespace) -> int:
     """``store status`` and ``store gc`` (against the keys every profile refers to); ``publish``,
-    ``verify`` and ``merge`` go to their own functions."""
-    if arguments.action in ("publish", "verify", "merge"):
-        return {"publish": _publish, "verify": _verify, "merge": _merge}[arguments.action](arguments)
+    ``verify``, ``merge``, ``pause`` and ``resume`` go to their own functions."""
+    special = {"publish": _publish, "verify": _verify, "merge": _merge, "pause": _pause, "resume": _pause}
+    if arguments.action in special:
+        return special[arguments.action](arguments)
     refs = referenced()
     roots = [Path(root) for root in arguments.store] if arguments.store else sorted(refs.stores)
     for root in roots:
@@ -444,6 +454,19 @@ def _merge(arguments: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return RUN_ERROR
     print(report.summary())
+    return 0
+
+
+def _pause(arguments: argparse.Namespace) -> int:
+    """``store pause`` and ``store resume``: 1 when there is nothing to pause or resume."""
+    from pie_utils.pausing import PauseError, pause, resume
+
+    try:
+        pids = (pause if arguments.action == "pause" else resume)(ResultsStore(arguments.store))
+    except PauseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return RUN_ERROR
+    print(f"{arguments.action}d {len(pids)} processes training into {arguments.store}: {' '.join(map(str, pids))}")
     return 0
 
 

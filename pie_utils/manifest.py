@@ -11,7 +11,8 @@ store is read-only.
     {"profile": ..., "format_version": ..., "totals": {...},
      "records": {"runs/<key>": {"study": [...], "method": ..., "sparsity": ..., "seed": ...,
                                 "files": {"arrays.npz": {"sha256": ..., "bytes": ...}, ...},
-                                "wall_time_s": ..., "machine": {...}, "versions": {...}}, ...}}
+                                "wall_time_s": ..., "paused_s": ..., "machine": {...},
+                                "versions": {...}}, ...}}
 
 Its own sha256 (``Manifest.digest``) names the published state in the chapters.
 """

@@ -26,8 +26,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import math
-import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,6 +53,7 @@ from pie_utils.store import (
     StoredRun,
 )
 from pie_utils.studies import CONTROL_STUDIES, MAIN_STUDY, analysis_parameters, load_study, study_names
+from pie_utils.training_log import paused_seconds, paused_spells, read_events, training_span_hours
 
 PROBABILITY_TOLERANCE = 1e-3  # largest change of a class probability float16 may make
 # studies whose per-epoch logits a chapter reads: the main study and its extra-training control
@@ -138,6 +137,7 @@ def publish(profile: str, source: str | Path, target: str | Path | None = None) 
     records = profile_records(profile)
     models = chapter_models(profile)
     trained = ResultsStore(source)
+    paused = paused_seconds(trained.root / "training.log")
     previous = load_manifest(target)
     entries = {} if previous is None else dict(previous.records)
     writer = _Writer(target)
@@ -153,7 +153,8 @@ def publish(profile: str, source: str | Path, target: str | Path | None = None) 
             outcome["missing"].append(record)
             continue
         model = trained.run_dir(record.key) / MODEL_FILE if record.key in models else None
-        entries[name] = {**_describe(record, run), "files": writer.write(record, run, model)}
+        paused_s = paused.get(record.key, 0.0)
+        entries[name] = {**_describe(record, run, paused_s), "files": writer.write(record, run, model)}
         outcome["added"].append(record)
     content = {
         "profile": profile,
@@ -218,40 +219,26 @@ def progress_report(manifest: Manifest, records: Sequence[Record], trained: Resu
         f"- records published: {totals['published']} of {totals['needed']} "
         f"({totals['runs']} runs, {totals['evaluations']} evaluations)",
         f"- training: {totals['worker_hours']:.2f} worker-hours, {totals['cpu_hours']:.2f} CPU-hours "
-        "(wall time of each run times its threads)",
+        "(wall time of each run less its recorded pauses, times its threads)",
         f"- bytes in the store: {totals['bytes'] / 1e6:.1f} MB ({totals['models']} models kept)",
     ]
     if trained is not None:
-        span = training_span_hours(trained.root / "training.log")
+        log = trained.root / "training.log"
+        span = training_span_hours(log)
         if span is not None:
             lines.append(f"- wall clock while training ran: {span:.2f} hours (from the training store's log)")
+        spells = paused_spells(read_events(log))
+        paused = sum(end - begin for begin, end in spells) / 3600
+        lines.append(
+            f"- pauses on the record (`store pause`, while something was timed): {len(spells)}, {paused:.2f} "
+            "hours in all, taken off the runs they interrupted and off the wall clock"
+        )
     lines += ["", "| study | cell | published | needed |", "|---|---|---:|---:|"]
     lines += [f"| {study} | {cell} | {done} | {needed} |" for (study, cell), (done, needed) in rows.items()]
     return "\n".join(lines) + "\n"
 
 
-def training_span_hours(log: Path) -> float | None:
-    """Hours during which at least one run was training, from a store's ``training.log`` (the
-    union of each run's start-to-finish interval), or None without a log."""
-    if not log.exists():
-        return None
-    started: dict[tuple[str, str], float] = {}
-    intervals = []
-    for line in log.read_text().splitlines():
-        stamp, pid, event, key, *_ = line.split(" ", 4)
-        moment = time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S"))
-        if event == "start":
-            started[(pid, key)] = moment
-        elif (pid, key) in started:
-            intervals.append((started.pop((pid, key)), moment))
-    total, reach = 0.0, -math.inf
-    for begin, end in sorted(intervals):
-        total += max(0.0, end - max(begin, reach))
-        reach = max(reach, end)
-    return total / 3600
-
-
-def _describe(record: Record, run: StoredRun) -> dict[str, Any]:
+def _describe(record: Record, run: StoredRun, paused_s: float) -> dict[str, Any]:
     meta = run.meta
     return {
         "kind": record.kind,
@@ -262,13 +249,20 @@ def _describe(record: Record, run: StoredRun) -> dict[str, Any]:
         "dataset": record.dataset,
         "arch": record.arch,
         "wall_time_s": meta.get("wall_time_s"),
+        "paused_s": paused_s,  # of that wall time, stopped by `store pause` (pie_utils.training_log)
         "machine": meta.get("machine"),
         "versions": meta.get("versions"),
     }
 
 
 def _totals(entries: dict[str, dict[str, Any]], records: Sequence[Record]) -> dict[str, Any]:
-    wall = [(entry["wall_time_s"] or 0.0, (entry["machine"] or {}).get("threads", 1)) for entry in entries.values()]
+    wall = [
+        (
+            max(0.0, (entry["wall_time_s"] or 0.0) - entry.get("paused_s", 0.0)),
+            (entry["machine"] or {}).get("threads", 1),
+        )
+        for entry in entries.values()
+    ]  # a pause is in a run's wall time but not its work; records published before pauses were logged lack it
     return {
         "needed": len(records),
         "published": len(entries),

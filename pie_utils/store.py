@@ -14,7 +14,7 @@ Layout under ``root``::
     failures/<kind>/<key>.json
                               the failed attempts at a record in the current training call (the
                               pool's report; cleared when the record is stored or training restarts)
-    training.log              one line per run started and finished (audit trail)
+    training.log              one line per run started and finished, and per pause (audit trail)
     tmp/                      runs being written; renamed into runs/ only when complete
     corrupt/                  damaged runs moved aside (and reported) so they are recomputed
 
@@ -358,7 +358,8 @@ class ResultsStore:
         """Append ``<time> <pid> <event> <key> <description>`` to ``<root>/training.log``.
 
         One short ``O_APPEND`` write per line, so concurrent writers do not interleave within
-        a line. It is an audit trail (what trained, when, where), never read to decide anything.
+        a line. It is an audit trail (what trained, when, where, and when it was paused), never read
+        to decide what trains; ``pie_utils.training_log`` reads it back to account for the time.
         """
         self.append_log(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {os.getpid()} {event} {key} {description}\n")
 

@@ -77,7 +77,8 @@ def draw(records: list[Record], n: int, seed: int) -> list[Record]:
 def cheapest(records: list[Record], manifest: Manifest) -> list[Record]:
     """The main study's dense run and pruned run that trained fastest (what CI retrains)."""
     main = [r for r in records if r.studies[0] == MAIN_STUDY]
-    seconds = {r.key: manifest.entry(RUNS, r.key)["wall_time_s"] for r in main}
+    entries = {r.key: manifest.entry(RUNS, r.key) for r in main}
+    seconds = {key: entry["wall_time_s"] - entry.get("paused_s", 0.0) for key, entry in entries.items()}
     dense = [r for r in main if r.method == DENSE]
     pruned = [r for r in main if r.method != DENSE]
     return [min(group, key=lambda r: seconds[r.key]) for group in (dense, pruned) if group]

@@ -22,7 +22,14 @@ LAYERS = (
     ("configuration", {"pie_utils.config"}),
     (
         "runs and their store",
-        {"pie_utils.manifest", "pie_utils.store", "pie_utils.runs", "pie_utils.devices", "pie_utils.evaluation"},
+        {
+            "pie_utils.manifest",
+            "pie_utils.store",
+            "pie_utils.training_log",
+            "pie_utils.runs",
+            "pie_utils.devices",
+            "pie_utils.evaluation",
+        },
     ),
     (
         "analyses",
@@ -57,6 +64,7 @@ LAYERS = (
             "pie_utils.scales",
             "pie_utils.publication",
             "pie_utils.merge",
+            "pie_utils.pausing",
             "pie_utils.verification",
             "pie_utils.prefetch",
             "pie_utils.cli",

@@ -203,3 +203,28 @@ def test_a_chapter_names_the_store_it_reads(tiny_profile, monkeypatch):
         monkeypatch.setattr(module, "profiles", lambda: elsewhere)
     assert store_statement("tiny").startswith("Read from the **training store** of profile `tiny` (`training`)")
     assert "20 runs and 8 evaluations in it" in store_statement("tiny")
+
+
+def test_a_recorded_pause_is_taken_off_the_run_it_interrupted(tiny_profile, tmp_path):
+    """A copy of the training store whose log says one run trained 100 s, 30 of them paused."""
+    root, training = tiny_profile
+    paused_run = next(r for r in profile_records("tiny") if r.method == "IMP-FT" and r.kind == RUNS)
+    copy = tmp_path / "training"
+    shutil.copytree(training, copy)
+    (copy / "training.log").write_text(
+        f"2026-01-01T10:00:00 7 start {paused_run.key} IMP-FT\n"
+        "2026-01-01T10:00:20 8 pause - pids=7\n"
+        "2026-01-01T10:00:50 9 resume - pids=7\n"
+        f"2026-01-01T10:01:40 7 finish {paused_run.key} IMP-FT\n"
+    )
+    done = publish("tiny", copy, target=tmp_path / "published")
+    entries = done.manifest.records
+    assert entries[f"runs/{paused_run.key}"]["paused_s"] == 30.0
+    assert {entry["paused_s"] for name, entry in entries.items() if paused_run.key not in name} == {0.0}
+    # the run itself took under 30 s, so it counts nothing; every other record counts its wall time
+    assert entries[f"runs/{paused_run.key}"]["wall_time_s"] < 30
+    others = sum(e["wall_time_s"] * e["machine"]["threads"] for n, e in entries.items() if paused_run.key not in n)
+    assert done.manifest.content["totals"]["cpu_hours"] * 3600 == pytest.approx(others)
+    progress = (tmp_path / "published" / "PROGRESS.md").read_text()
+    assert "pauses on the record (`store pause`, while something was timed): 1, 0.01 hours" in progress
+    assert "wall clock while training ran: 0.02 hours" in progress  # 100 s less the 30 s paused
