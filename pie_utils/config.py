@@ -36,7 +36,11 @@ EVAL_BATCH_SIZES = {"bilstm": 64, "bert": 32}
 DEFAULT_STORE = "results/store"
 # a value and the settings that qualify it: a study naming another value does not inherit them
 # (the main study's dataset revision says nothing of the dataset a study replaces it with)
-QUALIFIERS = {"dataset": ("data_path", "revision"), "checkpoint": ("checkpoint_revision",)}
+QUALIFIERS = {
+    "dataset": ("data_path", "revision"),
+    "checkpoint": ("checkpoint_revision",),
+    "transfer": ("transfer_subset",),
+}
 
 
 def _read_toml(name: str) -> dict[str, Any]:
@@ -129,7 +133,9 @@ class Study:
     when set). ``transfer`` names a dataset whose every example (all its splits) each run is
     also evaluated on, out of distribution (``TRANSFER_PARTNERS`` lists the pairs whose labels
     mean the same): its runs are the same runs as without it, scored on that dataset afterwards
-    (``pie_utils.evaluation``).
+    (``pie_utils.evaluation``); ``transfer_subset`` scores a stratified, seeded subset of it
+    instead, per split as ``subset`` (for the ``ci`` profile's minutes; it changes the transfer
+    set's fingerprint, so the evaluations' keys, and never a run's).
     ``threads`` is the intra-op thread count a run trains with; it enters the key only where it
     changes the arithmetic (``pie_utils.runs.THREAD_DEPENDENT_ARCHS``). ``keep_models``: each run
     stores its trained weights and masks (not in the key); by default the BiLSTM's (about 2 MB
@@ -158,6 +164,7 @@ class Study:
     first_seed: int = 0
     noise_stream: int = 0
     transfer: str | None = None
+    transfer_subset: SubsetSpec = field(default_factory=SubsetSpec)
 
     @property
     def cells(self) -> list[tuple[str, float]]:
@@ -340,18 +347,27 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
         first_seed=_integer(parameters, "first_seed", _DEFAULT["first_seed"], minimum=0),
         noise_stream=_integer(parameters, "noise_stream", _DEFAULT["noise_stream"], minimum=0),
         transfer=_transfer(parameters, dataset),
+        transfer_subset=_transfer_subset(parameters),
     )
 
 
-def check_subset_fits(subset: SubsetSpec, dataset: TextDataset) -> None:
-    """Raise ``ParameterError`` when a subset asks for more examples than a split holds."""
+def check_subset_fits(subset: SubsetSpec, dataset: TextDataset, name: str = "subset") -> None:
+    """Raise ``ParameterError`` when a subset (the parameter ``name``) asks for more examples
+    than a split holds."""
     for split_name in ("train", "validation", "test"):
         wanted = getattr(subset, f"n_{split_name}")
         available = len(dataset.split(split_name))
         if wanted is not None and wanted > available:
             raise ParameterError(
-                f"subset.n_{split_name}", wanted, f"1..{available} (the {split_name} split of {dataset.name})"
+                f"{name}.n_{split_name}", wanted, f"1..{available} (the {split_name} split of {dataset.name})"
             )
+
+
+def _transfer_subset(parameters) -> SubsetSpec:
+    spec = _subset(parameters.get("transfer_subset"), "transfer_subset")
+    if spec != SubsetSpec() and parameters.get("transfer") is None:
+        raise ParameterError("transfer_subset", parameters["transfer_subset"], "none (the study sets no transfer)")
+    return spec
 
 
 def _transfer(parameters, dataset):
@@ -436,23 +452,23 @@ def _sparsities(value) -> tuple[float, ...]:
     return tuple(sorted({float(s) for s in value if s > 0}))
 
 
-def _subset(value) -> SubsetSpec:
+def _subset(value, name: str = "subset") -> SubsetSpec:
     if value is None:
         return SubsetSpec()
     if not isinstance(value, Mapping):
-        raise ParameterError("subset", value, f"a mapping with keys {sorted(_SUBSET_KEYS)}")
+        raise ParameterError(name, value, f"a mapping with keys {sorted(_SUBSET_KEYS)}")
     unknown = sorted(set(value) - _SUBSET_KEYS, key=repr)
     if unknown:
-        raise ParameterError("subset", unknown[0], sorted(_SUBSET_KEYS))
+        raise ParameterError(name, unknown[0], sorted(_SUBSET_KEYS))
     sizes = {}
     for key in ("n_train", "n_validation", "n_test"):
         size = value.get(key)
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-            raise ParameterError(f"subset.{key}", size, "an integer >= 1, or none for the whole split")
+            raise ParameterError(f"{name}.{key}", size, "an integer >= 1, or none for the whole split")
         sizes[key] = size
     seed = value.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ParameterError("subset.seed", seed, "an integer >= 0")
+        raise ParameterError(f"{name}.seed", seed, "an integer >= 0")
     return SubsetSpec(**sizes, seed=seed)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pie_utils.config import Study, check_subset_fits
+from pie_utils.config import Study, SubsetSpec, check_subset_fits
 from pie_utils.data import load_dataset, subset
 from pie_utils.data.types import Split, TextDataset
 from pie_utils.devices import device_type
@@ -69,18 +69,22 @@ def prepare_data(study: Study, encode: bool = True) -> PreparedData:
     ``encode=False`` stops before tokenising the splits (``encoded`` is empty): enough for the
     run specs and keys, which depend on the data, the model and the encoder, not on the ids.
     """
-    dataset = load_dataset(study.dataset, path=study.data_path, revision=study.revision)
-    check_subset_fits(study.subset, dataset)
-    spec = study.subset
-    if any(n is not None for n in (spec.n_train, spec.n_validation, spec.n_test)):
-        dataset = subset(
-            dataset, n_train=spec.n_train, n_validation=spec.n_validation, n_test=spec.n_test, seed=spec.seed
-        )
+    dataset = _subset_of(load_dataset(study.dataset, path=study.data_path, revision=study.revision), study.subset)
     model_spec = model_spec_for(study, dataset)
-    transfer = load_dataset(study.transfer) if study.transfer is not None else None
+    transfer = None
+    if study.transfer is not None:
+        transfer = _subset_of(load_dataset(study.transfer), study.transfer_subset, "transfer_subset")
     encoder = build_encoder(model_spec, dataset)
     encoded = encode_dataset(encoder, dataset) if encode else {}
     return PreparedData(dataset, model_spec, encoder, encoded, transfer)
+
+
+def _subset_of(dataset: TextDataset, spec: SubsetSpec, name: str = "subset") -> TextDataset:
+    """``dataset`` cut to ``spec`` (the parameter ``name``), refused when a split is too small."""
+    check_subset_fits(spec, dataset, name)
+    if all(n is None for n in (spec.n_train, spec.n_validation, spec.n_test)):
+        return dataset
+    return subset(dataset, n_train=spec.n_train, n_validation=spec.n_validation, n_test=spec.n_test, seed=spec.seed)
 
 
 def model_spec_for(study: Study, dataset: TextDataset) -> ModelSpec:

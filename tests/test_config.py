@@ -71,6 +71,9 @@ def test_a_cuda_device_with_an_ascii_index_is_accepted():
         ({"precision": "fp8"}, "precision", "bf16"),
         ({"transfer": "imdb"}, "transfer", "movie-reviews"),
         ({"dataset": "reuters-r8", "transfer": "movie-reviews"}, "transfer", "no transfer partner"),
+        ({"transfer_subset": {"n_test": 5}}, "transfer_subset", "sets no transfer"),
+        ({"transfer": "movie-reviews", "transfer_subset": {"n_test": 0}}, "transfer_subset.n_test", ">= 1"),
+        ({"transfer": "movie-reviews", "transfer_subset": {"test": 5}}, "transfer_subset", "n_test"),
         ({"colour": "red"}, "parameter name", "dataset"),
         ({1: "x", "y": 2}, "parameter name", "dataset"),
     ],
@@ -96,6 +99,8 @@ def test_subset_larger_than_a_split_is_refused(tmp_path):
     check_subset_fits(SubsetSpec(n_train=10), FakeDataset())
     with pytest.raises(ParameterError, match=r"subset.n_test=11.*1\.\.10"):
         check_subset_fits(SubsetSpec(n_test=11), FakeDataset())
+    with pytest.raises(ParameterError, match=r"^invalid transfer_subset.n_train=11"):
+        check_subset_fits(SubsetSpec(n_train=11), FakeDataset(), "transfer_subset")
 
 
 @pytest.mark.parametrize("name", ["ci", "default", "published", "full"])

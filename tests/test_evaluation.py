@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pie_utils.config import validate_study
+from pie_utils.config import SubsetSpec, validate_study
 from pie_utils.evaluation import (
     MissingModelError,
     evaluate_study,
@@ -35,10 +35,20 @@ SMALL = {
 }
 
 
+REVIEWS = {"n_train": 160, "n_validation": 20, "n_test": 20, "seed": 0}  # of 1,200 / 150 / 150
+
+
 @pytest.fixture(scope="module")
 def shifted(tmp_path_factory):
-    """One seed, dense and MP-AI 90 %, trained with movie-reviews as the transfer set."""
-    study = validate_study({**SMALL, "store": str(tmp_path_factory.mktemp("store")), "transfer": "movie-reviews"})
+    """One seed, dense and MP-AI 90 %, trained with 200 of the movie reviews as the transfer set."""
+    study = validate_study(
+        {
+            **SMALL,
+            "store": str(tmp_path_factory.mktemp("store")),
+            "transfer": "movie-reviews",
+            "transfer_subset": REVIEWS,
+        }
+    )
     train_study(study, progress=False)
     prepared = prepare_data(study)
     return study, prepared, transfer_encoding(prepared)
@@ -51,6 +61,19 @@ def test_a_transfer_set_changes_neither_the_runs_nor_their_keys(shifted):
         assert study_key(study, prepared, method, sparsity, 0) == study_key(
             plain, prepare_data(plain), method, sparsity, 0
         )
+
+
+def test_a_transfer_subset_is_stratified_per_split_and_changes_only_the_evaluations_keys(shifted):
+    study, prepared, transfer = shifted
+    sizes = [len(transfer.dataset.split(name)) for name in ("train", "validation", "test")]
+    assert sizes == [160, 20, 20] and len(transfer.encoded.offsets) - 1 == 200  # 200 reviews encoded
+    for name in ("train", "validation", "test"):  # the two classes within one review of half each
+        assert abs(2 * transfer.dataset.split(name).labels.sum() - len(transfer.dataset.split(name))) <= 1
+    whole = replace(study, transfer_subset=SubsetSpec())
+    whole_prepared = prepare_data(whole, encode=False)
+    assert study_key(study, prepared, DENSE, 0.0, 0) == study_key(whole, whole_prepared, DENSE, 0.0, 0)
+    run = study_key(study, prepared, DENSE, 0.0, 0)
+    assert evaluation_key(run, transfer) != evaluation_key(run, transfer_encoding(whole_prepared, encode=False))
 
 
 def test_scoring_a_stored_run_equals_the_old_combined_run(shifted, tmp_path):
@@ -66,7 +89,11 @@ def test_scoring_a_stored_run_equals_the_old_combined_run(shifted, tmp_path):
     for method, sparsity in ((DENSE, 0.0), ("MP-AI", 0.9)):
         old = load_model(study, combined, trainer.store, method, sparsity, 0)
         old_logits = split_logits(
-            old, combined_encoder.encode(pooled, prepared.transfer.max_length), 2, 256, torch.device("cpu")
+            old,
+            combined_encoder.encode(pooled, prepared.transfer.max_length),
+            2,
+            study.training.eval_batch_size,  # as evaluate_transfer batches: only the vocabulary's timing differs
+            torch.device("cpu"),
         )
         new_logits = evaluate_transfer(study, prepared, ResultsStore(study.store), method, sparsity, 0, transfer)
         assert new_logits.shape == (len(pooled), 2)

@@ -1,8 +1,8 @@
 """Chapter 9: does pruning create more disagreement out of distribution than in distribution?
 
 The main configuration's populations, trained on Rotten Tomatoes snippets, are scored on their
-test split and on every movie review (the ``ood`` study: the same runs, evaluated on the transfer
-set). Per seed s and domain, the leave-one-out disagreement of model s with the dense models
+test split and on the movie reviews (the ``ood`` study: the same runs, evaluated on the transfer
+set, or on its ``transfer_subset``). Per seed s and domain, the leave-one-out disagreement of model s with the dense models
 without s; the claim (``out_of_distribution``) is that pruned s's rise from test split to transfer
 set exceeds each control's rise.
 """
