@@ -68,7 +68,11 @@ def tiny_profile(tmp_path_factory):
         "run": main,
         "dense_long": {"methods": [], "sparsities": [], "epochs": 2},
         "seed_noise": {"methods": [], "sparsities": [], "noise_stream": 1},
-        "ood": {"transfer": "movie-reviews", "methods": ["IMP-FT"]},
+        "ood": {
+            "transfer": "movie-reviews",
+            "transfer_subset": {"n_train": 80, "n_validation": 10, "n_test": 10, "seed": 0},
+            "methods": ["IMP-FT"],
+        },
         "analysis": {**pie_utils.config.profiles()["ci"]["analysis"], "attribution_seeds": 1},
     }
     every = {**pie_utils.config.profiles(), "tiny": tiny}
