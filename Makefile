@@ -54,10 +54,12 @@ $(INSTALLED): $(LOCK) requirements.txt pyproject.toml | $(BIN)/python
 
 setup: check-setup $(INSTALLED)  ## a virtual environment with the exact pins (TORCH=auto|cpu|cuda) and the package (editable)
 
+# Two test workers, a module each (its fixtures are built once); tests/conftest.py makes OpenMP
+# wait passively, or two workers' threads would spin against each other on 2 cores.
 test: check-test $(INSTALLED)  ## lint and format check, then the test suite (what CI runs)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile  # a module per worker: its fixtures are built once
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 book: check-book $(INSTALLED)  ## train what PROFILE asks for (ci|default|published|full), run every notebook, build the HTML book
 	$(BIN)/python scripts/book.py build --profile $(PROFILE)

@@ -76,7 +76,7 @@ def test_with_a_complete_environment_a_target_installs_nothing(tmp_path):
     assert output[1:] == [
         f"{venv}/bin/ruff check .",
         f"{venv}/bin/ruff format --check .",
-        f"{venv}/bin/python -m pytest -q",
+        f"{venv}/bin/python -m pytest -q -n 2 --dist loadfile",
     ]
 
 
