@@ -50,6 +50,7 @@ DEFAULT_THREADS = 1  # measured on 2 cores: 2 workers x 1 thread beat 1 x 2 (ben
 DEFAULT_ATTEMPTS = 2  # one retry: enough for a transient fault, cheap for a deterministic one
 IDLE_WAIT_S = 0.5  # a worker with nothing claimable looks again after this long
 _stop = None  # set in each worker: an Event the parent sets when a worker has failed
+_owner = None  # set in each worker: the pid of the process that started it
 
 
 class PoolError(RuntimeError):
@@ -216,8 +217,19 @@ def _run_processes(studies, items, workers, threads, attempts, bar) -> None:
 
 
 def _set_stop(event) -> None:
-    global _stop
-    _stop = event
+    global _stop, _owner
+    _stop, _owner = event, os.getppid()
+
+
+def _stopped() -> bool:
+    """True in a pool worker once the pool stops or the worker is orphaned."""
+    return (_stop is not None and _stop.is_set()) or _orphaned()
+
+
+def _orphaned() -> bool:
+    """True in a pool worker whose starting process is gone (killed: the worker was handed to
+    another parent), so that no orphan trains on, or waits forever for work nobody will send."""
+    return _owner is not None and os.getppid() != _owner
 
 
 def _work_in_process(studies: Sequence[Study], items: Sequence[WorkItem], threads: int, attempts: int) -> str | None:
@@ -225,19 +237,22 @@ def _work_in_process(studies: Sequence[Study], items: Sequence[WorkItem], thread
     (returned, not raised: not every error type survives pickling)."""
     try:
         work_through(studies, items, threads, attempts)
-        return None
     except Exception:
         return traceback.format_exc()
+    if _orphaned():
+        os._exit(0)  # the executor's loop would wait on its queue forever: nobody is left to report to
+    return None
 
 
 def work_through(
     studies: Sequence[Study], items: Sequence[WorkItem], threads: int, attempts: int = DEFAULT_ATTEMPTS, on_done=None
 ) -> int:
     """One worker: take claimable items, earliest first, until every item is stored or given
-    up (or the pool stops); returns how many items this worker took."""
+    up (or the pool stops, or its parent dies: the run in hand is finished first); returns how
+    many items this worker took."""
     contexts: dict[int, _StudyContext] = {}
     remaining, taken_here = list(items), 0
-    while remaining and not (_stop is not None and _stop.is_set()):
+    while remaining and not _stopped():
         remaining, _ = _open_items(studies, items, attempts)  # all items: a chain settles from its first input
         taken = next((item for item in remaining if _take(studies, item, contexts, threads, attempts)), None)
         if taken is not None:

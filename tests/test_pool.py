@@ -2,8 +2,12 @@
 fails is retried, recorded and left while the grid carries on, and the notebooks' no-train mode
 reads what the pool stored."""
 
+import subprocess
+import sys
+import time
 from collections import Counter
 
+import psutil
 import pytest
 
 from pie_utils.errors import ParameterError
@@ -106,3 +110,24 @@ def test_bad_pool_sizes_are_refused_before_any_work(tmp_path, name, value):
     with pytest.raises(ParameterError, match=name):
         train_studies(small_studies(tmp_path), progress=False, **{name: value})
     assert not tmp_path.joinpath("training.log").exists()
+
+
+def test_workers_whose_trainer_is_killed_finish_their_run_and_take_no_other(tmp_path):
+    """SIGKILL the `train` process once both workers have started a run: the workers, handed to
+    another parent, exit after the run in hand instead of training the rest of the study (or
+    waiting forever for the pool's next task)."""
+    command = [sys.executable, "-m", "pie_utils", "train", "--profile", "ci", "--study", "run"]  # 20 runs
+    trainer = subprocess.Popen([*command, "--store", str(tmp_path), "--workers", "2", "--no-progress"])
+    log = tmp_path / "training.log"
+    deadline = time.monotonic() + 120
+    while len(started_keys(tmp_path) if log.exists() else ()) < 2:
+        assert time.monotonic() < deadline and trainer.poll() is None, "the workers never started"
+        time.sleep(0.1)
+    workers = [psutil.Process(int(line.split()[1])) for line in log.read_text().splitlines()[:2]]
+    trainer.kill()
+    trainer.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=120)
+    assert not alive, "a worker trained on without its trainer"
+    starts = [line for line in log.read_text().splitlines() if line.split()[2] == "start"]
+    assert len(starts) <= 4  # the two in hand, and at most one each taken just before the kill
+    assert len(list((tmp_path / RUNS).iterdir())) <= 4  # the study's other runs were left untrained
