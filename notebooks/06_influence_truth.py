@@ -265,12 +265,13 @@ print(verdict_el2n, cells)
 # {glue:text}`rho_tracin_pies:+.2f` ({glue:text}`verdict_tracin_pies`).
 
 # %% [markdown]
-# ## Leave-group-out retraining of the BiLSTM (`full` profile)
+# ## Leave-group-out retraining of the BiLSTM
 #
 # The stand-in keeps the BiLSTM's features fixed. Here whole dense BiLSTMs are retrained with
-# the library's trainer (their own store keys, so they resume) without a group of training
-# points: the top decile by EL2N, or a random decile of the same size, on `group_retrains`
-# seeds of half B each. The effect is, seed by seed, the mean test loss after removing the top
+# the library's trainer (`pie_utils.leave_group_out`; their own store keys, trained by
+# `python -m pie_utils train` once the main study is stored, since the groups depend on it)
+# without a group of training points: the top decile by EL2N, or a random decile of the same
+# size, on `group_retrains` seeds of half B each (the seeds that took no part in EL2N). The effect is, seed by seed, the mean test loss after removing the top
 # EL2N decile minus after removing the random one (a paired t interval and exact sign-flip
 # p-value over seeds); it is set against the seed noise, the standard deviation over seeds of
 # the full-data dense models' mean test loss. If EL2N ranks influence on generalisation,
@@ -280,9 +281,11 @@ print(verdict_el2n, cells)
 # %%
 if settings["group_retrains"] == 0:
     group_summary = f"not run in the {profile} profile (group_retrains = 0)"
-    print(f"Skipped: {group_summary}; the full profile runs it.")
+    print(f"Skipped: {group_summary}.")
 else:
-    groups = group_retraining(main, inputs.el2n, settings["group_retrains"], store=group_store)
+    groups = group_retraining(
+        main, settings["el2n_epoch"], settings["group_retrains"], settings["alpha"], store=group_store
+    )
     group_summary = groups.summary
     print(group_summary)
     display(groups.table)

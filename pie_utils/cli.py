@@ -39,11 +39,12 @@ from pie_utils.errors import DataFileError, ParameterError
 from pie_utils.evaluation import MissingModelError, evaluate_study
 from pie_utils.executors import EXECUTORS, ClusterError, make_executor
 from pie_utils.housekeeping import collect, referenced, status_report
+from pie_utils.leave_group_out import derived_studies
 from pie_utils.manifest import ManifestError
 from pie_utils.models.spec import ARCHS
 from pie_utils.pool import DEFAULT_ATTEMPTS, PoolError, train_studies
 from pie_utils.store import ResultsStore, StoreVersionError, StoreWriteError
-from pie_utils.studies import MAIN_STUDY, load_study, study_names
+from pie_utils.studies import MAIN_STUDY, MissingRunsError, load_study, study_names
 from pie_utils.training import NonFiniteLossError
 
 USAGE_ERROR = 2  # bad input, refused before any work
@@ -142,8 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="train every run of a profile's studies with a pool of worker processes",
-        description="Trains what the store lacks (runs and their evaluations on transfer datasets) "
-        "and prints what was trained. `make book` runs it before the notebooks, which then train nothing.",
+        description="Trains what the store lacks (runs and their evaluations on transfer datasets), "
+        "then the leave-group-out runs that the stored main study decides (when the profile's "
+        "group_retrains is above 0), and prints what was trained. `make book` runs it before the "
+        "notebooks, which then train nothing.",
     )
     train.add_argument("--profile", required=True, help=", ".join(profiles()))
     train.add_argument("--study", nargs="+", metavar="STUDY", help="studies of the profile (default: all)")
@@ -325,8 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train(arguments: argparse.Namespace) -> int:
-    """``train``: every run of the chosen studies of a profile, through the local pool or on Ray;
-    exit status 1 when a run failed (the others were trained)."""
+    """``train``: every run of the chosen studies of a profile, through the local pool or on Ray,
+    then, with the main study among them, the profile's derived studies (its leave-group-out
+    runs, ``pie_utils.leave_group_out``), whose data the stored main study decides; exit status
+    1 when a run failed (the others were trained)."""
     names = arguments.study or study_names(arguments.profile)
     for name in names:
         if name not in study_names(arguments.profile):
@@ -344,8 +349,22 @@ def _train(arguments: argparse.Namespace) -> int:
                 raise ParameterError(flag, value, "only with --executor ray")
     store = {"store": arguments.store} if arguments.store else {}
     studies = [load_study(arguments.profile, name, **store) for name in names]
-    started = time.perf_counter()
     sizes = {"workers": arguments.workers, "threads": arguments.threads, "attempts": arguments.attempts}
+    failures = _train_phase(arguments, "", studies, cluster_flags, sizes)
+    if MAIN_STUDY in names:
+        try:
+            derived = derived_studies(arguments.profile, arguments.store)
+        except MissingRunsError as error:  # the main study failed in part: already reported
+            print(f"derived studies not trained: {error}", file=sys.stderr)
+            derived = []
+        if derived:
+            failures += _train_phase(arguments, " (derived: leave-group-out)", derived, cluster_flags, sizes)
+    return RUN_ERROR if failures else 0
+
+
+def _train_phase(arguments: argparse.Namespace, label: str, studies: list, cluster_flags: dict, sizes: dict) -> list:
+    """Train ``studies`` on the chosen executor, print what was done; returns the failure lines."""
+    started = time.perf_counter()
     if arguments.executor == "ray":
         from pie_utils.cluster import train_on_ray  # imports ray only when asked to
 
@@ -360,13 +379,13 @@ def _train(arguments: argparse.Namespace) -> int:
         report = train_studies(studies, **sizes, progress=not arguments.no_progress)
         failures = report.lines()
     print(
-        f"{arguments.profile}: {report.runs} runs and {report.evaluations} evaluations of "
+        f"{arguments.profile}{label}: {report.runs} runs and {report.evaluations} evaluations of "
         f"{len(studies)} studies; {report.after - report.before} trained or scored now, "
         f"{report.before} were stored ({time.perf_counter() - started:.0f} s)"
     )
     for line in failures:
         print(line, file=sys.stderr)
-    return RUN_ERROR if failures else 0
+    return failures
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:

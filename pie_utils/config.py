@@ -139,7 +139,10 @@ class Study:
     ``threads`` is the intra-op thread count a run trains with; it enters the key only where it
     changes the arithmetic (``pie_utils.runs.THREAD_DEPENDENT_ARCHS``). ``keep_models``: each run
     stores its trained weights and masks (not in the key); by default the BiLSTM's (about 2 MB
-    a run) and not MiniLM's (about 90 MB a run, several GB for a population).
+    a run) and not MiniLM's (about 90 MB a run, several GB for a population). ``left_out``:
+    positions in the (subsetted) training split that every run trains without, the vocabulary
+    still built from the whole split (leave-group-out retraining, ``pie_utils.leave_group_out``);
+    it changes the dataset's fingerprint, so the keys.
     """
 
     dataset: str
@@ -165,6 +168,7 @@ class Study:
     noise_stream: int = 0
     transfer: str | None = None
     transfer_subset: SubsetSpec = field(default_factory=SubsetSpec)
+    left_out: tuple[int, ...] = ()
 
     @property
     def cells(self) -> list[tuple[str, float]]:
@@ -348,6 +352,7 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
         noise_stream=_integer(parameters, "noise_stream", _DEFAULT["noise_stream"], minimum=0),
         transfer=_transfer(parameters, dataset),
         transfer_subset=_transfer_subset(parameters),
+        left_out=_left_out(parameters.get("left_out", ())),
     )
 
 
@@ -361,6 +366,27 @@ def check_subset_fits(subset: SubsetSpec, dataset: TextDataset, name: str = "sub
             raise ParameterError(
                 f"{name}.n_{split_name}", wanted, f"1..{available} (the {split_name} split of {dataset.name})"
             )
+
+
+def check_left_out(left_out: tuple[int, ...], n_train: int) -> None:
+    """Refuse ``left_out`` positions outside a training split of ``n_train`` points, or so many
+    that fewer than two points would be left to train on."""
+    if left_out and (left_out[-1] >= n_train or len(left_out) > n_train - 2):
+        raise ParameterError(
+            "left_out",
+            f"{len(left_out)} positions up to {left_out[-1]}",
+            f"positions in 0..{n_train - 1}, leaving 2 or more",
+        )
+
+
+def _left_out(value) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in value
+    ):
+        raise ParameterError("left_out", value, "a list of training-split positions (integers >= 0)")
+    if len(set(value)) < len(value):
+        raise ParameterError("left_out", value, "distinct positions")
+    return tuple(sorted(value))
 
 
 def _transfer_subset(parameters) -> SubsetSpec:

@@ -8,8 +8,9 @@ profile refers to and ``collect`` removes it.
 
 Removal errs on the side of keeping:
 
-- a profile whose keys cannot be computed on this machine (hub data, assets or vectors missing)
-  is *unavailable*, and a store it points to is refused whole: its records might be referenced;
+- a profile whose keys cannot be computed on this machine (hub data, assets or vectors missing,
+  or a derived study's inputs not all stored, ``pie_utils.leave_group_out``) is *unavailable*,
+  and a store it points to is refused whole: its records might be referenced;
 - a store no profile refers to at all is refused too (its every record would look orphaned);
 - a record is removed under its claim (``ResultsStore.try_claim``), so one a live process holds
   is skipped;
@@ -32,13 +33,15 @@ import pandas as pd
 
 from pie_utils import config
 from pie_utils.assets import AssetError
+from pie_utils.config import Study
 from pie_utils.errors import DataFileError, ParameterError
 from pie_utils.evaluation import evaluation_key, transfer_encoding
+from pie_utils.leave_group_out import derived_studies
 from pie_utils.manifest import load_manifest
 from pie_utils.pruning import DENSE
 from pie_utils.runs import prepare_data, study_key, study_runs
 from pie_utils.store import EVALUATIONS, MODEL_FILE, RUNS, ResultsStore
-from pie_utils.studies import load_study, study_names
+from pie_utils.studies import MissingRunsError, load_study, study_names
 
 # what keeps a profile's keys from being computed here (data, assets or vectors missing); any other error is a bug
 UNAVAILABLE_ERRORS = (DataFileError, AssetError, ParameterError, OSError)
@@ -47,6 +50,7 @@ TMP_GRACE_S = 3600.0  # a tmp/ entry younger than this may be a record a live pr
 CHECKPOINTS, LOCKS, TMP, CORRUPT, MODELS = "checkpoints", "locks", "tmp", "corrupt", "models"
 KINDS = (RUNS, EVALUATIONS, CHECKPOINTS, MODELS, LOCKS, TMP, CORRUPT)  # the rows of a status, in order
 KEYED_FILES = {CHECKPOINTS: ".pt", LOCKS: ".lock"}  # folder → suffix of its <key><suffix> files
+DERIVED = "derived studies"  # what an unavailable profile names when only its derived studies failed
 
 
 # ---- what the profiles refer to --------------------------------------------------------------
@@ -134,26 +138,34 @@ def referenced(profiles: Iterable[str] | None = None) -> References:
         failures: dict[str, str] = {}
         for name in names:
             try:
-                root, refs = study_references(profile, name)
+                root, refs = study_references(load_study(profile, name))
             except UNAVAILABLE_ERRORS as error:
                 failures[name] = _one_line(error)
                 continue
             stores[root] = stores.get(root, StoreReferences()).merged(refs)
+        if not failures:  # a derived study's keys need the studies it derives from stored
+            try:
+                for study in derived_studies(profile):
+                    root, refs = study_references(study)
+                    stores[root] = stores.get(root, StoreReferences()).merged(refs)
+            except (MissingRunsError, *UNAVAILABLE_ERRORS) as error:
+                failures[DERIVED] = _one_line(error)
         if failures:
             first, reason = next(iter(failures.items()))
             unavailable[profile] = (
-                f"{len(failures)} of {len(names)} studies cannot compute their keys; {first}: {reason}"
+                f"its {DERIVED} cannot compute their keys: {reason}"
+                if first == DERIVED
+                else f"{len(failures)} of {len(names)} studies cannot compute their keys; {first}: {reason}"
             )
             unavailable_stores[profile] = profile_stores(profile)
     return References(stores, unavailable, unavailable_stores)
 
 
-def study_references(profile: str, name: str) -> tuple[Path, StoreReferences]:
-    """The resolved store root of study ``name`` of ``profile`` and the keys it refers to there.
+def study_references(study: Study) -> tuple[Path, StoreReferences]:
+    """The resolved store root of ``study`` and the keys it refers to there.
 
     Raises one of ``UNAVAILABLE_ERRORS`` when its data, assets or vectors are missing here.
     """
-    study = load_study(profile, name)
     prepared = prepare_data(study, encode=False)  # keys need the data and the encoder, not the token ids
     keys = {run: study_key(study, prepared, *run) for run in study_runs(study)}
     dense = frozenset(key for (method, _, _), key in keys.items() if method == DENSE)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pie_utils.config import Study, SubsetSpec, check_subset_fits
+from pie_utils.config import Study, SubsetSpec, check_left_out, check_subset_fits
 from pie_utils.data import load_dataset, subset
 from pie_utils.data.types import Split, TextDataset
 from pie_utils.devices import device_type
@@ -64,8 +64,11 @@ class PreparedData:
 
 
 def prepare_data(study: Study, encode: bool = True) -> PreparedData:
-    """Load, subset and encode the study's dataset; refuse a subset larger than a split.
+    """Load, subset and encode the study's dataset; refuse a subset larger than a split, or
+    ``left_out`` positions outside its training split.
 
+    The encoder is built before the ``left_out`` points are taken out, so a leave-group-out run
+    reads every word with the vectors its full-data counterpart has: only the training set differs.
     ``encode=False`` stops before tokenising the splits (``encoded`` is empty): enough for the
     run specs and keys, which depend on the data, the model and the encoder, not on the ids.
     """
@@ -75,6 +78,8 @@ def prepare_data(study: Study, encode: bool = True) -> PreparedData:
     if study.transfer is not None:
         transfer = _subset_of(load_dataset(study.transfer), study.transfer_subset, "transfer_subset")
     encoder = build_encoder(model_spec, dataset)
+    if study.left_out:
+        dataset = _without(dataset, study.left_out)
     encoded = encode_dataset(encoder, dataset) if encode else {}
     return PreparedData(dataset, model_spec, encoder, encoded, transfer)
 
@@ -85,6 +90,16 @@ def _subset_of(dataset: TextDataset, spec: SubsetSpec, name: str = "subset") -> 
     if all(n is None for n in (spec.n_train, spec.n_validation, spec.n_test)):
         return dataset
     return subset(dataset, n_train=spec.n_train, n_validation=spec.n_validation, n_test=spec.n_test, seed=spec.seed)
+
+
+def _without(dataset: TextDataset, left_out: tuple[int, ...]) -> TextDataset:
+    """``dataset`` with the training points at positions ``left_out`` removed (order kept)."""
+    n_train = len(dataset.train)
+    check_left_out(left_out, n_train)
+    keep = np.setdiff1d(np.arange(n_train), left_out)
+    return dataclasses.replace(
+        dataset, train=dataset.train.take(keep), source=f"{dataset.source}; without {len(left_out)} training points"
+    )
 
 
 def model_spec_for(study: Study, dataset: TextDataset) -> ModelSpec:

@@ -13,7 +13,6 @@ runs missing raises ``MissingRunsError`` naming them.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -26,8 +25,7 @@ import torch
 from pie_utils.config import Study, overlay, profile_parameters, profiles, validate_analysis, validate_study
 from pie_utils.errors import ParameterError
 from pie_utils.evaluation import TransferEncoding, evaluate_transfer, load_model, transfer_encoding
-from pie_utils.influence_truth import check_points
-from pie_utils.models import EncodedSplit, encode_dataset
+from pie_utils.models import EncodedSplit
 from pie_utils.pies import predictions_from_logits
 from pie_utils.pruning import DENSE
 from pie_utils.runs import (
@@ -37,11 +35,10 @@ from pie_utils.runs import (
     population_array,
     population_runs,
     prepare_data,
-    study_key,
     study_table,
 )
 from pie_utils.store import ResultsStore
-from pie_utils.training import train_seeds, train_study
+from pie_utils.training import train_study
 
 MAIN_STUDY = "run"
 # the studies that hold each control of a pruning effect (pie_utils.claims.CONTROLS), in every profile
@@ -205,62 +202,43 @@ def train(profile: str, name: str = MAIN_STUDY, progress: bool = True, **overrid
     store lacks, and the command that trains them.
     """
     study = load_study(profile, name, **overrides)
+    command = f"python -m pie_utils train --profile {profile} --study {name}"
+    return train_or_read(study, f"study {name!r} ({profile})", command, progress, overridden=bool(overrides))
+
+
+def train_or_read(
+    study: Study,
+    described: str,
+    command: str,
+    progress: bool = True,
+    overridden: bool = False,
+    read_only: bool = False,
+) -> TrainedStudy:
+    """``study`` with its missing runs trained, or read back: with ``read_only``, or with
+    ``PIE_UTILS_NO_TRAIN=1``, nothing is trained and ``MissingRunsError`` names what is missing.
+
+    ``described`` names the study and ``command`` trains it, in that error; ``overridden``: its
+    parameters differ from its profile's (no command trains it).
+    """
     prepared = prepare_data(study)
-    if os.environ.get(NO_TRAIN_ENV) == "1":
+    if read_only or os.environ.get(NO_TRAIN_ENV) == "1":
         table = study_table(study, prepared, open_store(study))
         missing = table[~table["stored"]]
         if len(missing):
             listed = ", ".join(f"{r.method} {r.sparsity:g} seed {r.seed}" for r in missing.head(8).itertuples())
-            if overrides:
+            if overridden:
                 remedy = f"run it without {NO_TRAIN_ENV} (its parameters differ from the profile's)"
             elif open_store(study).manifest is not None:
                 remedy = "they are not published yet (make train-published, then make published-store)"
             else:
-                remedy = f"train them with `python -m pie_utils train --profile {profile} --study {name}`"
+                remedy = f"train them with `{command}`"
             raise MissingRunsError(
-                f"{len(missing)} of {len(table)} runs of study {name!r} ({profile}) are not in {shown_path(study.store)}: "
-                f"{listed}{', ...' if len(missing) > 8 else ''}. {NO_TRAIN_ENV}=1 trains nothing; {remedy}"
+                f"{len(missing)} of {len(table)} runs of {described} are not in {shown_path(study.store)}: "
+                f"{listed}{', ...' if len(missing) > 8 else ''}. Nothing was trained; {remedy}"
             )
     else:
         table = train_study(study, progress=progress, prepared=prepared)
     return TrainedStudy(study, prepared, table)
-
-
-def leave_group_out(
-    main: TrainedStudy, removed: np.ndarray, seeds: Sequence[int], store: str | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Test logits ``[seed, example, class]`` of dense models of ``main`` retrained without the
-    training points at positions ``removed[point]``, and each run's training time ``[seed]`` (s,
-    as stored when it was trained).
-
-    ``main``: a ``TrainedStudy``. The runs use its configuration, encoder
-    and test split with a training split that lacks ``removed``, so they get their own store
-    keys (the dataset fingerprint differs) and a second call reads them back instead of
-    training. ``seeds``: seed numbers to train; ``store``: where (None: ``main``'s store).
-    """
-    n_train = len(main.dataset.train)
-    removed = check_points(removed, n_train)
-    if len(removed) >= n_train - 1:
-        raise ParameterError("removed", f"{len(removed)} of {n_train} points", "fewer than n_train − 1 points")
-    seeds = [int(s) for s in seeds]
-    if not seeds or min(seeds) < 0:
-        raise ParameterError("seeds", seeds, "one or more seed numbers >= 0")
-    keep = np.setdiff1d(np.arange(n_train), removed)
-    dataset = replace(
-        main.dataset,
-        train=main.dataset.train.take(keep),
-        source=f"{main.dataset.source}; without {len(removed)} training points",
-    )
-    prepared = replace(
-        main.prepared,
-        dataset=dataset,  # re-encodes the splits
-        encoded=encode_dataset(main.prepared.encoder, dataset),
-    )
-    study = replace(main.study, methods=(), sparsities=(), store=store or main.study.store)
-    train_seeds(study, seeds, prepared=prepared)
-    store = open_store(study)
-    runs = [store.read(study_key(study, prepared, DENSE, 0.0, seed)) for seed in seeds]
-    return np.stack([run.arrays["test_logits"] for run in runs]), np.array([run.meta["wall_time_s"] for run in runs])
 
 
 def shown_path(store: str) -> str:

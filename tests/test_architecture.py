@@ -59,6 +59,7 @@ LAYERS = (
         "studies and the command line",
         {
             "pie_utils.studies",
+            "pie_utils.leave_group_out",
             "pie_utils.housekeeping",
             "pie_utils.provenance",
             "pie_utils.scales",

@@ -20,6 +20,7 @@ from pie_utils.assets import cache_dir
 from pie_utils.errors import ParameterError
 from pie_utils.evaluation import evaluation_key, transfer_encoding
 from pie_utils.housekeeping import (
+    DERIVED,
     References,
     StoreReferences,
     collect,
@@ -28,10 +29,11 @@ from pie_utils.housekeeping import (
     status_report,
     store_status,
 )
+from pie_utils.leave_group_out import derived_studies
 from pie_utils.pruning import DENSE
 from pie_utils.runs import prepare_data, study_key, study_runs
 from pie_utils.store import EVALUATIONS, FORMAT_VERSION, RUNS, ResultsStore
-from pie_utils.studies import load_study
+from pie_utils.studies import ROOT_ENV, load_study, train
 
 TWO_HOURS_S = 2 * 3600
 CORRUPT_NAME = "damaged.20240101T000000.abc123"
@@ -194,12 +196,14 @@ def test_status_counts_and_sizes_each_kind(store, refs):
     assert "refuses" not in report
 
 
-def test_referenced_keys_of_the_ci_profile():
+def test_referenced_keys_of_the_ci_profile(tmp_path, monkeypatch):
+    """With its store empty (a fresh clone) the ci profile refers to every key of its studies, and
+    is unavailable only for its derived studies, whose groups need the main study's dense runs."""
     if not (cache_dir() / "assets").is_dir():
         pytest.skip(f"no asset cache at {cache_dir()}: the ci profile's data and GloVe vectors are needed")
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
     refs = referenced(["ci"])
-    if "ci" in refs.unavailable:
-        pytest.skip(f"the ci profile cannot compute its keys here: {refs.unavailable['ci']}")
+    assert refs.unavailable["ci"].startswith(f"its {DERIVED} cannot compute their keys: MissingRunsError")
     main = load_study("ci", "run")
     root = Path(main.store).resolve()
     assert list(refs.stores) == [root]
@@ -224,3 +228,20 @@ def test_referenced_keys_of_the_ci_profile():
     assert len(evaluations) == 16  # ood: 4 dense and 4 IMP-FT 90 %; 4 seed-noise and 4 dense 4E controls
     assert found.evaluations == evaluations
     assert not found.evaluations & found.runs
+
+
+def test_a_derived_study_is_referenced_once_the_runs_it_derives_from_are_stored(tmp_path, monkeypatch):
+    """The ci profile's dense population trained into an empty project: its leave-group-out runs
+    (2 groups x the 2 seeds of half B) are referenced, so gc keeps them; nothing is unavailable."""
+    if not (cache_dir() / "assets").is_dir():
+        pytest.skip(f"no asset cache at {cache_dir()}: the ci profile's data and GloVe vectors are needed")
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    train("ci", progress=False, methods=[], sparsities=[])
+    refs = referenced(["ci"])
+    assert refs.unavailable == {}
+    derived = derived_studies("ci")
+    assert [(len(study.left_out), list(study.seed_range)) for study in derived] == [(100, [2, 3])] * 2
+    found = refs.of(load_study("ci", "run").store)
+    for study in derived:
+        prepared = prepare_data(study, encode=False)
+        assert {study_key(study, prepared, DENSE, 0.0, seed) for seed in study.seed_range} <= found.runs

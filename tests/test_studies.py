@@ -1,14 +1,12 @@
-"""Named studies of a profile: inheritance from the main study, store paths, analysis settings,
-and the leave-group-out retraining that the influence chapter reads."""
+"""Named studies of a profile: inheritance from the main study, store paths, analysis settings."""
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from pie_utils.config import profiles
 from pie_utils.errors import ParameterError
-from pie_utils.studies import analysis_parameters, leave_group_out, load_study, project_root, study_names, train
+from pie_utils.studies import analysis_parameters, load_study, project_root, study_names
 
 
 def test_every_study_of_every_profile_validates():
@@ -62,31 +60,3 @@ def test_seed_halves_split_positions_with_the_extra_seed_in_half_a():
 
     halves = TrainedStudy(load_study("ci", seeds=5, first_seed=3), prepared=None, table=None).seed_halves()
     assert [h.tolist() for h in halves] == [[0, 1, 2], [3, 4]]  # positions on the seed axis, not seed numbers
-
-
-def test_leave_group_out_retrains_a_real_bilstm_without_the_group_and_resumes(tmp_path):
-    store = tmp_path / "store"
-    main = train(
-        "ci",
-        progress=False,
-        subset={"n_train": 40, "n_validation": 20, "n_test": 20, "seed": 0},
-        seeds=1,
-        methods=[],
-        sparsities=[],
-        epochs=1,
-        store=str(store),
-    )
-    log = store / "training.log"
-    finished = log.read_text().count(" finish ")
-    logits, seconds = leave_group_out(main, np.arange(4), seeds=[0])
-    assert logits.shape == (1, 20, 2) and np.isfinite(logits).all() and seconds.shape == (1,)
-    lines = log.read_text().splitlines()
-    assert sum(" finish " in line for line in lines) == finished + 1
-    key = lines[-1].split()[3]
-    assert key not in set(main.table.key)  # its own run, on 36 training points
-    assert main.store.read(key).arrays["train_logits"].shape == (36, 2)
-    again, _ = leave_group_out(main, np.arange(4), seeds=[0])
-    np.testing.assert_array_equal(again, logits)
-    assert log.read_text().count(" finish ") == finished + 1  # read back, not trained again
-    with pytest.raises(ParameterError, match="removed"):
-        leave_group_out(main, np.arange(39), seeds=[0])

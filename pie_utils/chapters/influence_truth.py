@@ -25,13 +25,14 @@ from sklearn.preprocessing import StandardScaler
 from pie_utils.claims import Claim
 from pie_utils.effects import bootstrap_cells
 from pie_utils.errors import ParameterError
-from pie_utils.influence import el2n_scores, per_example_loss
+from pie_utils.influence import per_example_loss
 from pie_utils.influence_truth import fit_logistic, head_features, head_loss, leave_one_out, tracin_scores
-from pie_utils.paired import paired_inference
+from pie_utils.leave_group_out import RANDOM, TOP_EL2N, group_studies, half_a_el2n, train_groups
+from pie_utils.paired import paired_inference, smallest_p_value
 from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
 from pie_utils.stats import bootstrap
-from pie_utils.studies import TrainedStudy, leave_group_out
+from pie_utils.studies import TrainedStudy
 
 PENALTIES = [1e-3, 1e-2, 1e-1, 1.0, 10.0]  # the grid of C the head's penalty is chosen from
 TARGETS = ("self-influence", "test influence", "PIE influence")
@@ -53,10 +54,9 @@ def stand_in(main: TrainedStudy, el2n_epoch: int) -> StandIn:
     """EL2N exactly as chapter 4 takes it (the dense models of half A after ``el2n_epoch``
     epochs), the test PIEs of any (method, sparsity) cell from every seed (a target here, not a
     selection), and features from a dense model of half B, which took no part in EL2N."""
-    labels, n_classes = main.labels("train"), main.dataset.num_classes
-    half_a, half_b = main.seed_halves()
-    early = main.logits(DENSE, 0.0, split="train", array=f"train_logits_epoch{el2n_epoch}")
-    el2n = el2n_scores(early[half_a], labels)
+    n_classes = main.dataset.num_classes
+    _, half_b = main.seed_halves()
+    el2n = half_a_el2n(main, el2n_epoch)
     dense = main.predictions(DENSE, 0.0)
     pies = np.zeros(len(main.labels("test")), dtype=bool)
     for method in main.study.methods:
@@ -158,30 +158,22 @@ class GroupRetraining:
     summary: str
 
 
-def group_retraining(main: TrainedStudy, el2n: np.ndarray, retrains: int, store: str | None = None) -> GroupRetraining:
-    """Retrain dense BiLSTMs of the first ``retrains`` seeds of half B without the top EL2N decile
-    and without a random decile of the same size (their own store keys, so they resume)."""
-    labels, gold = main.labels("train"), main.labels("test")
-    _, half_b = main.seed_halves()
-    if not 1 <= retrains <= len(half_b):
-        raise ParameterError("group_retrains", retrains, f"0 (skipped) or 1..{len(half_b)} (the seeds of half B)")
-    group_size = len(labels) // 10
-    positions = half_b[:retrains]
-    seeds = [main.study.seed_range[p] for p in positions]
-    groups = {
-        "top EL2N decile": np.argsort(el2n, kind="stable")[-group_size:],
-        "random decile": np.sort(np.random.default_rng(0).choice(len(labels), group_size, replace=False)),
-    }
-    started = time.perf_counter()
-    losses, train_seconds = {}, 0.0
-    for name, removed in groups.items():
-        logits, seconds = leave_group_out(main, removed, seeds, store=store)
-        losses[name] = per_example_loss(logits, gold)  # [seed, test example]
-        train_seconds += float(seconds.sum())
-    elapsed = time.perf_counter() - started
+def group_retraining(
+    main: TrainedStudy, el2n_epoch: int, retrains: int, alpha: float, store: str | None = None, progress: bool = True
+) -> GroupRetraining:
+    """The leave-group-out studies (``pie_utils.leave_group_out``: dense BiLSTMs of the first
+    ``retrains`` seeds of half B without the top EL2N decile, and without a random decile of the
+    same size) trained, or read back in the no-train mode, and compared."""
+    gold = main.labels("test")
+    trained = train_groups(main, group_studies(main, el2n_epoch, retrains, store), progress)
+    positions = main.seed_halves()[1][:retrains]
+    seeds = list(trained[TOP_EL2N].study.seed_range)
+    group_size = len(trained[TOP_EL2N].study.left_out)
+    losses = {name: per_example_loss(group.logits(DENSE, 0.0), gold) for name, group in trained.items()}
+    train_seconds = float(sum(group.table["wall_time_s"].sum() for group in trained.values()))
     full_loss = per_example_loss(main.logits(DENSE, 0.0), gold)  # every seed, trained on all points
     seed_sd = float(full_loss.mean(axis=1).std(ddof=1))
-    paired = paired_inference(losses["top EL2N decile"].mean(axis=1) - losses["random decile"].mean(axis=1))
+    paired = paired_inference(losses[TOP_EL2N].mean(axis=1) - losses[RANDOM].mean(axis=1))
     table = pd.DataFrame(
         [
             {
@@ -195,10 +187,16 @@ def group_retraining(main: TrainedStudy, el2n: np.ndarray, retrains: int, store:
             for name, loss in losses.items()
         ]
     )
+    floor = smallest_p_value(len(seeds))
+    reach = (
+        ""
+        if floor <= alpha
+        else f"; with {len(seeds)} pairs no sign-flip p can fall below {floor:.3f}, so it cannot reach α = {alpha:g}"
+    )
     summary = (
-        f"{2 * len(seeds)} retrains ({train_seconds:.0f} s of training; {elapsed:.0f} s in this run): removing "
+        f"{2 * len(seeds)} retrains ({train_seconds:.0f} s of training): removing "
         f"the top EL2N decile changed the mean test loss by {paired.estimate:+.4f} [{paired.low:+.4f}, "
-        f"{paired.high:+.4f}] against removing a random decile (sign-flip p = {paired.p_value:.3f}), with seed "
-        f"noise (sd) {seed_sd:.4f}"
+        f"{paired.high:+.4f}] against removing a random decile (sign-flip p = {paired.p_value:.3f}{reach}), "
+        f"with seed noise (sd) {seed_sd:.4f}"
     )
     return GroupRetraining(losses, full_loss, positions, seeds, table, summary)
