@@ -353,7 +353,7 @@ def _train(arguments: argparse.Namespace) -> int:
     failures = _train_phase(arguments, "", studies, cluster_flags, sizes)
     if MAIN_STUDY in names:
         try:
-            derived = derived_studies(arguments.profile, arguments.store)
+            derived = list(derived_studies(arguments.profile, arguments.store).values())
         except MissingRunsError as error:  # the main study failed in part: already reported
             print(f"derived studies not trained: {error}", file=sys.stderr)
             derived = []

@@ -145,7 +145,7 @@ def referenced(profiles: Iterable[str] | None = None) -> References:
             stores[root] = stores.get(root, StoreReferences()).merged(refs)
         if not failures:  # a derived study's keys need the studies it derives from stored
             try:
-                for study in derived_studies(profile):
+                for study in derived_studies(profile).values():
                     root, refs = study_references(study)
                     stores[root] = stores.get(root, StoreReferences()).merged(refs)
             except (MissingRunsError, *UNAVAILABLE_ERRORS) as error:

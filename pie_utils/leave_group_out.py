@@ -19,10 +19,19 @@ from pie_utils.config import Study
 from pie_utils.errors import ParameterError
 from pie_utils.influence import el2n_scores
 from pie_utils.pruning import DENSE
-from pie_utils.studies import MAIN_STUDY, TrainedStudy, analysis_parameters, load_study, train_or_read
+from pie_utils.studies import (
+    MAIN_STUDY,
+    MissingRunsError,
+    TrainedStudy,
+    analysis_parameters,
+    load_study,
+    study_names,
+    train_or_read,
+)
 
 TOP_EL2N = "top EL2N decile"
 RANDOM = "random decile"
+GROUP_STUDIES = {TOP_EL2N: "without_top_el2n", RANDOM: "without_random_decile"}  # group → its study's name
 GROUP_FRACTION = 10  # each group holds 1/10 of the training split
 RANDOM_GROUP_SEED = 0  # the random decile's draw: fixed, so its runs have one key
 
@@ -46,7 +55,8 @@ def left_out_groups(el2n: np.ndarray) -> dict[str, tuple[int, ...]]:
 
 def group_studies(main: TrainedStudy, el2n_epoch: int, retrains: int, store: str | None = None) -> dict[str, Study]:
     """Per group, the dense study of ``main``'s configuration without it, on the first
-    ``retrains`` seeds of half B (``store``: where; None: ``main``'s store).
+    ``retrains`` seeds of half B (``store``: where; None: ``main``'s store). They store no
+    per-epoch training-split logits: chapter 6 reads their test logits only.
 
     Raises ``ParameterError`` when ``retrains`` is not in 1..(seeds of half B).
     """
@@ -56,7 +66,13 @@ def group_studies(main: TrainedStudy, el2n_epoch: int, retrains: int, store: str
     groups = left_out_groups(half_a_el2n(main, el2n_epoch))
     first = main.study.seed_range[half_b[0]]
     dense = replace(
-        main.study, methods=(), sparsities=(), first_seed=first, seeds=retrains, store=store or main.study.store
+        main.study,
+        methods=(),
+        sparsities=(),
+        first_seed=first,
+        seeds=retrains,
+        store=store or main.study.store,
+        training=replace(main.study.training, train_logit_epochs=()),
     )
     return {name: replace(dense, left_out=positions) for name, positions in groups.items()}
 
@@ -81,13 +97,13 @@ def train_groups(main: TrainedStudy, studies: dict[str, Study], progress: bool =
     }
 
 
-def derived_studies(profile: str, store: str | None = None) -> list[Study]:
-    """The derived studies of ``profile`` (its leave-group-out studies; none when its
+def derived_studies(profile: str, store: str | None = None) -> dict[str, Study]:
+    """The derived studies of ``profile`` by name (``GROUP_STUDIES``; none when its
     ``group_retrains`` is 0), built from its main study's stored dense runs in ``store`` (None:
     the profile's). Raises ``MissingRunsError`` when those runs are not all stored."""
     settings = analysis_parameters(profile)
     if settings["group_retrains"] == 0:
-        return []
+        return {}
     # the dense population alone: the groups need only half A's dense runs stored
     main_study = load_study(profile, MAIN_STUDY, methods=[], sparsities=[], **({"store": store} if store else {}))
     main = train_or_read(
@@ -96,4 +112,18 @@ def derived_studies(profile: str, store: str | None = None) -> list[Study]:
         f"python -m pie_utils train --profile {profile}",
         read_only=True,
     )
-    return list(group_studies(main, settings["el2n_epoch"], settings["group_retrains"]).values())
+    groups = group_studies(main, settings["el2n_epoch"], settings["group_retrains"])
+    return {GROUP_STUDIES[group]: study for group, study in groups.items()}
+
+
+def profile_studies(profile: str, derived_from: str | None = None) -> dict[str, Study]:
+    """Every study of ``profile`` by name: its named studies, then its derived ones once the
+    runs they derive from are stored in ``derived_from`` (None: the profile's store; before
+    that they cannot be named)."""
+    studies = {name: load_study(profile, name) for name in study_names(profile)}
+    try:
+        derived = derived_studies(profile, derived_from)
+    except MissingRunsError:
+        return studies
+    store = studies[MAIN_STUDY].store  # where they belong, whichever store named them
+    return studies | {name: replace(study, store=store) for name, study in derived.items()}

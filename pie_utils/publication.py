@@ -37,6 +37,7 @@ from scipy.special import softmax
 
 from pie_utils.claims import ATTRIBUTED_METHODS, claim
 from pie_utils.evaluation import evaluation_key, transfer_encoding
+from pie_utils.leave_group_out import profile_studies
 from pie_utils.manifest import Manifest, file_entry, load_manifest, write_manifest
 from pie_utils.pruning import DENSE
 from pie_utils.runs import prepare_data, study_key, study_runs
@@ -52,7 +53,7 @@ from pie_utils.store import (
     ResultsStore,
     StoredRun,
 )
-from pie_utils.studies import CONTROL_STUDIES, MAIN_STUDY, analysis_parameters, load_study, study_names
+from pie_utils.studies import CONTROL_STUDIES, MAIN_STUDY, analysis_parameters, load_study
 from pie_utils.training_log import paused_seconds, paused_spells, read_events, training_span_hours
 
 PROBABILITY_TOLERANCE = 1e-3  # largest change of a class probability float16 may make
@@ -86,11 +87,13 @@ class Publication:
     missing: list[Record] = field(default_factory=list)
 
 
-def profile_records(profile: str) -> list[Record]:
-    """Every run and evaluation of ``profile``'s studies, each key once, in study order."""
+def profile_records(profile: str, derived_from: str | Path | None = None) -> list[Record]:
+    """Every run and evaluation of ``profile``'s studies, each key once, in study order; its
+    derived studies' too once the runs they derive from are in ``derived_from`` (None: the
+    profile's store; ``pie_utils.leave_group_out.profile_studies``)."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
-    for name in study_names(profile):
-        study = load_study(profile, name)
+    source = None if derived_from is None else str(derived_from)
+    for name, study in profile_studies(profile, source).items():
         prepared = prepare_data(study, encode=False)
         transfer = transfer_encoding(prepared, encode=False) if study.transfer else None
         for method, sparsity, seed in study_runs(study):
@@ -134,7 +137,7 @@ def publish(profile: str, source: str | Path, target: str | Path | None = None) 
     the profile's store) as described in the module docstring; write the manifest and the
     progress file there. Returns what was added, kept and is still missing."""
     target = Path(target or load_study(profile, MAIN_STUDY).store)
-    records = profile_records(profile)
+    records = profile_records(profile, derived_from=source)  # the training store names them first
     models = chapter_models(profile)
     trained = ResultsStore(source)
     paused = paused_seconds(trained.root / "training.log")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ import torch
 
 from pie_utils.devices import check_device
 from pie_utils.errors import ParameterError
+from pie_utils.leave_group_out import profile_studies
 from pie_utils.manifest import Manifest
 from pie_utils.pruning import DENSE
 from pie_utils.publication import Record, profile_records, published_arrays
@@ -109,7 +110,7 @@ class _Retrainer:
     """Trains runs of one record's study into a scratch store with the recorded thread count."""
 
     def __init__(self, profile: str, record: Record, scratch: Path, threads: int):
-        self.study = load_study(profile, record.studies[0], store=str(scratch))
+        self.study = replace(profile_studies(profile)[record.studies[0]], store=str(scratch))
         self.prepared = prepare_data(self.study)
         torch.set_num_threads(threads)
         self.trainer = PopulationTrainer(self.study, self.prepared, ResultsStore(scratch), check_device(self.study))

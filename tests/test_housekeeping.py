@@ -239,7 +239,7 @@ def test_a_derived_study_is_referenced_once_the_runs_it_derives_from_are_stored(
     train("ci", progress=False, methods=[], sparsities=[])
     refs = referenced(["ci"])
     assert refs.unavailable == {}
-    derived = derived_studies("ci")
+    derived = list(derived_studies("ci").values())
     assert [(len(study.left_out), list(study.seed_range)) for study in derived] == [(100, [2, 3])] * 2
     found = refs.of(load_study("ci", "run").store)
     for study in derived:

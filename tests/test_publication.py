@@ -12,6 +12,7 @@ from scipy.special import softmax
 import pie_utils.config
 import pie_utils.studies
 from pie_utils import verification
+from pie_utils.leave_group_out import derived_studies
 from pie_utils.manifest import ManifestError
 from pie_utils.pool import train_studies
 from pie_utils.provenance import store_statement
@@ -47,8 +48,9 @@ def test_logits_are_centred_per_row_and_float16_only_where_no_prediction_or_prob
 
 @pytest.fixture(scope="module")
 def tiny_profile(tmp_path_factory):
-    """A profile `tiny`: the main study (dense, IMP-FT and MP-AI at 90 %), its two controls and an
-    out-of-distribution study, 4 seeds of 120 snippets, trained into a training store."""
+    """A profile `tiny`: the main study (dense, IMP-FT and MP-AI at 90 %), its two controls, an
+    out-of-distribution study and its two derived leave-group-out studies (the 2 seeds of half
+    B each), 4 seeds of 120 snippets, trained into a training store."""
     root = tmp_path_factory.mktemp("publication")
     main = {
         "dataset": "rotten-tomatoes",
@@ -85,6 +87,7 @@ def tiny_profile(tmp_path_factory):
         workers=1,
         progress=False,
     )
+    train_studies(list(derived_studies("tiny", store=str(training)).values()), workers=1, progress=False)
     yield root, training
     patch.undo()
 
@@ -93,8 +96,13 @@ def test_a_publication_holds_every_record_as_trained_and_only_the_models_the_cha
     root, training = tiny_profile
     done = publish("tiny", training)
     records = profile_records("tiny")
-    # 4 dense + 8 pruned + 4 dense_long + 4 seed_noise runs; ood scores dense and IMP-FT 90 %
-    assert sum(r.kind == RUNS for r in records) == 20 and sum(r.kind == EVALUATIONS for r in records) == 8
+    # 4 dense + 8 pruned + 4 dense_long + 4 seed_noise + 2 x 2 leave-group-out runs; ood scores
+    # dense and IMP-FT 90 %
+    assert sum(r.kind == RUNS for r in records) == 24 and sum(r.kind == EVALUATIONS for r in records) == 8
+    assert {r.studies for r in records if r.key not in {x.key for x in profile_records("tiny", "/nowhere")}} == {
+        ("without_top_el2n",),
+        ("without_random_decile",),
+    }  # named once the dense runs they derive from are stored
     assert len(done.added) == len(records) and not done.missing and not done.kept
     published, trained = ResultsStore(root / "published"), ResultsStore(training)
     for record in records:
@@ -119,9 +127,9 @@ def test_a_publication_holds_every_record_as_trained_and_only_the_models_the_cha
         == (trained.run_dir(seed_2.key) / MODEL_FILE).read_bytes()
     )
     totals = done.manifest.content["totals"]
-    assert totals["published"] == totals["needed"] == 28 and totals["models"] == 4
+    assert totals["published"] == totals["needed"] == 32 and totals["models"] == 4
     progress = (root / "published" / "PROGRESS.md").read_text()
-    assert "records published: 28 of 28" in progress and done.manifest.digest[:16] in progress
+    assert "records published: 32 of 32" in progress and done.manifest.digest[:16] in progress
 
 
 def test_publishing_again_keeps_every_file_and_a_changed_file_is_refused_by_name(tiny_profile):
@@ -129,7 +137,7 @@ def test_publishing_again_keeps_every_file_and_a_changed_file_is_refused_by_name
     first = publish("tiny", training)
     files = {p: p.read_bytes() for p in (root / "published").rglob("*") if p.is_file()}
     again = publish("tiny", training)
-    assert not again.added and len(again.kept) == 28 and again.manifest.digest == first.manifest.digest
+    assert not again.added and len(again.kept) == 32 and again.manifest.digest == first.manifest.digest
     assert {p: p.read_bytes() for p in (root / "published").rglob("*") if p.is_file()} == files
 
     store = ResultsStore(root / "published")
@@ -154,7 +162,7 @@ def test_a_run_missing_from_training_is_reported_missing_and_not_listed(tiny_pro
     absent = next(r for r in records if r.method == "MP-AI")
     partial = tmp_path / "partial"
     done = publish("tiny", training, target=partial)  # the complete training store, a new target
-    assert len(done.added) == 28
+    assert len(done.added) == 32
     (partial / RUNS / absent.key / "meta.json").unlink()  # a record the manifest lists, damaged
     with pytest.raises(ManifestError, match="meta.json"):
         ResultsStore(partial).read(absent.key)
@@ -164,9 +172,9 @@ def test_a_run_missing_from_training_is_reported_missing_and_not_listed(tiny_pro
     shutil.copytree(training, trained_copy)
     shutil.rmtree(trained_copy / RUNS / absent.key)
     done = publish("tiny", trained_copy, target=fresh)
-    assert [r.key for r in done.missing] == [absent.key] and len(done.added) == 27
+    assert [r.key for r in done.missing] == [absent.key] and len(done.added) == 31
     assert ResultsStore(fresh).read(absent.key) is None
-    assert "records published: 27 of 28" in (fresh / "PROGRESS.md").read_text()
+    assert "records published: 31 of 32" in (fresh / "PROGRESS.md").read_text()
 
 
 def test_verify_retrains_runs_bit_for_bit_here_and_as_populations_when_forced(tiny_profile, monkeypatch):
@@ -199,14 +207,14 @@ def test_a_chapter_names_the_store_it_reads(tiny_profile, monkeypatch):
     monkeypatch.setenv("PIE_UTILS_ROOT", str(root))
     done = publish("tiny", training)
     published = store_statement("tiny")
-    assert published.startswith("Read from the **published store** of profile `tiny` (`published`): 20 runs and 8")
+    assert published.startswith("Read from the **published store** of profile `tiny` (`published`): 24 runs and 8")
     assert done.manifest.digest[:16] in published and "every record the profile needs is published" in published
     tiny = pie_utils.config.profiles()["tiny"]
     elsewhere = {"tiny": {**tiny, "run": {**tiny["run"], "store": str(training)}}}
     for module in (pie_utils.config, pie_utils.studies):
         monkeypatch.setattr(module, "profiles", lambda: elsewhere)
     assert store_statement("tiny").startswith("Read from the **training store** of profile `tiny` (`training`)")
-    assert "20 runs and 8 evaluations in it" in store_statement("tiny")
+    assert "24 runs and 8 evaluations in it" in store_statement("tiny")
 
 
 def test_a_recorded_pause_is_taken_off_the_run_it_interrupted(tiny_profile, tmp_path):
