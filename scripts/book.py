@@ -1,7 +1,7 @@
 """Build the book: execute every chapter notebook with papermill, then jupyter-book build.
 
     python scripts/book.py build --profile ci|default|published|full [--out build/book-ci] [--force]
-                                 [--param NAME:KEY=VALUE ...]
+                                 [--param NAME:KEY=VALUE ...] [--jobs N]
     python scripts/book.py execute NAME --profile P [--param KEY=VALUE ...]
     python scripts/book.py ship-verdicts [--out build/book-default]
     python scripts/book.py ipynb [--check]
@@ -10,14 +10,14 @@
 --profile P``: a pool of worker processes, one per core); a profile whose store is published (it
 holds a manifest: ``results/published``) trains nothing, the build names what is not published
 yet, and a chapter that lacks runs it reads gets a page that says it gives no verdict and why.
-Then it stages the book sources in
-``OUT/src`` (``_config.yml``, ``_toc.yml``, ``book/``; ``$REPOSITORY_URL``, when set, replaces the
-``repository.url`` the staged ``_config.yml`` links to) and executes each notebook of
-``notebooks/`` named in the table of contents into ``OUT/src/ipynb/NAME.ipynb`` with the profile
-as its parameter and ``PIE_UTILS_NO_TRAIN=1`` (a chapter trains nothing; one given its own
-``--param`` may train what those parameters need), serves
-MathJax from a local copy, and runs ``jupyter-book build -W -n --keep-going`` into
-``OUT/src/_build/html``. Per-notebook times go to ``OUT/timings.json``.
+Then it stages the book sources in ``OUT/src`` (``_config.yml``, ``_toc.yml``, ``book/``;
+``$REPOSITORY_URL``, when set, replaces the ``repository.url`` the staged ``_config.yml`` links
+to) and executes each notebook of ``notebooks/`` named in the table of contents into
+``OUT/src/ipynb/NAME.ipynb`` with the profile as its parameter and ``PIE_UTILS_NO_TRAIN=1`` (a
+chapter trains nothing; one given its own ``--param`` may train what those parameters need),
+one chapter per core at a time, each in its own process with its share of the cores as threads
+(``--jobs N``: N at a time). It serves MathJax from a local copy and runs ``jupyter-book build
+-W -n --keep-going`` into ``OUT/src/_build/html``. Per-notebook times go to ``OUT/timings.json``.
 
 A long build never loses its work to one chapter: every chapter is executed even when another
 fails (a failed page shows its error), the HTML is built, a summary names what failed, and the
@@ -27,7 +27,8 @@ manifest (``OUT/executed.json``
 records a fingerprint of them per chapter; ``--force`` executes every chapter). The results
 store is not part of the fingerprint: a stored run is a function of its key.
 
-Each chapter records its primary verdicts in ``OUT/verdicts.csv``; `ship-verdicts` copies a
+Each chapter records its primary verdicts in ``OUT/verdicts/NAME.csv``, merged into
+``OUT/verdicts.csv``; `ship-verdicts` copies a
 complete default build's file over ``book/data/verdicts_default.csv``, the laptop-scale verdicts
 every other scale shows beside its own (``pie_utils.scales``).
 
@@ -38,9 +39,11 @@ cannot read jupytext text); `--check` only reports copies that are missing or st
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import functools
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -52,6 +55,7 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+import pandas as pd
 import papermill
 import yaml
 
@@ -71,6 +75,8 @@ MATHJAX_PACKAGE = "mathjax@3.2.2"
 REPOSITORY_ENV = "REPOSITORY_URL"  # the repository the staged _config.yml links to (make book REPOSITORY_URL=...)
 INJECTED_TAG = "injected-parameters"  # the cell papermill adds; hidden from readers
 VERDICTS = "verdicts.csv"  # the chapters' primary verdict rows of one build (pie_utils.scales)
+VERDICT_FOLDER = "verdicts"  # one file per chapter while they run at once; merged into VERDICTS
+CORES = len(os.sched_getaffinity(0))
 LIBRARY_INPUTS = ("pie_utils/**/*.py", "pie_utils/**/*.toml", "pie_utils/**/*.json", "requirements.txt")
 
 
@@ -151,6 +157,62 @@ def execute(name: str, profile: str, destination: Path, parameters: dict | None 
         if destination.is_file():
             hide_injected_cell(destination)
     return time.perf_counter() - started
+
+
+def execute_chapters(pending: list[tuple], profile: str, verdicts: Path, trains: bool, jobs: int | None = None):
+    """Execute the ``pending`` chapters (name, parameters, fingerprint, destination), ``jobs``
+    at a time, each in a process of its own; yield each with its outcome as it finishes.
+
+    A chapter reads what `train` stored (``PIE_UTILS_NO_TRAIN=1``) unless it has parameters of
+    its own and the profile trains (``trains``), and records its verdicts in ``verdicts/NAME.csv``
+    (a file of its own: chapters run at once). With more than one job, each kernel gets an equal
+    share of the cores as its thread count, unless ``OMP_NUM_THREADS`` is set: two 2-thread
+    kernels on 2 cores spin against each other (benchmarks/README.md).
+    """
+    jobs = jobs or CORES
+    threads = {} if jobs == 1 or "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, CORES // jobs))}
+    context = multiprocessing.get_context("spawn")  # a clean interpreter: no forked kernel client state
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=max(1, min(jobs, len(pending) or 1)), mp_context=context
+    ) as pool:
+        futures = {}
+        for name, chapter_parameters, stamp, destination in pending:
+            (verdicts / f"{name}.csv").unlink(missing_ok=True)  # a chapter that records less leaves nothing old
+            environment = {
+                NO_TRAIN_ENV: "0" if chapter_parameters and trains else "1",
+                RECORD_ENV: str(verdicts / f"{name}.csv"),
+                **threads,
+            }
+            print(f"executing {name} (profile {profile})", flush=True)
+            future = pool.submit(run_chapter, name, profile, destination, chapter_parameters, environment)
+            futures[future] = (name, chapter_parameters, stamp, destination)
+        for future in concurrent.futures.as_completed(futures):
+            yield (*futures[future], future.result())
+
+
+def run_chapter(name: str, profile: str, destination: Path, parameters: dict, environment: dict) -> dict:
+    """``execute`` in a worker process with ``environment`` set: ``ok``, ``seconds`` and, when a
+    cell raised, the exception's name (``ename``) and its line (``text``)."""
+    os.environ.update(environment)
+    started = time.perf_counter()
+    try:
+        return {"ok": True, "seconds": execute(name, profile, destination, parameters)}
+    except Exception as error:  # reported by the parent; the other chapters still run
+        ename = getattr(error, "ename", type(error).__name__)
+        return {"ok": False, "seconds": time.perf_counter() - started, "ename": ename, "text": failure_text(error)}
+
+
+def merge_verdicts(folder: Path, target: Path) -> None:
+    """The chapters' verdict files in ``folder`` as one table at ``target``, a claim recorded by
+    two chapters taking the later chapter's row (as one chapter after another would)."""
+    order = {name: position for position, name in enumerate(chapter_names())}
+    files = sorted((p for p in folder.glob("*.csv") if p.stem in order), key=lambda p: order[p.stem])
+    tables = [pd.read_csv(path) for path in files if path.stat().st_size]
+    if not tables:
+        target.unlink(missing_ok=True)
+        return
+    merged = pd.concat(tables, ignore_index=True).drop_duplicates("claim", keep="last")
+    merged.sort_values("claim").to_csv(target, index=False)
 
 
 def hide_injected_cell(path: Path) -> None:
@@ -235,8 +297,11 @@ def set_repository_url(config: Path, url: str | None) -> None:
     config.write_text(text.replace(f"url: {current}\n", f"url: {url}\n"))
 
 
-def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, force: bool = False) -> int:
-    """Execute every chapter that needs it, build the HTML, print a summary; return the exit status.
+def build(
+    profile: str, out: Path, parameters: dict[str, dict] | None = None, force: bool = False, jobs: int | None = None
+) -> int:
+    """Execute every chapter that needs it, ``jobs`` at a time (default: one per core), build the
+    HTML, print a summary; return the exit status.
 
     ``parameters`` maps a chapter name to extra papermill parameters. Status 0 when every
     chapter ran and the strict build passed, 1 otherwise (the HTML is written either way).
@@ -247,7 +312,6 @@ def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, fo
     stage_sources(source)
     stage_mathjax(source / "_mathjax")
     os.environ["PIE_UTILS_ROOT"] = str(ROOT)  # the kernels share the repository's results store
-    os.environ[RECORD_ENV] = str(out / VERDICTS)  # each chapter records its primary verdicts there
     record_path = out / "executed.json"
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     timings, failed, reused = {}, {}, []
@@ -260,11 +324,9 @@ def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, fo
     else:  # a published store is read as it is: nothing trains
         print(unpublished_summary(profile, published), flush=True)
     timings["train"] = time.perf_counter() - started
-    unpublished = []
+    unpublished, pending = [], []
     for name in chapter_names():
         chapter_parameters = parameters.get(name, {})
-        # chapters read what `train` stored; one with parameters of its own may need other runs
-        os.environ[NO_TRAIN_ENV] = "0" if chapter_parameters and published is None else "1"
         stamp = fingerprint(name, profile, chapter_parameters, published.digest if published else "")
         destination = source / "ipynb" / f"{name}.ipynb"
         previous = record.get(name, {})
@@ -273,41 +335,36 @@ def build(profile: str, out: Path, parameters: dict[str, dict] | None = None, fo
             timings[name], record[name] = previous["seconds"], previous
             reused.append(name)
             continue
-        print(f"executing {name} (profile {profile})", flush=True)
-        started = time.perf_counter()
-        try:
-            seconds = execute(name, profile, destination, chapter_parameters)
+        pending.append((name, chapter_parameters, stamp, destination))
+    verdicts = out / VERDICT_FOLDER
+    verdicts.mkdir(exist_ok=True)
+    for name, _, stamp, destination, outcome in execute_chapters(
+        pending, profile, verdicts, trains=published is None, jobs=jobs
+    ):
+        seconds = timings[name] = outcome["seconds"]
+        if outcome["ok"]:
             record[name] = {"fingerprint": stamp, "ok": True, "seconds": seconds}
-            print(f"  {seconds:.0f} s", flush=True)
-        except Exception as error:  # a failing chapter is reported at the end; the others still run
-            seconds = time.perf_counter() - started
-            if getattr(error, "ename", "") == NotApplicableError.__name__:
-                write_stub_page(name, destination, NOT_APPLICABLE, failure_text(error))
-                record[name] = {"fingerprint": stamp, "ok": True, "seconds": seconds, "not_applicable": True}
-                print(f"  not applicable: {failure_text(error)}", flush=True)
-                timings[name] = seconds
-                record_path.write_text(json.dumps(record, indent=2) + "\n")
-                continue
-            if published is not None and getattr(error, "ename", "") == MissingRunsError.__name__:
-                write_stub_page(name, destination, UNPUBLISHED, failure_text(error))
-                unpublished.append(name)
-                record[name] = {"fingerprint": stamp, "ok": False, "seconds": seconds, "unpublished": True}
-                print(f"  not published yet: {failure_text(error)}", flush=True)
-                timings[name] = seconds
-                record_path.write_text(json.dumps(record, indent=2) + "\n")
-                continue
-            failed[name] = failure_text(error)
+            print(f"{name}: {seconds:.0f} s", flush=True)
+        elif outcome["ename"] == NotApplicableError.__name__:
+            write_stub_page(name, destination, NOT_APPLICABLE, outcome["text"])
+            record[name] = {"fingerprint": stamp, "ok": True, "seconds": seconds, "not_applicable": True}
+            print(f"{name}: not applicable: {outcome['text']}", flush=True)
+        elif published is not None and outcome["ename"] == MissingRunsError.__name__:
+            write_stub_page(name, destination, UNPUBLISHED, outcome["text"])
+            unpublished.append(name)
+            record[name] = {"fingerprint": stamp, "ok": False, "seconds": seconds, "unpublished": True}
+            print(f"{name}: not published yet: {outcome['text']}", flush=True)
+        else:
+            failed[name] = outcome["text"]
             record[name] = {"fingerprint": stamp, "ok": False, "seconds": seconds, "error": failed[name]}
-            print(f"  FAILED after {seconds:.0f} s: {failed[name]}", flush=True)
-        timings[name] = seconds
+            print(f"{name}: FAILED after {seconds:.0f} s: {failed[name]}", flush=True)
         record_path.write_text(json.dumps(record, indent=2) + "\n")  # a killed build keeps what finished
+    merge_verdicts(verdicts, out / VERDICTS)
     started = time.perf_counter()
     sphinx = subprocess.run(
         [str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "-n", "--keep-going", str(source)]
     )
     timings["jupyter-book build"] = time.perf_counter() - started
-    os.environ.pop(NO_TRAIN_ENV, None)
-    os.environ.pop(RECORD_ENV, None)
     (out / "timings.json").write_text(
         json.dumps(
             {"profile": profile, "seconds": timings, "reused": reused, "failed": failed, "unpublished": unpublished},
@@ -407,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME:KEY=VALUE",
         help="a papermill parameter for one chapter (VALUE as JSON), e.g. 08_seed_stability:alpha=0.01",
     )
+    build_parser.add_argument(
+        "--jobs", type=int, help="chapters executed at once, each in its own process (default: one per core)"
+    )
     execute_parser = commands.add_parser("execute", help="execute one chapter notebook (no book build)")
     execute_parser.add_argument("name", choices=chapter_names())
     execute_parser.add_argument("--profile", choices=PROFILES, default="default")
@@ -434,6 +494,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as error:
         parser.error(str(error))  # exit 2, before any work
+    if getattr(arguments, "jobs", None) is not None and arguments.jobs < 1:
+        parser.error(f"--jobs: {arguments.jobs} is not a whole number >= 1")
     if arguments.command == "ship-verdicts":
         return ship_verdicts((arguments.out or ROOT / "build" / f"book-{DEFAULT_SCALE}").resolve())
     if arguments.command == "ipynb":
@@ -451,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
         (arguments.out or ROOT / "build" / f"book-{arguments.profile}").resolve(),
         chosen,
         arguments.force,
+        arguments.jobs,
     )
 
 

@@ -278,3 +278,38 @@ def test_the_repository_url_is_a_setting_of_the_staged_config(tmp_path, monkeypa
     assert yaml.safe_load((tmp_path / "_config.yml").read_text()) == original
     with pytest.raises(SystemExit, match="expected https://github.com/OWNER/REPO"):
         book.set_repository_url(tmp_path / "_config.yml", "github.com/someone")
+
+
+# ---------------------------------------------------------------------------------------------
+# chapters executed at once: each records its verdicts in a file of its own, merged afterwards
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_chapters_verdict_files_merge_in_chapter_order_the_later_chapter_winning(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import book  # scripts/book.py
+
+    first, second = book.chapter_names()[1:3]
+    columns = "claim,profile,verdict,estimate,low,high,power,seeds,seeds_needed\n"
+    (tmp_path / f"{second}.csv").write_text(columns + "b_claim,ci,supported,0.2,0.1,0.3,0.9,4,3\n")
+    (tmp_path / f"{first}.csv").write_text(
+        columns + "b_claim,ci,inconclusive,0.0,-0.1,0.1,0.5,4,9\na_claim,ci,not supported,-0.2,-0.3,-0.1,0.9,4,3\n"
+    )
+    (tmp_path / "empty.csv").write_text("")  # not a chapter: ignored
+    book.merge_verdicts(tmp_path, tmp_path / "verdicts.csv")
+    merged = (tmp_path / "verdicts.csv").read_text().splitlines()
+    assert merged[0] == columns.strip()
+    assert [line.split(",")[:3] for line in merged[1:]] == [
+        ["a_claim", "ci", "not supported"],
+        ["b_claim", "ci", "supported"],  # the later chapter's row, as a serial build would leave it
+    ]
+
+
+def test_a_build_with_no_jobs_is_refused_before_any_work():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "book.py"), "build", "--profile", "ci", "--jobs", "0"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2 and "--jobs: 0 is not a whole number >= 1" in result.stderr
