@@ -24,7 +24,6 @@ to its own layer or an earlier one; tests/test_architecture.py checks it):
     attributions       integrated-gradients token attributions of dense and pruned models
     summary            a trained study as one PIE table
     plots              the book's figure style and interval helpers
-    executors          where a study's seeds train: this process or a Ray cluster
     training           populations of seeds, dense and pruned, with a shared dense prefix
     pool               every run of several studies, trained by a pool of local worker processes
     studies            the named studies of a profile, as the notebooks read them; leave-group-out

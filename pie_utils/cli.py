@@ -17,8 +17,8 @@
 - ``profiles``: the profiles and their studies.
 
 Every flag is checked by ``pie_utils.config.validate_study`` (the same gate the notebooks use)
-and the executor flags by ``pie_utils.executors.make_executor`` before anything is loaded or
-written; bad input exits with code 2 and a message naming the parameter and its allowed values.
+and the Ray flags by ``_checked_cluster_flags`` (then ``pie_utils.cluster.train_on_ray``) before
+anything is loaded or written; bad input exits with code 2 and a message naming the parameter and its allowed values.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 
 from pie_utils.assets import AssetError
+from pie_utils.cluster import ClusterError
 from pie_utils.config import profile_parameters, profiles, validate_study
 from pie_utils.data import dataset_names, dataset_or_file
 from pie_utils.errors import DataFileError, ParameterError
 from pie_utils.evaluation import MissingModelError, evaluate_study
-from pie_utils.executors import EXECUTORS, ClusterError, make_executor
 from pie_utils.housekeeping import collect, referenced, status_report
 from pie_utils.leave_group_out import derived_studies
 from pie_utils.manifest import ManifestError
@@ -50,7 +50,8 @@ from pie_utils.training import NonFiniteLossError
 USAGE_ERROR = 2  # bad input, refused before any work
 RUN_ERROR = 1  # a run failed (full disk, NaN loss, asset check); finished runs stay stored
 SUBSET_KEYS = {"train": "n_train", "validation": "n_validation", "test": "n_test", "seed": "seed"}
-EXECUTOR_FLAGS = ("executor", "address", "gpus_per_task", "cpus_per_task")  # where runs train, not what
+EXECUTORS = ("local", "ray")
+EXECUTOR_FLAGS = ("executor", "address", "runs_per_gpu", "cpus_per_run")  # where runs train, not what
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,18 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--executor",
         default="local",
-        help="local (this process, the default) or ray (one task per seed on a Ray cluster; pip install .[cluster])",
+        help="local (this process, the default) or ray (the train command's workers on a Ray cluster; "
+        "pip install .[cluster])",
     )
-    run.add_argument("--address", help="with --executor ray: auto, or HOST:PORT of the Ray head")
-    run.add_argument(
-        "--gpus-per-task",
-        type=_number,
-        metavar="GPUS",
-        help="with --executor ray: GPUs per seed, e.g. 0.25 lets four seeds share a GPU (default 0)",
-    )
-    run.add_argument(
-        "--cpus-per-task", type=_integer, metavar="CPUS", help="with --executor ray: CPUs per seed (default: --threads)"
-    )
+    _cluster_flags(run, "CPUs each worker reserves (default: the study's threads)")
     train = commands.add_parser(
         "train",
         help="train every run of a profile's studies with a pool of worker processes",
@@ -164,19 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--executor", default="local", help="local (a pool of processes on this machine) or ray (workers on a cluster)"
     )
-    train.add_argument("--address", help="with --executor ray: auto, or HOST:PORT of the Ray head")
-    train.add_argument(
-        "--runs-per-gpu",
-        type=_integer,
-        metavar="R",
-        help="with --executor ray: workers per GPU, each pinned to one GPU (default 1 when the cluster has GPUs)",
-    )
-    train.add_argument(
-        "--cpus-per-run",
-        type=_integer,
-        metavar="CPUS",
-        help="with --executor ray: CPUs each worker reserves (default --threads)",
-    )
+    _cluster_flags(train, "CPUs each worker reserves (default --threads)")
     evaluate = commands.add_parser(
         "evaluate",
         help="score a study's stored runs on another dataset (out of distribution); trains nothing",
@@ -301,19 +282,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ParameterError("study", arguments.study, "a study name together with --profile")
         else:
             study = validate_study({"profile": "none", **overrides})
-        executor = make_executor(
-            arguments.executor,
-            address=arguments.address,
-            gpus_per_task=arguments.gpus_per_task,
-            cpus_per_task=arguments.cpus_per_task,
-        )
-        executor.check(study)
-        from pie_utils.runs import prepare_data
+        flags = _checked_cluster_flags(arguments)
+        from pie_utils.runs import open_store, prepare_data, study_table
         from pie_utils.summary import pie_summary
         from pie_utils.training import train_study
 
         prepared = prepare_data(study)
-        table = train_study(study, progress=not arguments.no_progress, prepared=prepared, executor=executor)
+        if arguments.executor == "ray":
+            from pie_utils.cluster import train_on_ray  # imports ray only when asked to
+
+            cluster = train_on_ray([study], **flags, threads=study.threads, progress=not arguments.no_progress)
+            for line in cluster.lines():
+                print(line, file=sys.stderr)
+            if cluster.lines():
+                return RUN_ERROR
+            study = cluster.studies[0]  # its device as the workers fixed it: the keys they stored
+            prepared = prepare_data(study)
+            table = study_table(study, prepared, open_store(study))
+        else:
+            table = train_study(study, progress=not arguments.no_progress, prepared=prepared)
         summary = pie_summary(study, split="test", prepared=prepared)
     except (ParameterError, DataFileError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -336,17 +323,7 @@ def _train(arguments: argparse.Namespace) -> int:
     for name in names:
         if name not in study_names(arguments.profile):
             raise ParameterError("study", name, study_names(arguments.profile))
-    if arguments.executor not in EXECUTORS:
-        raise ParameterError("executor", arguments.executor, EXECUTORS)
-    cluster_flags = {
-        "address": arguments.address,
-        "runs_per_gpu": arguments.runs_per_gpu,
-        "cpus_per_run": arguments.cpus_per_run,
-    }
-    if arguments.executor == "local":
-        for flag, value in cluster_flags.items():
-            if value is not None:
-                raise ParameterError(flag, value, "only with --executor ray")
+    cluster_flags = _checked_cluster_flags(arguments)
     store = {"store": arguments.store} if arguments.store else {}
     studies = [load_study(arguments.profile, name, **store) for name in names]
     sizes = {"workers": arguments.workers, "threads": arguments.threads, "attempts": arguments.attempts}
@@ -502,6 +479,34 @@ def _integer(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _checked_cluster_flags(arguments: argparse.Namespace) -> dict:
+    """The Ray placement flags as ``train_on_ray`` takes them; refused with ``--executor local``."""
+    if arguments.executor not in EXECUTORS:
+        raise ParameterError("executor", arguments.executor, EXECUTORS)
+    flags = {
+        "address": arguments.address,
+        "runs_per_gpu": arguments.runs_per_gpu,
+        "cpus_per_run": arguments.cpus_per_run,
+    }
+    if arguments.executor == "local":
+        for flag, value in flags.items():
+            if value is not None:
+                raise ParameterError(flag, value, "only with --executor ray")
+    return flags
+
+
+def _cluster_flags(parser: argparse.ArgumentParser, cpus_help: str) -> None:
+    """The Ray placement flags ``run`` and ``train`` share (``pie_utils.cluster.train_on_ray``)."""
+    parser.add_argument("--address", help="with --executor ray: auto, or HOST:PORT of the Ray head")
+    parser.add_argument(
+        "--runs-per-gpu",
+        type=_integer,
+        metavar="R",
+        help="with --executor ray: workers per GPU, each pinned to one GPU (default 1 when the cluster has GPUs)",
+    )
+    parser.add_argument("--cpus-per-run", type=_integer, metavar="CPUS", help=f"with --executor ray: {cpus_help}")
 
 
 def _number(text: str) -> float:

@@ -38,14 +38,15 @@ import dataclasses
 import math
 import os
 import platform
+import socket
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from tqdm import tqdm  # plain text bars: notebooks run without ipywidgets
 
 from pie_utils.config import Study
 from pie_utils.errors import ParameterError
-from pie_utils.executors import MAX_RETRIES, ClusterError, checked_address, connect, require_ray
 from pie_utils.pool import (
     DEFAULT_ATTEMPTS,
     TrainingReport,
@@ -59,6 +60,16 @@ from pie_utils.pool import (
 
 POLL_S = 2.0  # how often the driver counts stored items for its progress bar
 PLACEMENT_TIMEOUT_S = 60  # for the GPU bundles to be reserved (autoscaling clusters may need longer)
+CONNECT_TIMEOUT_S = 10  # to reach the head's port before handing the address to Ray
+MAX_RETRIES = 3  # restarts of a worker lost with its node; safe because every item is claimed and stored once
+ADDRESS_ALLOWED = "auto, or HOST:PORT of the Ray head's GCS (e.g. 10.0.0.1:6379)"
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not run the work: unreachable, or unable to hold the placement.
+
+    Runs that finished before the failure stay in the store.
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,12 +87,14 @@ class WorkerReport:
 
 @dataclasses.dataclass(frozen=True)
 class ClusterReport:
-    """A ``TrainingReport`` plus each worker's ``WorkerReport`` and the errors of workers
-    that stopped outside any run (``lost``)."""
+    """A ``TrainingReport`` plus each worker's ``WorkerReport``, the errors of workers that
+    stopped outside any run (``lost``), and the studies as the workers ran them (``studies``:
+    devices fixed, so their keys are the stored ones)."""
 
     training: TrainingReport
     workers: tuple[WorkerReport, ...]
     lost: tuple[str, ...] = ()
+    studies: tuple[Study, ...] = ()
 
     def lines(self) -> list[str]:
         """The failures of runs and of workers, one line each."""
@@ -110,7 +123,8 @@ def train_on_ray(
         attempts: tries of each run before it is recorded as failed.
 
     Raises:
-        ParameterError: a bad setting, or a device the cluster lacks, before any work.
+        ParameterError: a bad setting, a device the cluster lacks, bf16 without CUDA workers, or
+            a relative local path, before any work.
         ClusterError: no cluster answers at ``address``.
     """
     check_pool_sizes(
@@ -125,6 +139,8 @@ def train_on_ray(
         per_gpu = _runs_per_gpu(studies, runs_per_gpu, gpus)
         device = "cuda" if per_gpu else "cpu"
         studies = [_placed(study, device) for study in studies]
+        for study in studies:
+            _check_placed(study)
         items = start_afresh(studies)
         cpus_each = cpus_per_run or threads
         count = gpus * per_gpu if per_gpu else max(1, cpus // cpus_each)
@@ -143,7 +159,8 @@ def train_on_ray(
                     except ray.exceptions.RayError as failure:
                         lost.append(str(getattr(failure, "cause", None) or failure).strip().splitlines()[-1])
                 bar.update(stored_count(studies, items) - bar.n)
-        return ClusterReport(training_report(studies, items, before, attempts), tuple(reports), tuple(lost))
+        report = training_report(studies, items, before, attempts)
+        return ClusterReport(report, tuple(reports), tuple(lost), tuple(studies))
     finally:
         if group is not None:
             ray.util.remove_placement_group(group)
@@ -205,6 +222,72 @@ def _placed(study: Study, device: str) -> Study:
     else:
         fixed = study.device
     return dataclasses.replace(study, device=fixed, store=os.path.abspath(study.store))
+
+
+def _check_placed(study: Study) -> None:
+    """Refuse, before any work, what the workers could not train: bf16 off CUDA, and a relative
+    local path (each worker would read it from its own working folder)."""
+    if study.training.precision == "bf16" and study.device != "cuda":
+        raise ParameterError("precision", "bf16", f"fp32 on device {study.device} (bf16 autocast needs CUDA workers)")
+    for name in ("data_path", "vectors", "checkpoint"):
+        value = getattr(study, name)
+        # vectors and checkpoint enter the run keys, so they are refused rather than rewritten
+        if value and not Path(value).expanduser().is_absolute() and Path(value).expanduser().exists():
+            raise ParameterError(name, value, "an absolute path, the same on every node of the cluster")
+
+
+def require_ray():
+    """The ``ray`` module, imported only here: the local pool must not need it.
+
+    Raises:
+        ParameterError: ray is not installed (``pip install .[cluster]``).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ParameterError("executor", "ray", "local (ray is not installed; pip install .[cluster])") from None
+    return ray
+
+
+def connect(ray, address: str | None) -> bool:
+    """Connect this process to the Ray cluster at ``address`` unless it is connected already;
+    True when it connected here (and so should ``ray.shutdown()`` afterwards).
+
+    Raises:
+        ClusterError: nothing answers at ``address``.
+    """
+    if ray.is_initialized():
+        return False
+    _check_reachable(address)
+    try:
+        ray.init(address=address)
+    except ConnectionError as error:
+        raise ClusterError(f"no Ray cluster at address={address!r}: {error}") from None
+    return True
+
+
+def checked_address(address: str | None) -> str | None:
+    """``address`` when it is None, ``auto`` or ``HOST:PORT``; else a ParameterError."""
+    if address is None or address == "auto":
+        return address
+    host, _, port = str(address).rpartition(":")
+    if not host or "/" in host or not port.isdigit() or not 1 <= int(port) <= 65535:  # "/": no ray:// URLs
+        raise ParameterError("address", address, ADDRESS_ALLOWED)
+    return address
+
+
+def _check_reachable(address: str | None) -> None:
+    """Fail fast when nothing listens at ``HOST:PORT`` (``ray.init`` would retry for minutes)."""
+    if address is None or address == "auto":
+        return  # Ray resolves these itself and fails fast when it finds no cluster
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        raise ClusterError(
+            f"no Ray head answers at address={address!r} ({error}); start one with "
+            "`ray start --head`, or check the address"
+        ) from None
 
 
 def _worker_task(studies: Sequence[Study], items: Sequence[WorkItem], threads: int, attempts: int) -> WorkerReport:

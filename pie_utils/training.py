@@ -52,7 +52,6 @@ from pie_utils.config import Study, TrainingConfig
 from pie_utils.devices import check_device
 from pie_utils.errors import ParameterError
 from pie_utils.evaluation import kept_state, load_trained_weights, split_logits, trained_weights
-from pie_utils.executors import Executor, LocalExecutor
 from pie_utils.metrics import score_logits
 from pie_utils.models import build_model
 from pie_utils.pruning import DENSE, PruningState, get_method
@@ -72,16 +71,14 @@ class NonFiniteLossError(RuntimeError):
     """A training loss became NaN or infinite; the run named in the message stored nothing."""
 
 
-def train_study(
-    study: Study, progress: bool = True, prepared: PreparedData | None = None, executor: Executor | None = None
-) -> pd.DataFrame:
-    """Train every run of ``study`` that the store lacks; return the study's runs as a table.
+def train_study(study: Study, progress: bool = True, prepared: PreparedData | None = None) -> pd.DataFrame:
+    """Train every run of ``study`` that the store lacks in this process, one seed after
+    another; return the study's runs as a table.
 
     The table has one row per (method, sparsity, seed) with the run key, metrics, wall time
     and realised sparsity. Runs found in the store are read, not retrained. ``prepared``:
-    the study's data from ``prepare_data``, when the caller has it already. ``executor``:
-    where the seeds train, a ``pie_utils.executors`` ``LocalExecutor`` (the default: this
-    process, one seed after another) or ``RayExecutor`` (one task per seed on a cluster).
+    the study's data from ``prepare_data``, when the caller has it already. Many studies at
+    once, on a pool of processes or on Ray: ``pie_utils.pool``, ``pie_utils.cluster``.
     """
     largest_rate = torch.finfo(torch.float32).max * (1 - ADAM_BETA1)  # Adam's first step is lr / (1 − β1)
     if study.training.learning_rate >= largest_rate:  # else the optimiser step itself overflows
@@ -90,10 +87,9 @@ def train_study(
             study.training.learning_rate,
             f"a number in (0, {largest_rate:.3g}) (Adam's first step, 10 x lr, must fit in float32)",
         )
-    executor = executor or LocalExecutor()
-    executor.check(study)
+    check_device(study)
     prepared = prepared or prepare_data(study)
-    executor.map_seeds(train_seeds, study, study.seed_range, prepared=prepared, progress=progress)
+    train_seeds(study, study.seed_range, prepared=prepared, progress=progress)
     return study_table(study, prepared, open_store(study))
 
 
@@ -102,9 +98,9 @@ def train_seeds(
 ) -> None:
     """Train the missing runs of ``seeds`` of ``study`` in this process, one seed after another.
 
-    What one executor task runs: it opens the study's store, prepares the data unless given
-    them, and trains with the study's device and thread count, so any process that runs the
-    same seeds writes the same arrays.
+    It opens the study's store, prepares the data unless given them, and trains with the
+    study's device and thread count, so any process that runs the same seeds writes the same
+    arrays.
     """
     device = check_device(study)
     store = open_store(study)

@@ -53,7 +53,7 @@ LAYERS = (
     ),
     (
         "training",
-        {"pie_utils.executors", "pie_utils.training", "pie_utils.pool", "pie_utils.cluster", "pie_utils.stacking"},
+        {"pie_utils.training", "pie_utils.pool", "pie_utils.cluster", "pie_utils.stacking"},
     ),
     (
         "studies and the command line",
@@ -140,7 +140,7 @@ def test_the_import_graph_has_no_cycles():
 
 
 def test_no_analysis_module_reaches_the_trainer_even_indirectly():
-    trainer = {"pie_utils.training", "pie_utils.executors", "pie_utils.studies", "pie_utils.cli"}
+    trainer = {"pie_utils.training", "pie_utils.studies", "pie_utils.cli"}
     analyses = next(members for title, members in LAYERS if title == "analyses")
     for name in analyses:
         seen, frontier = set(), [name]

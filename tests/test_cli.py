@@ -53,8 +53,8 @@ def test_help_lists_the_flags():
         "--device",
         "--executor",
         "--address",
-        "--gpus-per-task",
-        "--cpus-per-task",
+        "--runs-per-gpu",
+        "--cpus-per-run",
     ):
         assert flag in result.stdout
 
@@ -93,8 +93,9 @@ def test_bad_input_exits_2_naming_the_parameter_with_no_traceback_and_no_store(t
         (["--dataset", "local", "--data-path", str(bad_csv)], "label"),
         (["--executor", "dask"], "executor"),
         (["--address", "127.0.0.1:6379"], "address"),  # only with --executor ray
-        (["--executor", "ray", "--gpus-per-task", "1.5"], "gpus_per_task"),
-        (["--executor", "ray", "--cpus-per-task", "0"], "cpus_per_task"),
+        (["--runs-per-gpu", "2"], "runs_per_gpu"),  # only with --executor ray
+        (["--executor", "ray", "--runs-per-gpu", "0"], "runs_per_gpu"),
+        (["--executor", "ray", "--cpus-per-run", "0"], "cpus_per_run"),
     ]
     first = _run("run", *TINY, *cases[0][0], "--store", str(tmp_path / "store"))  # once as a real process
     assert first.returncode == 2 and "dataset" in first.stderr and "Traceback" not in first.stderr, first.stderr

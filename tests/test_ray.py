@@ -1,6 +1,6 @@
-"""Training on Ray: the seed executor's input checks and a real grid trained on a real one-node
-Ray cluster; the ``train`` command's workers placed one per (fake) GPU, a killed worker's run
-trained again, and the store complete at the end.
+"""Training on Ray: the input checks, and a real grid trained by ``run --executor ray`` on a real
+one-node Ray cluster; the ``train`` command's workers placed one per (fake) GPU, a killed
+worker's run trained again, and the store complete at the end.
 
 The cluster is a Ray head started by the test on loopback only (``--node-ip-address`` plus
 ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, which makes Ray resolve every address of the node
@@ -13,7 +13,6 @@ task, which is what the placement tests check; the runs themselves train on the 
 
 import json
 import os
-import pickle
 import re
 import shutil
 import signal
@@ -30,14 +29,13 @@ import numpy as np
 import pytest
 import torch
 
-from pie_utils.cluster import _runs_per_gpu, train_on_ray
+from pie_utils.cluster import _check_placed, _runs_per_gpu, checked_address, require_ray, train_on_ray
 from pie_utils.config import validate_study
 from pie_utils.errors import ParameterError
-from pie_utils.executors import ClusterError, LocalExecutor, RayExecutor, _train_seed_task, make_executor
 from pie_utils.pool import work_items
 from pie_utils.store import ResultsStore
 from pie_utils.studies import load_study
-from pie_utils.training import train_seeds, train_study
+from pie_utils.training import train_study
 
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 FAKE_GPUS = 4
@@ -168,69 +166,30 @@ def test_ray_grid_stores_the_same_runs_and_bitwise_equal_arrays_as_a_local_grid(
     assert driver.pid not in {int(fields[1]) for fields in log}
 
 
-def test_make_executor_refuses_bad_input_naming_the_parameter():
-    cases = [
-        (dict(name="dask"), "executor"),
-        (dict(name="local", address="127.0.0.1:6379"), "address"),
-        (dict(name="local", gpus_per_task=0.25), "gpus_per_task"),
-        (dict(name="local", cpus_per_task=2), "cpus_per_task"),
-        (dict(name="ray", address="headnode"), "address"),
-        (dict(name="ray", address="headnode:70000"), "address"),
-        (dict(name="ray", address="ray://headnode:10001"), "address"),
-        (dict(name="ray", gpus_per_task=-0.5), "gpus_per_task"),
-        (dict(name="ray", gpus_per_task=1.5), "gpus_per_task"),
-        (dict(name="ray", cpus_per_task=0), "cpus_per_task"),
-    ]
-    for arguments, parameter in cases:
-        with pytest.raises(ParameterError) as refused:
-            make_executor(**arguments)
-        assert refused.value.parameter == parameter, arguments
-
-
-def test_make_executor_builds_what_it_is_asked_for():
-    assert isinstance(make_executor(), LocalExecutor)
-    ray = make_executor("ray", address="10.0.0.1:6379", gpus_per_task=0.25)
-    assert isinstance(ray, RayExecutor)
-    assert (ray.address, ray.gpus_per_task, ray.cpus_per_task) == ("10.0.0.1:6379", 0.25, None)
-    assert make_executor("ray", address="auto", gpus_per_task=2).gpus_per_task == 2.0
-
-
-def test_ray_executor_without_ray_installed_says_how_to_install_it(monkeypatch):
+def test_without_ray_installed_the_cluster_path_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
     with pytest.raises(ParameterError, match=r"pip install \.\[cluster\]"):
-        make_executor("ray", address="auto")
+        require_ray()
 
 
-def test_ray_executor_refuses_gpus_that_contradict_the_device(tmp_path):
-    cuda = validate_study({**GRID, "device": "cuda", "store": str(tmp_path)})
-    with pytest.raises(ParameterError, match="device=cuda"):
-        RayExecutor("auto", gpus_per_task=0).check(cuda)
-    cpu = validate_study({**GRID, "store": str(tmp_path)})
-    with pytest.raises(ParameterError, match="device=cpu"):
-        RayExecutor("auto", gpus_per_task=0.5).check(cpu)
-    with pytest.raises(ParameterError, match="precision"):
-        RayExecutor("auto", gpus_per_task=0).check(
-            validate_study({**GRID, "device": "auto", "precision": "bf16", "store": str(tmp_path)})
-        )
-    RayExecutor("auto", gpus_per_task=0).check(cpu)
-    assert not any(tmp_path.iterdir())
+def test_addresses_are_checked_before_connecting():
+    for address in ("auto", None, "10.0.0.1:6379", "[::1]:6379"):
+        assert checked_address(address) == address
+    for address in ("headnode", "headnode:70000", "ray://headnode:10001"):
+        with pytest.raises(ParameterError, match="address"):
+            checked_address(address)
 
 
-def test_a_study_a_worker_cannot_run_comes_back_as_a_cluster_error_that_pickles(tmp_path):
-    study = validate_study({**GRID, "precision": "bf16", "store": str(tmp_path)})  # bf16 on a CPU worker
-    with pytest.raises(ClusterError, match="seed 1 on a Ray worker: invalid precision='bf16'") as failed:
-        _train_seed_task(train_seeds, study, 1)
-    assert str(pickle.loads(pickle.dumps(failed.value))) == str(failed.value)  # it crosses back to the driver
-
-
-def test_ray_executor_refuses_a_relative_path_the_workers_would_not_find(tmp_path, monkeypatch):
+def test_what_no_worker_could_train_is_refused_before_any_work(tmp_path, monkeypatch):
+    with pytest.raises(ParameterError, match="precision.*bf16 autocast needs CUDA"):
+        _check_placed(validate_study({**GRID, "precision": "bf16", "store": str(tmp_path)}))
     monkeypatch.chdir(tmp_path)
     Path("vectors.txt").write_text("film 0.1 0.2\n")
-    study = validate_study({**GRID, "vectors": "vectors.txt", "store": "store"})
     with pytest.raises(ParameterError) as refused:
-        RayExecutor("auto").check(study)
+        _check_placed(validate_study({**GRID, "vectors": "vectors.txt", "store": "store"}))
     assert refused.value.parameter == "vectors" and "absolute path" in str(refused.value)
-    RayExecutor("auto").check(validate_study({**GRID, "vectors": str(tmp_path / "vectors.txt"), "store": "store"}))
+    _check_placed(validate_study({**GRID, "vectors": str(tmp_path / "vectors.txt"), "store": "store"}))
+    assert not (tmp_path / "store").exists()
 
 
 CLUSTER_GRID = {"methods": ["MP-AI"], "sparsities": [0.5], "seeds": FAKE_GPUS, "epochs": 1}
