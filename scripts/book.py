@@ -336,6 +336,9 @@ def build(
             reused.append(name)
             continue
         pending.append((name, chapter_parameters, stamp, destination))
+    # longest first, by the last build's times (none yet: table-of-contents order), so that a long
+    # chapter does not start last and run alone on one core's share of threads
+    pending.sort(key=lambda chapter: -record.get(chapter[0], {}).get("seconds", float("inf")))
     verdicts = out / VERDICT_FOLDER
     verdicts.mkdir(exist_ok=True)
     for name, _, stamp, destination, outcome in execute_chapters(
