@@ -18,7 +18,8 @@
 
 Every flag is checked by ``pie_utils.config.validate_study`` (the same gate the notebooks use)
 and the Ray flags by ``_checked_cluster_flags`` (then ``pie_utils.cluster.train_on_ray``) before
-anything is loaded or written; bad input exits with code 2 and a message naming the parameter and its allowed values.
+anything is loaded or written; bad input exits with code 2 and a message naming the parameter
+and its allowed values.
 """
 
 from __future__ import annotations
@@ -287,19 +288,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pie_utils.summary import pie_summary
         from pie_utils.training import train_study
 
-        prepared = prepare_data(study)
         if arguments.executor == "ray":
             from pie_utils.cluster import train_on_ray  # imports ray only when asked to
 
             cluster = train_on_ray([study], **flags, threads=study.threads, progress=not arguments.no_progress)
-            for line in cluster.lines():
+            failures = cluster.lines()
+            for line in failures:
                 print(line, file=sys.stderr)
-            if cluster.lines():
+            if failures:
                 return RUN_ERROR
             study = cluster.studies[0]  # its device as the workers fixed it: the keys they stored
             prepared = prepare_data(study)
             table = study_table(study, prepared, open_store(study))
         else:
+            prepared = prepare_data(study)
             table = train_study(study, progress=not arguments.no_progress, prepared=prepared)
         summary = pie_summary(study, split="test", prepared=prepared)
     except (ParameterError, DataFileError) as error:

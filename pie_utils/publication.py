@@ -258,14 +258,14 @@ def _describe(record: Record, run: StoredRun, paused_s: float) -> dict[str, Any]
     }
 
 
+def working_seconds(entry: dict[str, Any]) -> float:
+    """A manifest entry's wall time less its recorded pauses (in its wall time, not its work;
+    records published before pauses were logged have none)."""
+    return max(0.0, (entry["wall_time_s"] or 0.0) - entry.get("paused_s", 0.0))
+
+
 def _totals(entries: dict[str, dict[str, Any]], records: Sequence[Record]) -> dict[str, Any]:
-    wall = [
-        (
-            max(0.0, (entry["wall_time_s"] or 0.0) - entry.get("paused_s", 0.0)),
-            (entry["machine"] or {}).get("threads", 1),
-        )
-        for entry in entries.values()
-    ]  # a pause is in a run's wall time but not its work; records published before pauses were logged lack it
+    wall = [(working_seconds(entry), (entry["machine"] or {}).get("threads", 1)) for entry in entries.values()]
     return {
         "needed": len(records),
         "published": len(entries),

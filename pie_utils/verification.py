@@ -32,7 +32,7 @@ from pie_utils.errors import ParameterError
 from pie_utils.leave_group_out import profile_studies
 from pie_utils.manifest import Manifest
 from pie_utils.pruning import DENSE
-from pie_utils.publication import Record, profile_records, published_arrays
+from pie_utils.publication import Record, profile_records, published_arrays, working_seconds
 from pie_utils.runs import prepare_data, study_key
 from pie_utils.store import ARRAYS_FILE, KEY_FIELD, RUNS, ResultsStore, StoredRun, machine_description
 from pie_utils.studies import MAIN_STUDY, load_study
@@ -78,8 +78,7 @@ def draw(records: list[Record], n: int, seed: int) -> list[Record]:
 def cheapest(records: list[Record], manifest: Manifest) -> list[Record]:
     """The main study's dense run and pruned run that trained fastest (what CI retrains)."""
     main = [r for r in records if r.studies[0] == MAIN_STUDY]
-    entries = {r.key: manifest.entry(RUNS, r.key) for r in main}
-    seconds = {key: entry["wall_time_s"] - entry.get("paused_s", 0.0) for key, entry in entries.items()}
+    seconds = {r.key: working_seconds(manifest.entry(RUNS, r.key)) for r in main}
     dense = [r for r in main if r.method == DENSE]
     pruned = [r for r in main if r.method != DENSE]
     return [min(group, key=lambda r: seconds[r.key]) for group in (dense, pruned) if group]

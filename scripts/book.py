@@ -172,9 +172,7 @@ def execute_chapters(pending: list[tuple], profile: str, verdicts: Path, trains:
     jobs = jobs or CORES
     threads = {} if jobs == 1 or "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": str(max(1, CORES // jobs))}
     context = multiprocessing.get_context("spawn")  # a clean interpreter: no forked kernel client state
-    with concurrent.futures.ProcessPoolExecutor(
-        max_workers=max(1, min(jobs, len(pending) or 1)), mp_context=context
-    ) as pool:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=min(jobs, len(pending)) or 1, mp_context=context) as pool:
         futures = {}
         for name, chapter_parameters, stamp, destination in pending:
             (verdicts / f"{name}.csv").unlink(missing_ok=True)  # a chapter that records less leaves nothing old
