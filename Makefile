@@ -80,6 +80,8 @@ publish:  ## copy the HTML that make book built for PROFILE into PUBLISH_DIR (wi
 	@echo "make publish: $(PUBLISH_DIR)/index.html (the book of profile $(PROFILE))"
 
 train-published: check-setup $(INSTALLED)  ## train the published profile into TRAINING_STORE (resumable: rerun to go on; hours)
+	@# a fresh checkout has no training store: restore it from results/published, go on from there
+	test -d $(TRAINING_STORE)/runs || $(BIN)/python -m pie_utils store merge --source results/published --target $(TRAINING_STORE)
 	$(BIN)/python -m pie_utils train --profile published --store $(TRAINING_STORE)
 
 published-store: check-setup $(INSTALLED)  ## copy what TRAINING_STORE has finished into results/published (manifest, PROGRESS.md)

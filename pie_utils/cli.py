@@ -205,9 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--force-population", action="store_true", help="compare as populations even where bits could match"
     )
+    verify.add_argument(
+        "--nearest",
+        action="store_true",
+        help="where bits cannot match, check that each run retrained is nearest its own published seed "
+        "(one run each, not a population)",
+    )
     merge = actions.add_parser(
         "merge",
-        help="merge stores trained apart (one per node) into one; refuses damaged records and conflicts",
+        help="merge stores trained apart (one per node) into one, or restore a training store from the published one; refuses damaged records and conflicts",
         description="Every record of every source is verified and compared with the same key elsewhere "
         "before anything is written; then what the target lacks is copied, one atomic rename each "
         "(pie_utils.merge). Exits 1, writing nothing, on a damaged record or a conflict.",
@@ -431,7 +437,9 @@ def _verify(arguments: argparse.Namespace) -> int:
         seed = arguments.seed if arguments.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
         chosen, how = draw(records, arguments.n, seed), f"{arguments.n} runs drawn with --seed {seed}"
     print(f"verifying {how} of {len(records)} published in {store.root} (manifest {store.manifest.digest[:16]})")
-    results = verify(arguments.profile, chosen, arguments.population_seeds, arguments.force_population)
+    results = verify(
+        arguments.profile, chosen, arguments.population_seeds, arguments.force_population, arguments.nearest
+    )
     for result in results:
         r = result.record
         print(

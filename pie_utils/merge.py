@@ -36,6 +36,17 @@ WR run without its dense checkpoint retrains the dense prefix, which gives the s
 checkpoint), ``locks/`` and ``failures/`` (the state of a training process on its own node),
 ``tmp/`` and ``corrupt/`` (records half-written or moved aside, never read).
 
+A published store (``results/published``, with its manifest) may be a source too: the training
+store of a profile, lost or trained on another machine, is restored from what git holds,
+
+    python -m pie_utils store merge --source results/published --target results/published-training
+
+and ``train`` then goes on where the published store stands. Only the records the manifest
+lists are read, each checked against it; they are copied as published (logits centred and
+perhaps float16, no per-epoch arrays where no chapter reads them, no checkpoints), which is
+what the chapters read, and ``store publish`` keeps them as they are. A published store is
+never a target: it changes only by ``store publish``.
+
 Nothing else may write the target or the sources while they merge.
 """
 
@@ -48,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from pie_utils.errors import ParameterError
-from pie_utils.manifest import load_manifest
+from pie_utils.manifest import ManifestError, load_manifest
 from pie_utils.store import (
     DIGEST_FIELDS,
     EVALUATIONS,
@@ -118,7 +129,7 @@ def merge_stores(sources: Sequence[str | os.PathLike], target: str | os.PathLike
     absent), as the module docstring describes; with ``dry_run`` check everything, write nothing.
 
     Raises:
-        ParameterError: a source that is not a training store, one named twice, a target inside
+        ParameterError: a source that is not a results store, one named twice, a target inside
             a source, or a target that is neither new, empty nor a training store; before any work.
         MergeError: a damaged record or a conflicting key; nothing was written.
     """
@@ -132,7 +143,7 @@ def merge_stores(sources: Sequence[str | os.PathLike], target: str | os.PathLike
     for root in roots:
         source, counts = ResultsStore(root), report.sources.setdefault(root, SourceCounts())
         for kind in RECORD_KINDS:
-            for key in source.keys(kind):
+            for key in _listed_keys(source, kind):
                 meta = _verified_meta(source, kind, key, f"source {root}", problems)
                 if meta is None:
                     continue
@@ -187,11 +198,20 @@ def first_difference(held: dict[str, Any], other: dict[str, Any]) -> str | None:
     return f"{META_FILE} ({', '.join(differing)})" if differing else None
 
 
+def _listed_keys(store: ResultsStore, kind: str) -> list[str]:
+    """The keys of ``kind`` a store holds: in a published store, those its manifest lists."""
+    keys = store.keys(kind)
+    return keys if store.manifest is None else [key for key in keys if store.manifest.entry(kind, key)]
+
+
 def _verified_meta(store: ResultsStore, kind: str, key: str, where: str, problems: list[str]) -> dict[str, Any] | None:
-    """The verified meta of one record, or None with the damage added to ``problems``."""
+    """The verified meta of one record (in a published store checked against its manifest
+    too), or None with the damage added to ``problems``."""
     try:
+        if store.manifest is not None:
+            store.manifest.check(kind, key, store.run_dir(key, kind))
         return store.verified_files(key, kind)[1]
-    except DamagedRecordError as damage:
+    except (DamagedRecordError, ManifestError) as damage:
         problems.append(f"{kind} {key} of {where} is damaged: {damage}")
         return None
 
@@ -220,10 +240,6 @@ def _checked_paths(sources: Sequence[str | os.PathLike], target: str | os.PathLi
         root = Path(given).resolve()
         if not _is_store(root):
             raise ParameterError("source", str(given), "a results store folder (one holding runs/ or evaluations/)")
-        if load_manifest(root) is not None:
-            raise ParameterError(
-                "source", str(given), "a training store: a published one (with a manifest) is not merged"
-            )
         if root in roots:
             raise ParameterError("source", str(given), "each store once")
         roots.append(root)

@@ -14,6 +14,7 @@ import pie_utils.studies
 from pie_utils import verification
 from pie_utils.leave_group_out import derived_studies
 from pie_utils.manifest import ManifestError
+from pie_utils.merge import MergeError, merge_stores
 from pie_utils.pool import train_studies
 from pie_utils.provenance import store_statement
 from pie_utils.pruning import DENSE
@@ -202,6 +203,32 @@ def test_verify_retrains_runs_bit_for_bit_here_and_as_populations_when_forced(ti
     assert not changed.passed and "arrays that differ: test_logits" in changed.findings
 
 
+def test_on_another_processor_a_retrained_run_must_be_nearest_its_own_published_seed(tiny_profile, monkeypatch):
+    root, training = tiny_profile
+    publish("tiny", training)
+    store, records = verification.published_runs("tiny")
+    predicted = {r: store.read(r.key).arrays["test_logits"].argmax(axis=1).tolist() for r in records}
+    cells = {
+        r: [o for o in records if (o.studies, o.method, o.sparsity) == (r.studies, r.method, r.sparsity)]
+        for r in records
+    }
+    # a run unlike every other seed of its cell: 1-epoch runs on 120 snippets mostly predict one class
+    chosen = [next(r for r in records if sum(predicted[o] == predicted[r] for o in cells[r]) == 1)]
+    elsewhere = {**store.manifest.entry(RUNS, chosen[0].key)["machine"], "cpu": "another processor"}
+    monkeypatch.setattr(verification, "machine_description", lambda: elsewhere)
+    (nearest,) = verification.verify("tiny", chosen, nearest=True)
+    assert nearest.mode == verification.NEAREST and nearest.passed, nearest.findings
+    assert "agrees with its published run on 100.0% of test predictions" in nearest.findings  # the same bits here
+    (population,) = verification.verify("tiny", chosen, population_seeds=2)
+    assert population.mode == verification.POPULATION  # without nearest: the population comparison
+
+    retrain = verification._Retrainer.run
+    monkeypatch.setattr(verification._Retrainer, "run", lambda self, m, s, seed: retrain(self, m, s, seed + 1))
+    (wrong,) = verification.verify("tiny", chosen, nearest=True)  # another seed's run: nearest that seed
+    assert not wrong.passed and "its published run on 0.0% of test predictions" in wrong.findings
+    assert "closest other published seed" in wrong.findings and wrong.findings.endswith("on 100.0% (of 3 others)")
+
+
 def test_a_chapter_names_the_store_it_reads(tiny_profile, monkeypatch):
     root, training = tiny_profile
     monkeypatch.setenv("PIE_UTILS_ROOT", str(root))
@@ -240,3 +267,51 @@ def test_a_recorded_pause_is_taken_off_the_run_it_interrupted(tiny_profile, tmp_
     progress = (tmp_path / "published" / "PROGRESS.md").read_text()
     assert "pauses on the record (`store pause`, while something was timed): 1, 0.01 hours" in progress
     assert "wall clock while training ran: 0.02 hours" in progress  # 100 s less the 30 s paused
+
+
+def test_a_lost_training_store_is_restored_from_the_published_one_and_training_goes_on(tiny_profile, tmp_path):
+    """Published without one IMP-FT run; restored into a new training store (``store merge``),
+    which trains that run alone (its dense checkpoint is not published: the dense run is
+    trained again for it, and the published dense record stays); then published again."""
+    root, training = tiny_profile
+    absent = next(r for r in profile_records("tiny") if r.method == "IMP-FT" and r.kind == RUNS)
+    partial = tmp_path / "training-partial"
+    shutil.copytree(training, partial)
+    shutil.rmtree(partial / RUNS / absent.key)
+    published = tmp_path / "published"
+    first = publish("tiny", partial, target=published)
+    files = {p: p.read_bytes() for p in published.rglob("*") if p.is_file()}
+
+    restored = tmp_path / "restored"
+    report = merge_stores([published], restored)
+    assert len(report.copied) == 31 and not (restored / "checkpoints").exists()
+    store, shipped = ResultsStore(restored), ResultsStore(published)
+    for kind, key in report.copied:
+        assert store.verified_files(key, kind)[0] == shipped.verified_files(key, kind)[0]  # the published bytes
+    named = {name: study.left_out for name, study in derived_studies("tiny", store=str(restored)).items()}
+    assert named == {name: study.left_out for name, study in derived_studies("tiny", store=str(published)).items()}
+
+    studies = {name: load_study("tiny", name, store=str(restored)) for name in study_names("tiny")}
+    studies |= derived_studies("tiny", store=str(restored))
+    done = train_studies(list(studies.values()), workers=1, progress=False)
+    assert done.after - done.before == 1 and ResultsStore(restored).read(absent.key) is not None
+    trained = ResultsStore(training).read(absent.key)
+    assert ResultsStore(restored).read(absent.key).arrays["validation_logits"].tobytes() == (
+        trained.arrays["validation_logits"].tobytes()
+    )  # the dense run trained again gave the same checkpoint, so the same run
+    again = publish("tiny", restored, target=published)
+    assert [r.key for r in again.added] == [absent.key] and len(again.kept) == 31
+    assert all(path.read_bytes() == data for path, data in files.items() if path.parent.name != "published")
+    assert first.manifest.digest != again.manifest.digest
+
+
+def test_a_restore_from_a_published_store_refuses_a_file_its_manifest_does_not_vouch_for(tiny_profile, tmp_path):
+    root, training = tiny_profile
+    published = tmp_path / "published"
+    publish("tiny", training, target=published)
+    key = ResultsStore(published).keys()[0]
+    arrays = published / RUNS / key / "arrays.npz"
+    arrays.write_bytes(arrays.read_bytes() + b"\0")
+    with pytest.raises(MergeError, match=f"{key}/arrays.npz: its sha256 does not match"):
+        merge_stores([published], tmp_path / "restored")
+    assert not (tmp_path / "restored").exists()

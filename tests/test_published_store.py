@@ -1,15 +1,13 @@
 """The published store in the repository (``results/published``): every file is the one its
 manifest lists, nothing else lies there, its progress report matches the manifest, and its
-cheapest dense and pruned BiLSTM runs retrain bit for bit on a machine like the one that
-trained them."""
-
-import pytest
+cheapest dense and pruned BiLSTM runs retrain bit for bit on the processor that trained them,
+and elsewhere nearest their own seed."""
 
 from pie_utils.manifest import MANIFEST_FILE
 from pie_utils.publication import PROGRESS_FILE, profile_records
 from pie_utils.store import ResultsStore, machine_description
 from pie_utils.studies import load_study
-from pie_utils.verification import BITWISE, cheapest, published_runs, verify
+from pie_utils.verification import BITWISE, NEAREST, cheapest, published_runs, same_machine, verify
 
 PROFILE = "published"
 ROOT = load_study(PROFILE).store
@@ -34,14 +32,15 @@ def test_every_published_file_is_the_one_the_manifest_lists_and_nothing_else_is_
     assert store.manifest.digest[:16] in progress
 
 
-def test_the_cheapest_published_dense_and_pruned_runs_retrain_bit_for_bit():
+def test_the_cheapest_published_dense_and_pruned_runs_retrain_bit_for_bit_or_nearest_their_own_seed():
+    """Bit for bit on the processor that trained them; on another, each run retrained agrees
+    with its own published seed more than with any other seed of its cell."""
     store, records = published_runs(PROFILE)
     chosen = cheapest(records, store.manifest)
     assert [r.method == "dense" for r in chosen] == [True, False], "no dense or no pruned BiLSTM run is published"
-    recorded = {store.manifest.entry("runs", r.key)["machine"]["isa"] for r in chosen}
-    if recorded != {machine_description()["isa"]}:
-        pytest.skip(
-            f"trained with {recorded}, this CPU is {machine_description()['isa']}: make verify compares populations"
-        )
-    results = verify(PROFILE, chosen)
-    assert [(r.mode, r.passed) for r in results] == [(BITWISE, True)] * 2, [r.findings for r in results]
+    modes = [
+        BITWISE if same_machine(store.manifest.entry("runs", r.key)["machine"], machine_description()) else NEAREST
+        for r in chosen
+    ]
+    results = verify(PROFILE, chosen, nearest=True)
+    assert [(r.mode, r.passed) for r in results] == [(mode, True) for mode in modes], [r.findings for r in results]
