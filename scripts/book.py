@@ -30,7 +30,9 @@ store is not part of the fingerprint: a stored run is a function of its key.
 Each chapter records its primary verdicts in ``OUT/verdicts/NAME.csv``, merged into
 ``OUT/verdicts.csv``; `ship-verdicts` copies a
 complete default build's file over ``book/data/verdicts_default.csv``, the laptop-scale verdicts
-every other scale shows beside its own (``pie_utils.scales``).
+every other scale shows beside its own (``pie_utils.scales``), and its chapter times to
+``book/data/chapter_seconds_default.json``. Chapters start longest first, by the last build's
+times, else by those shipped: a fresh build does not start its longest chapter last.
 
 `ipynb` writes the output-free ``.ipynb`` copies in ``ipynb/`` that Colab and Binder open (Colab
 cannot read jupytext text); `--check` only reports copies that are missing or stale (exit 1).
@@ -76,6 +78,7 @@ REPOSITORY_ENV = "REPOSITORY_URL"  # the repository the staged _config.yml links
 INJECTED_TAG = "injected-parameters"  # the cell papermill adds; hidden from readers
 VERDICTS = "verdicts.csv"  # the chapters' primary verdict rows of one build (pie_utils.scales)
 VERDICT_FOLDER = "verdicts"  # one file per chapter while they run at once; merged into VERDICTS
+SHIPPED_SECONDS = Path("book") / "data" / "chapter_seconds_default.json"  # the shipped build's chapter times
 CORES = len(os.sched_getaffinity(0))
 LIBRARY_INPUTS = ("pie_utils/**/*.py", "pie_utils/**/*.toml", "pie_utils/**/*.json", "requirements.txt")
 
@@ -334,9 +337,10 @@ def build(
             reused.append(name)
             continue
         pending.append((name, chapter_parameters, stamp, destination))
-    # longest first, by the last build's times (none yet: table-of-contents order), so that a long
-    # chapter does not start last and run alone on one core's share of threads
-    pending.sort(key=lambda chapter: -record.get(chapter[0], {}).get("seconds", float("inf")))
+    # longest first, so that a long chapter does not start last and run alone on one core's share
+    # of threads
+    order = longest_first([name for name, *_ in pending], record, reference_seconds())
+    pending.sort(key=lambda chapter: order.index(chapter[0]))
     verdicts = out / VERDICT_FOLDER
     verdicts.mkdir(exist_ok=True)
     for name, _, stamp, destination, outcome in execute_chapters(
@@ -422,15 +426,36 @@ def write_stub_page(name: str, destination: Path, template: str, reason: str) ->
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(body)]), destination)
 
 
+def longest_first(names: list[str], record: dict, reference: dict[str, float]) -> list[str]:
+    """``names`` ordered by their seconds in the last build's ``record`` (``executed.json``),
+    else in the ``reference`` build's, longest first; chapters known to neither first, in the
+    order given."""
+
+    def seconds(name: str) -> float:
+        return record.get(name, {}).get("seconds", reference.get(name, float("inf")))
+
+    return sorted(names, key=lambda name: -seconds(name))
+
+
+def reference_seconds() -> dict[str, float]:
+    """Chapter → seconds of the shipped default build (``SHIPPED_SECONDS``; empty without one):
+    a fresh build's order before it has times of its own."""
+    path = ROOT / SHIPPED_SECONDS
+    return json.loads(path.read_text())["seconds"] if path.is_file() else {}
+
+
 def ship_verdicts(out: Path) -> int:
-    """Copy ``OUT/verdicts.csv`` of a complete default build over the shipped table; 1 when that
-    build failed, left chapters unexecuted, or was of another profile."""
+    """Copy ``OUT/verdicts.csv`` of a complete default build over the shipped table, and its
+    chapters' times to ``SHIPPED_SECONDS``; 1 when that build failed, left chapters
+    unexecuted, or was of another profile."""
     timings = json.loads((out / "timings.json").read_text()) if (out / "timings.json").is_file() else None
     if timings is None or timings["profile"] != DEFAULT_SCALE or timings["failed"] or timings.get("unpublished"):
         print(f"ship-verdicts: {out} holds no complete build of profile {DEFAULT_SCALE}; run make book PROFILE=default")
         return 1
     shutil.copy2(out / VERDICTS, ROOT / SHIPPED)
-    print(f"ship-verdicts: {out / VERDICTS} -> {SHIPPED}")
+    chapters = {name: round(timings["seconds"][name], 1) for name in chapter_names() if name in timings["seconds"]}
+    (ROOT / SHIPPED_SECONDS).write_text(json.dumps({"profile": DEFAULT_SCALE, "seconds": chapters}, indent=1) + "\n")
+    print(f"ship-verdicts: {out / VERDICTS} -> {SHIPPED}; chapter times -> {SHIPPED_SECONDS}")
     return 0
 
 

@@ -313,3 +313,13 @@ def test_a_build_with_no_jobs_is_refused_before_any_work():
         cwd=ROOT,
     )
     assert result.returncode == 2 and "--jobs: 0 is not a whole number >= 1" in result.stderr
+
+
+def test_chapters_start_longest_first_by_the_last_build_else_the_shipped_times_unknown_ones_first():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import book  # scripts/book.py
+
+    last = {"b": {"seconds": 5.0}, "c": {"seconds": 50.0}}
+    shipped = {"a": 100.0, "b": 200.0, "d": 1.0}  # b's last time (5 s) overrides its shipped 200 s
+    assert book.longest_first(["a", "b", "c", "d", "e"], last, shipped) == ["e", "a", "c", "b", "d"]
+    assert book.longest_first(["x", "y"], {}, {}) == ["x", "y"]  # nothing known: the order given
