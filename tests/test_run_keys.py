@@ -1,13 +1,15 @@
 """Every run key of every profile is the one recorded when the store format last changed.
 
-``tests/golden/run_keys.json`` was written by pie_utils 0.3.0 when store format 2 changed every
-key once (kept models, per-epoch history, the device in the key and the thread count out of
-it), for every study of every profile whose data this machine has; a key that moves would
-orphan every stored run, so it moves only with a new store format, or where a profile itself
-changes what it trains (the `ci` and `default` profiles did once more, when the claims register
-gave them their controls and their epochs were chosen per training size; `published` replaced
-`extended` as the decisive study, then left out two of its methods to fit its budget). Studies whose data need the hub (the ``full`` profile) are recorded as unavailable,
-and must stay so here, or be added to the file.
+``tests/golden/run_keys.json`` was written by pie_utils 0.3.0 when store format 2 changed every key
+once (kept models, per-epoch history, the device in the key and the thread count out of it), for
+every study of every profile whose data this machine has; a key that moves would orphan every
+stored run, so it moves only with a new store format, or where a profile itself changes what it
+trains (the `ci` and `default` profiles did once more, when the claims register gave them their
+controls and their epochs were chosen per training size; `published` replaced `extended` as the
+decisive study, then left out two of its methods to fit its budget; `default` trained 2 R8 seeds of
+its 4, the keys of the two kept unchanged, for its 30-minute build). Studies whose data need the
+hub (the ``full`` profile) are recorded as unavailable, and must stay so here, or be added to the
+file.
 """
 
 from __future__ import annotations
