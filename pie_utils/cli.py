@@ -166,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--profile", required=True, help=", ".join(profiles()))
     evaluate.add_argument("--study", default=MAIN_STUDY, help="a study of the profile (default: run)")
     evaluate.add_argument("--on", required=True, metavar="DATASET", help="the dataset to score the runs on")
+    evaluate.add_argument(
+        "--on-subset",
+        type=_subset,
+        metavar="train=N,validation=N,test=N,seed=S",
+        help="score a stratified, seeded subset of each of its splits (default: the study's, else all of it)",
+    )
     evaluate.add_argument("--store", help="results store folder (default: the profile's)")
     store = commands.add_parser("store", help="what a results store holds; remove what no profile refers to")
     actions = store.add_subparsers(dest="action", required=True)
@@ -374,10 +380,15 @@ def _train_phase(arguments: argparse.Namespace, label: str, studies: list, clust
 
 
 def _evaluate(arguments: argparse.Namespace) -> int:
-    """``evaluate``: the stored runs of one study scored on ``--on``; prints each population's
-    mean accuracy there."""
-    store = {"store": arguments.store} if arguments.store else {}
-    study = load_study(arguments.profile, arguments.study, transfer=arguments.on, **store)
+    """``evaluate``: the stored runs of one study scored on ``--on`` (or the ``--on-subset`` of it);
+    prints each population's mean accuracy there."""
+    given = {"store": arguments.store, "transfer_subset": arguments.on_subset}
+    study = load_study(
+        arguments.profile,
+        arguments.study,
+        transfer=arguments.on,
+        **{key: value for key, value in given.items() if value is not None},
+    )
     table = evaluate_study(study)
     with pd.option_context("display.width", 160):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

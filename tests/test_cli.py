@@ -151,13 +151,13 @@ def test_train_and_store_refuse_bad_input_before_any_work(tmp_path, capsys):
 
 def test_train_then_evaluate_a_study_on_another_dataset(tmp_path, capsys):
     """`train` stores the runs of ci's smallest study (120 snippets: 4 seeds, dense and MP-AI);
-    `evaluate` scores them on every movie review without training; a second `train` trains nothing."""
+    `evaluate` scores them on 80 movie reviews without training; a second `train` trains nothing."""
     small = ("--profile", "ci", "--study", "bilstm_pair", "--store", str(tmp_path))
     first = _run("train", *small, "--workers", "2", "--no-progress")
     assert first.returncode == 0, first.stderr
     assert "8 runs and 0 evaluations of 1 studies; 8 trained or scored now, 0 were stored" in first.stdout
     capsys.readouterr()
-    assert main(["evaluate", *small, "--on", "movie-reviews"]) == 0
+    assert main(["evaluate", *small, "--on", "movie-reviews", "--on-subset", "train=40,validation=20,test=20"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
     assert [(row[0], float(row[1]), int(row[2])) for row in rows] == [("dense", 0.0, 4), ("MP-AI", 0.5, 4)]
     assert all(0 <= float(row[3]) <= 1 for row in rows)
