@@ -45,7 +45,7 @@ from pie_utils.studies import MAIN_STUDY, load_study
 from pie_utils.training import PopulationTrainer
 
 BITWISE, POPULATION, NEAREST = "bitwise", "population", "nearest seed"
-MACHINE_FIELDS = ("cpu", "isa", "architecture")  # must match for bits to; runs retrain at their recorded threads
+MACHINE_FIELDS = ("cpu", "isa", "architecture")  # equal for bitwise equality (threads: retrained as recorded)
 
 
 @dataclass(frozen=True)
