@@ -51,6 +51,7 @@ from pie_utils.training import NonFiniteLossError
 USAGE_ERROR = 2  # bad input, refused before any work
 RUN_ERROR = 1  # a run failed (full disk, NaN loss, asset check); finished runs stay stored
 SUBSET_KEYS = {"train": "n_train", "validation": "n_validation", "test": "n_test", "seed": "seed"}
+SUBSET_FORM = "train=N,validation=N,test=N,seed=S"  # how --subset and --on-subset are written
 EXECUTORS = ("local", "ray")
 EXECUTOR_FLAGS = ("executor", "address", "runs_per_gpu", "cpus_per_run")  # where runs train, not what
 
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--subset",
         type=_subset,
-        metavar="train=N,validation=N,test=N,seed=S",
+        metavar=SUBSET_FORM,
         help="stratified, seeded subset of each split",
     )
     run.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
@@ -169,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--on-subset",
         type=_subset,
-        metavar="train=N,validation=N,test=N,seed=S",
+        metavar=SUBSET_FORM,
         help="score a stratified, seeded subset of each of its splits (default: the study's, else all of it)",
     )
     evaluate.add_argument("--store", help="results store folder (default: the profile's)")
