@@ -40,12 +40,12 @@ from pie_utils.data import dataset_names, dataset_or_file
 from pie_utils.errors import DataFileError, ParameterError
 from pie_utils.evaluation import MissingModelError, evaluate_study
 from pie_utils.housekeeping import collect, referenced, status_report
-from pie_utils.leave_group_out import derived_studies
+from pie_utils.leave_group_out import GROUP_STUDIES, derived_studies
 from pie_utils.manifest import ManifestError
 from pie_utils.models.spec import ARCHS
 from pie_utils.pool import DEFAULT_ATTEMPTS, PoolError, train_studies
 from pie_utils.store import ResultsStore, StoreVersionError, StoreWriteError
-from pie_utils.studies import MAIN_STUDY, MissingRunsError, load_study, study_names
+from pie_utils.studies import MAIN_STUDY, MissingRunsError, analysis_parameters, load_study, study_names
 from pie_utils.training import NonFiniteLossError
 
 USAGE_ERROR = 2  # bad input, refused before any work
@@ -144,7 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
         "notebooks, which then train nothing.",
     )
     train.add_argument("--profile", required=True, help=", ".join(profiles()))
-    train.add_argument("--study", nargs="+", metavar="STUDY", help="studies of the profile (default: all)")
+    train.add_argument(
+        "--study",
+        nargs="+",
+        metavar="STUDY",
+        help="studies of the profile, or its derived ones (without_top_el2n, without_random_decile) alone (default: all)",
+    )
     train.add_argument("--store", help="results store folder (default: the profile's)")
     train.add_argument(
         "--workers",
@@ -332,25 +337,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _train(arguments: argparse.Namespace) -> int:
     """``train``: every run of the chosen studies of a profile, through the local pool or on Ray,
     then, with the main study among them, the profile's derived studies (its leave-group-out
-    runs, ``pie_utils.leave_group_out``), whose data the stored main study decides; exit status
-    1 when a run failed (the others were trained)."""
-    names = arguments.study or study_names(arguments.profile)
-    for name in names:
-        if name not in study_names(arguments.profile):
-            raise ParameterError("study", name, study_names(arguments.profile))
+    runs, ``pie_utils.leave_group_out``), whose data the stored main study decides; derived
+    studies named alone train alone (their main study's dense runs stored); exit status 1 when a
+    run failed (the others were trained)."""
+    named = study_names(arguments.profile)
+    derivable = list(GROUP_STUDIES.values()) if analysis_parameters(arguments.profile)["group_retrains"] else []
+    requested = arguments.study or named
+    for name in requested:
+        if name not in named + derivable:
+            raise ParameterError("study", name, named + derivable)
     cluster_flags = _checked_cluster_flags(arguments)
     store = {"store": arguments.store} if arguments.store else {}
-    studies = [load_study(arguments.profile, name, **store) for name in names]
+    studies = [load_study(arguments.profile, name, **store) for name in requested if name in named]
     sizes = {"workers": arguments.workers, "threads": arguments.threads, "attempts": arguments.attempts}
-    failures = _train_phase(arguments, "", studies, cluster_flags, sizes)
-    if MAIN_STUDY in names:
+    failures = _train_phase(arguments, "", studies, cluster_flags, sizes) if studies else []
+    wanted = derivable if MAIN_STUDY in requested else [name for name in requested if name in derivable]
+    if wanted:
         try:
-            derived = list(derived_studies(arguments.profile, arguments.store).values())
-        except MissingRunsError as error:  # the main study failed in part: already reported
+            derived = derived_studies(arguments.profile, arguments.store)
+        except MissingRunsError as error:  # the main study's dense runs are not all stored
             print(f"derived studies not trained: {error}", file=sys.stderr)
-            derived = []
-        if derived:
-            failures += _train_phase(arguments, " (derived: leave-group-out)", derived, cluster_flags, sizes)
+            return RUN_ERROR
+        chosen = [derived[name] for name in wanted]
+        failures += _train_phase(arguments, " (derived: leave-group-out)", chosen, cluster_flags, sizes)
     return RUN_ERROR if failures else 0
 
 

@@ -11,7 +11,8 @@ stored (a pruned run that branches from dense after its seed's dense run, a long
 after the shorter one it continues, an evaluation after its run), and that no other process
 claims (``ResultsStore.try_claim``): it never waits on an item another process holds while
 there is other work. Each worker prepares a study's data once. With W = 1 the work runs in
-this process.
+this process. An evaluation of a run that kept no model (one merged back from a published
+store) first restores the run's model by training it again (``pie_utils.restoring``).
 
 A run or evaluation that raises is tried again, up to ``attempts`` times in all (each failed
 attempt is recorded in the store, ``failures/``), and then left: the grid carries on without
@@ -42,6 +43,7 @@ from pie_utils.devices import check_device
 from pie_utils.errors import ParameterError
 from pie_utils.evaluation import evaluation_key, score_transfer, transfer_encoding
 from pie_utils.pruning import DENSE, get_method
+from pie_utils.restoring import restore_model
 from pie_utils.runs import THREAD_DEPENDENT_ARCHS, open_store, prepare_data, study_key, study_runs
 from pie_utils.store import EVALUATIONS, RUNS, ResultsStore
 from pie_utils.training import PopulationTrainer
@@ -302,6 +304,7 @@ def _take(studies, item: WorkItem, contexts, threads: int, attempts: int) -> boo
             context = contexts.get(item.study) or contexts.setdefault(item.study, _StudyContext.build(study))
             torch.set_num_threads(study.threads if study.arch in THREAD_DEPENDENT_ARCHS else threads)
             if item.kind == EVALUATIONS:
+                restore_model(context.trainer, *_run_of(item))  # a run merged from a published store kept none
                 score_transfer(study, context.trainer.prepared, store, *_run_of(item), context.transfer)
             else:
                 context.trainer.train_run(*_run_of(item))

@@ -301,6 +301,36 @@ class ResultsStore:
             raise DamagedRecordError(str(damage)) from None
         return files, meta
 
+    def add_model(self, key: str, model_state: dict[str, Any]) -> None:
+        """Keep ``model_state`` with stored run ``key``, which kept none (``pie_utils.restoring``).
+
+        model.pt is written beside the run first and its meta.json, sealed again with the model's
+        sha256, replaces the old one last, so a reader sees the run with its model or without it,
+        never half of it.
+
+        Raises:
+            ValueError: the run is not stored here, or kept a model already.
+        """
+        self._refuse_writes(f"the model of {key}")
+        run = self.read(key)
+        if run is None or "model_sha256" in run.meta:
+            raise ValueError(f"run {key} of {self.root} " + ("kept a model already" if run else "is not stored"))
+        meta, folder = dict(run.meta), self.run_dir(key)
+        weights = io.BytesIO()
+        torch.save({KEY_FIELD: key, "state": model_state}, weights)
+        meta["model_sha256"] = hashlib.sha256(weights.getvalue()).hexdigest()
+        meta[META_DIGEST_FIELD] = _meta_digest(meta)
+        for name, data in ((MODEL_FILE, weights.getvalue()), (META_FILE, json.dumps(meta, indent=1).encode())):
+            scratch = folder / f".{name}.{uuid.uuid4().hex}"
+            try:
+                _write_synced(scratch, data)
+                os.replace(scratch, folder / name)
+            except OSError as error:
+                _raise_if_no_space(error, f"the model of {key} under {self.root}")
+                raise
+            finally:
+                scratch.unlink(missing_ok=True)
+
     def read_model(self, key: str) -> dict[str, Any] | None:
         """The ``state_dict`` kept with run ``key``, or None when the run kept no model.
 

@@ -177,7 +177,7 @@ class PopulationTrainer:
         model = self._new_model(seed)
         optimizer = self._optimizer(model)
         pruning = PruningState.empty(model)
-        base = self._shorter_dense(seed)
+        base = self.shorter_dense(seed)
         history, extra, first_epoch, meta = [], {}, 0, {}
         if base is not None:
             base_run, checkpoint = base
@@ -202,7 +202,7 @@ class PopulationTrainer:
             final["train"] = extra[f"train_logits_epoch{last}"]
         self._finish(model, pruning, (DENSE, 0.0, seed), started, history, final, extra, meta)
 
-    def _shorter_dense(self, seed: int) -> tuple[StoredRun, dict[str, Any]] | None:
+    def shorter_dense(self, seed: int) -> tuple[StoredRun, dict[str, Any]] | None:
         """The stored dense run of ``seed`` with the most epochs below E and otherwise this
         configuration, with its checkpoint; None when there is none."""
         for epochs in range(self.config.epochs - 1, 0, -1):
@@ -238,7 +238,7 @@ class PopulationTrainer:
         started = time.perf_counter()
         run = (method, sparsity, seed)
         dense_key = self.key(DENSE, 0.0, seed)
-        checkpoint = self._dense_checkpoint(seed)
+        checkpoint = self.dense_checkpoint(seed)
         schedule = get_method(method).schedule
         model = self._new_model(seed)
         initial_state = copy.deepcopy(model.state_dict()) if schedule.rewind else None
@@ -260,7 +260,7 @@ class PopulationTrainer:
         meta = {"branched_from": dense_key}
         self._finish(model, pruning, run, started, history, {"validation": validation}, meta=meta)
 
-    def _dense_checkpoint(self, seed: int) -> dict[str, Any]:
+    def dense_checkpoint(self, seed: int) -> dict[str, Any]:
         """Seed ``seed``'s dense checkpoint, read once; a missing or damaged one (removed on
         read) is rebuilt by training the dense run again under its claim, which gives the same."""
         dense_key = self.key(DENSE, 0.0, seed)

@@ -149,6 +149,14 @@ def test_train_and_store_refuse_bad_input_before_any_work(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_derived_study_named_alone_waits_for_the_dense_runs_it_derives_from(tmp_path, capsys):
+    status, stderr = _main(capsys, "train", "--profile", "ci", "--study", "nope", "--store", str(tmp_path))
+    assert status == 2 and "without_top_el2n" in stderr and "without_random_decile" in stderr  # allowed
+    status, stderr = _main(capsys, "train", "--profile", "ci", "--study", "without_top_el2n", "--store", str(tmp_path))
+    assert status == 1 and stderr.startswith("derived studies not trained: ") and "run" in stderr
+    assert not (tmp_path / "runs").exists()
+
+
 def test_train_then_evaluate_a_study_on_another_dataset(tmp_path, capsys):
     """`train` stores the runs of ci's smallest study (120 snippets: 4 seeds, dense and MP-AI);
     `evaluate` scores them on 80 movie reviews without training; a second `train` trains nothing."""
