@@ -63,6 +63,7 @@ from pie_utils.manifest import ManifestError, load_manifest
 from pie_utils.store import (
     DIGEST_FIELDS,
     EVALUATIONS,
+    LOG_FILE,
     META_FILE,
     RUNS,
     DamagedRecordError,
@@ -71,7 +72,6 @@ from pie_utils.store import (
 
 RECORD_KINDS = (RUNS, EVALUATIONS)
 PROVENANCE_FIELDS = frozenset({"wall_time_s", "device", "machine", "versions", "meta_sha256"})
-LOG_FILE = "training.log"
 
 
 class MergeError(RuntimeError):

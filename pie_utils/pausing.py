@@ -21,7 +21,7 @@ import time
 
 import psutil
 
-from pie_utils.store import ResultsStore
+from pie_utils.store import LOG_FILE, ResultsStore
 from pie_utils.training_log import NO_KEY, Event, in_flight, open_pause, read_events
 
 PIDS = "pids="  # how a pause line names the processes it stopped
@@ -36,7 +36,7 @@ def pause(store: ResultsStore) -> list[int]:
 
     Raises ``PauseError`` when the store is paused already or none of its runs is training.
     """
-    log = store.root / "training.log"
+    log = store.root / LOG_FILE
     events = read_events(log)
     if (spell := open_pause(events)) is not None:
         raise PauseError(f"{store.root} is paused already (since pid {spell.pid}'s pause); resume it first")
@@ -57,7 +57,7 @@ def pause(store: ResultsStore) -> list[int]:
 def resume(store: ResultsStore) -> list[int]:
     """Continue the processes of the store's open pause and log it; returns the pids continued
     (those still alive). Raises ``PauseError`` when the store is not paused."""
-    spell = open_pause(read_events(store.root / "training.log"))
+    spell = open_pause(read_events(store.root / LOG_FILE))
     if spell is None:
         raise PauseError(f"{store.root} is not paused: its log has no pause without a resume")
     pids = [int(pid) for pid in spell.description.removeprefix(PIDS).split(",") if pid]

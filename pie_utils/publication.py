@@ -26,6 +26,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ from pie_utils.store import (
     EVALUATIONS,
     FORMAT_VERSION,
     KEY_FIELD,
+    LOG_FILE,
     META_DIGEST_FIELD,
     META_FILE,
     MODEL_FILE,
@@ -54,7 +56,7 @@ from pie_utils.store import (
     StoredRun,
 )
 from pie_utils.studies import CONTROL_STUDIES, MAIN_STUDY, analysis_parameters, load_study
-from pie_utils.training_log import paused_seconds, paused_spells, read_events, training_span_hours
+from pie_utils.training_log import paused_seconds, paused_spells, read_events, timing_lines, training_span_hours
 
 PROBABILITY_TOLERANCE = 1e-3  # largest change of a class probability float16 may make
 # studies whose per-epoch logits a chapter reads: the main study and its extra-training control
@@ -140,7 +142,7 @@ def publish(profile: str, source: str | Path, target: str | Path | None = None) 
     records = profile_records(profile, derived_from=source)  # the training store names them first
     models = chapter_models(profile)
     trained = ResultsStore(source)
-    paused = paused_seconds(trained.root / "training.log")
+    paused = paused_seconds(trained.root / LOG_FILE)
     previous = load_manifest(target)
     entries = {} if previous is None else dict(previous.records)
     writer = _Writer(target)
@@ -167,7 +169,9 @@ def publish(profile: str, source: str | Path, target: str | Path | None = None) 
     }
     manifest = write_manifest(target, content)
     writer.tidy()
-    (target / PROGRESS_FILE).write_text(progress_report(manifest, records, trained))
+    if carried := timing_lines(trained.root / LOG_FILE, target / LOG_FILE):
+        writer.store.append_log(carried)
+    (target / PROGRESS_FILE).write_text(progress_report(manifest, records, target / LOG_FILE))
     return Publication(manifest, outcome["added"], outcome["kept"], outcome["missing"])
 
 
@@ -201,9 +205,10 @@ def slim_arrays(arrays: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], l
     return slim, narrowed
 
 
-def progress_report(manifest: Manifest, records: Sequence[Record], trained: ResultsStore | None = None) -> str:
+def progress_report(manifest: Manifest, records: Sequence[Record], log: Path | None = None) -> str:
     """``PROGRESS.md``: records published of those the profile needs, per study and cell, CPU-hours
-    and bytes so far, and the training span from the training store's log when given."""
+    and bytes so far, and the training span and pauses from the training ``log`` when given (the
+    published store's own, which ``publish`` extends with each training store's timing lines)."""
     totals = manifest.content["totals"]
     published = manifest.records
     rows: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -225,12 +230,14 @@ def progress_report(manifest: Manifest, records: Sequence[Record], trained: Resu
         "(wall time of each run less its recorded pauses, times its threads)",
         f"- bytes in the store: {totals['bytes'] / 1e6:.1f} MB ({totals['models']} models kept)",
     ]
-    if trained is not None:
-        log = trained.root / "training.log"
-        span = training_span_hours(log)
-        if span is not None:
-            lines.append(f"- wall clock while training ran: {span:.2f} hours (from the training store's log)")
-        spells = paused_spells(read_events(log))
+    if log is not None and log.exists():
+        events = read_events(log)
+        begun = time.strftime("%Y-%m-%d %H:%M", time.localtime(events[0].moment))
+        lines.append(
+            f"- wall clock while training ran: {training_span_hours(log):.2f} hours, from the training log "
+            f"kept here since {begun} (any session before then kept none here)"
+        )
+        spells = paused_spells(events)
         paused = sum(end - begin for begin, end in spells) / 3600
         lines.append(
             f"- pauses on the record (`store pause`, while something was timed): {len(spells)}, {paused:.2f} "

@@ -73,6 +73,7 @@ FORMAT_VERSION = 2
 KEY_FIELD = "__key__"
 META_DIGEST_FIELD = "meta_sha256"  # sha256 of meta.json's other fields
 ARRAYS_FILE, META_FILE, MODEL_FILE = "arrays.npz", "meta.json", "model.pt"
+LOG_FILE = "training.log"  # the audit trail of what trained when (ResultsStore.log)
 GZIP_MAGIC = b"\x1f\x8b"
 RUNS, EVALUATIONS = "runs", "evaluations"  # the two kinds of record, each a folder of <key>/ folders
 DIGEST_FIELDS = {ARRAYS_FILE: "arrays_sha256", MODEL_FILE: "model_sha256"}  # file → the meta field holding its sha256
@@ -399,13 +400,13 @@ class ResultsStore:
         self._refuse_writes(f"the training log lines {lines.strip()[:80]!r}")
         self.root.mkdir(parents=True, exist_ok=True)
         try:
-            descriptor = os.open(self.root / "training.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            descriptor = os.open(self.root / LOG_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(descriptor, lines.encode())
             finally:
                 os.close(descriptor)
         except OSError as error:
-            _raise_if_no_space(error, f"the training log {self.root / 'training.log'}")
+            _raise_if_no_space(error, f"the training log {self.root / LOG_FILE}")
             raise
 
     # ---- failed attempts -------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 
 NO_KEY = "-"  # the key field of a line that concerns no single run (pause, resume)
 ENDS = ("finish", "fail")
+TIMING_EVENTS = ("start", *ENDS, "pause", "resume")  # what the accounting reads, and publishing keeps
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,16 @@ def read_events(log: Path) -> list[Event]:
         moment = time.mktime(time.strptime(stamp, "%Y-%m-%dT%H:%M:%S"))
         events.append(Event(moment, int(pid), event, key, rest[0] if rest else ""))
     return events
+
+
+def timing_lines(source: Path, kept: Path) -> str:
+    """The lines of log ``source`` whose event is one of ``TIMING_EVENTS`` and that log ``kept``
+    lacks, in order, as one string: what a published store adds to its log, which so spans every
+    training session (a session's training store is lost when it ends). Other lines (a merge's,
+    which names folders of this machine) stay behind."""
+    present = set(kept.read_text().splitlines()) if kept.exists() else set()
+    lines = source.read_text().splitlines() if source.exists() else []
+    return "".join(f"{line}\n" for line in lines if line.split(" ", 3)[2] in TIMING_EVENTS and line not in present)
 
 
 def run_intervals(events: list[Event]) -> list[tuple[str, float, float]]:

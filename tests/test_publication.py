@@ -269,6 +269,38 @@ def test_a_recorded_pause_is_taken_off_the_run_it_interrupted(tiny_profile, tmp_
     assert "wall clock while training ran: 0.02 hours" in progress  # 100 s less the 30 s paused
 
 
+def test_the_published_log_spans_every_training_session_and_names_no_folder(tiny_profile, tmp_path):
+    """Session 1 trains one run for 100 s (30 paused) and publishes; session 2 restores its
+    training store from the published one (``store merge``: it logs the folder it read) and
+    trains another run for 60 s; the second publication counts both sessions."""
+    root, training = tiny_profile
+    first_run, second_run = [r for r in profile_records("tiny") if r.kind == RUNS][:2]
+    session_1, session_2, published = tmp_path / "session-1", tmp_path / "session-2", tmp_path / "published"
+    shutil.copytree(training, session_1)
+    (session_1 / "training.log").write_text(
+        f"2026-01-01T10:00:00 7 start {first_run.key} dense\n"
+        "2026-01-01T10:00:20 8 pause - pids=7\n"
+        "2026-01-01T10:00:50 9 resume - pids=7\n"
+        f"2026-01-01T10:01:40 7 finish {first_run.key} dense\n"
+    )
+    publish("tiny", session_1, target=published)
+    merge_stores([published], session_2)
+    merged = (session_2 / "training.log").read_text()
+    assert str(published) in merged  # the merge's own lines name this machine's folders
+    with open(session_2 / "training.log", "a") as log:  # the same pid again, as a fresh machine gives
+        log.write(
+            f"2026-01-02T09:00:00 7 start {second_run.key} dense\n2026-01-02T09:01:00 7 finish {second_run.key} dense\n"
+        )
+    publish("tiny", session_2, target=published)
+    kept = (published / "training.log").read_text()
+    assert kept.count(" start ") == 2 and kept.count(" pause ") == 1 and str(tmp_path) not in kept
+    progress = (published / "PROGRESS.md").read_text()
+    assert (
+        "wall clock while training ran: 0.04 hours, from the training log kept here since 2026-01-01 10:00" in progress
+    )
+    assert "pauses on the record (`store pause`, while something was timed): 1, 0.01 hours" in progress
+
+
 def test_a_lost_training_store_is_restored_from_the_published_one_and_training_goes_on(tiny_profile, tmp_path):
     """Published without one IMP-FT run; restored into a new training store (``store merge``),
     which trains that run alone (its dense checkpoint is not published: the dense run is
