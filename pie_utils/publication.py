@@ -51,6 +51,7 @@ from pie_utils.store import (
     META_DIGEST_FIELD,
     META_FILE,
     MODEL_FILE,
+    PROBABILITY_TOLERANCE,
     RUNS,
     ResultsStore,
     StoredRun,
@@ -58,7 +59,6 @@ from pie_utils.store import (
 from pie_utils.studies import CONTROL_STUDIES, MAIN_STUDY, analysis_parameters, load_study
 from pie_utils.training_log import paused_seconds, paused_spells, read_events, timing_lines, training_span_hours
 
-PROBABILITY_TOLERANCE = 1e-3  # largest change of a class probability float16 may make
 # studies whose per-epoch logits a chapter reads: the main study and its extra-training control
 # (chapters 1, 2, 4, 5, 7, 9, 10 and EL2N in 4 and 6), and the MiniLM/BiLSTM pair (chapter 3)
 TRAJECTORY_STUDIES = (MAIN_STUDY, CONTROL_STUDIES["extra_training"], "bert", "bilstm_pair")

@@ -25,8 +25,7 @@ import numpy as np
 from scipy.special import softmax
 
 from pie_utils.pruning import DENSE
-from pie_utils.publication import PROBABILITY_TOLERANCE
-from pie_utils.store import ResultsStore, StoredRun
+from pie_utils.store import PROBABILITY_TOLERANCE, ResultsStore, StoredRun
 from pie_utils.training import PopulationTrainer
 
 

@@ -74,6 +74,7 @@ KEY_FIELD = "__key__"
 META_DIGEST_FIELD = "meta_sha256"  # sha256 of meta.json's other fields
 ARRAYS_FILE, META_FILE, MODEL_FILE = "arrays.npz", "meta.json", "model.pt"
 LOG_FILE = "training.log"  # the audit trail of what trained when (ResultsStore.log)
+PROBABILITY_TOLERANCE = 1e-3  # largest change of a class probability a published float16 array may make
 GZIP_MAGIC = b"\x1f\x8b"
 RUNS, EVALUATIONS = "runs", "evaluations"  # the two kinds of record, each a folder of <key>/ folders
 DIGEST_FIELDS = {ARRAYS_FILE: "arrays_sha256", MODEL_FILE: "model_sha256"}  # file → the meta field holding its sha256

@@ -19,14 +19,13 @@ from pie_utils.pool import train_studies
 from pie_utils.provenance import store_statement
 from pie_utils.pruning import DENSE
 from pie_utils.publication import (
-    PROBABILITY_TOLERANCE,
     chapter_models,
     profile_records,
     publish,
     published_arrays,
     slim_arrays,
 )
-from pie_utils.store import EVALUATIONS, MODEL_FILE, RUNS, ResultsStore, StoreWriteError
+from pie_utils.store import EVALUATIONS, MODEL_FILE, PROBABILITY_TOLERANCE, RUNS, ResultsStore, StoreWriteError
 from pie_utils.studies import load_study, study_names
 
 TINY_SUBSET = {"n_train": 120, "n_validation": 40, "n_test": 40, "seed": 0}
