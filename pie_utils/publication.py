@@ -57,7 +57,14 @@ from pie_utils.store import (
     StoredRun,
 )
 from pie_utils.studies import CONTROL_STUDIES, MAIN_STUDY, analysis_parameters, load_study
-from pie_utils.training_log import paused_seconds, paused_spells, read_events, timing_lines, training_span_hours
+from pie_utils.training_log import (
+    paused_seconds,
+    paused_spells,
+    read_events,
+    restore_seconds,
+    timing_lines,
+    training_span_hours,
+)
 
 # studies whose per-epoch logits a chapter reads: the main study and its extra-training control
 # (chapters 1, 2, 4, 5, 7, 9, 10 and EL2N in 4 and 6), and the MiniLM/BiLSTM pair (chapter 3)
@@ -236,6 +243,11 @@ def progress_report(manifest: Manifest, records: Sequence[Record], log: Path | N
         lines.append(
             f"- wall clock while training ran: {training_span_hours(log):.2f} hours, from the training log "
             f"kept here since {begun} (any session before then kept none here)"
+        )
+        restores = restore_seconds(events)
+        lines.append(
+            f"- models restored by training their runs again for evaluations (`pie_utils.restoring`): "
+            f"{len(restores)}, {sum(restores) / 3600:.2f} worker-hours more (from the log: no record's wall time holds them)"
         )
         spells = paused_spells(events)
         paused = sum(end - begin for begin, end in spells) / 3600

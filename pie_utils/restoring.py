@@ -27,6 +27,7 @@ from scipy.special import softmax
 from pie_utils.pruning import DENSE
 from pie_utils.store import PROBABILITY_TOLERANCE, ResultsStore, StoredRun
 from pie_utils.training import PopulationTrainer
+from pie_utils.training_log import RESTORE
 
 
 class RestoreError(RuntimeError):
@@ -40,8 +41,8 @@ def restore_model(trainer: PopulationTrainer, method: str, sparsity: float, seed
     stored = store.read(key)
     if stored is None or "model_sha256" in stored.meta or not trainer.study.keep_models:
         return False
-    description = f"model of {method} sparsity={sparsity:g} seed={seed}"
-    store.log("start", key, f"restore the {description}")
+    description = f"the model of {method} sparsity={sparsity:g} seed={seed}"
+    store.log("start", key, f"{RESTORE} {method} sparsity={sparsity:g} seed={seed}")
     with tempfile.TemporaryDirectory(prefix="pie-restore-") as scratch:
         twin = PopulationTrainer(
             replace(trainer.study, store=scratch), trainer.prepared, ResultsStore(scratch), trainer.device
@@ -54,7 +55,7 @@ def restore_model(trainer: PopulationTrainer, method: str, sparsity: float, seed
         store.add_model(key, twin.store.read_model(key))
         if method == DENSE and not store.checkpoint_path(key).is_file():
             store.save_checkpoint(key, twin.store.load_checkpoint(key))
-    store.log("finish", key, f"restore the {description}")
+    store.log("finish", key, f"{RESTORE} {method} sparsity={sparsity:g} seed={seed}")
     return True
 
 

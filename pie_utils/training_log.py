@@ -18,6 +18,7 @@ from pathlib import Path
 NO_KEY = "-"  # the key field of a line that concerns no single run (pause, resume)
 ENDS = ("finish", "fail")
 TIMING_EVENTS = ("start", *ENDS, "pause", "resume")  # what the accounting reads, and publishing keeps
+RESTORE = "restore the model of"  # how a start line of pie_utils.restoring begins its description
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,21 @@ def paused_spells(events: list[Event]) -> list[tuple[float, float]]:
     if begun is not None:
         spells.append((begun, time.time()))
     return spells
+
+
+def restore_seconds(events: list[Event]) -> list[float]:
+    """Seconds of each finished model restore (``pie_utils.restoring``), less its pauses: time
+    spent training that no record's wall time holds."""
+    spells = paused_spells(events)
+    restores = []
+    started: dict[tuple[int, str], float] = {}
+    for event in events:
+        if event.event == "start" and event.description.startswith(RESTORE):
+            started[(event.pid, event.key)] = event.moment
+        elif event.event == "finish" and event.description.startswith(RESTORE) and (event.pid, event.key) in started:
+            begin = started.pop((event.pid, event.key))
+            restores.append(event.moment - begin - overlap(begin, event.moment, spells))
+    return restores
 
 
 def overlap(begin: float, end: float, spells: list[tuple[float, float]]) -> float:

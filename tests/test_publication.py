@@ -270,8 +270,8 @@ def test_a_recorded_pause_is_taken_off_the_run_it_interrupted(tiny_profile, tmp_
 
 def test_the_published_log_spans_every_training_session_and_names_no_folder(tiny_profile, tmp_path):
     """Session 1 trains one run for 100 s (30 paused) and publishes; session 2 restores its
-    training store from the published one (``store merge``: it logs the folder it read) and
-    trains another run for 60 s; the second publication counts both sessions."""
+    training store from the published one (``store merge``: it logs the folder it read), trains
+    another run for 60 s and restores a model for 90 s; the second publication counts both."""
     root, training = tiny_profile
     first_run, second_run = [r for r in profile_records("tiny") if r.kind == RUNS][:2]
     session_1, session_2, published = tmp_path / "session-1", tmp_path / "session-2", tmp_path / "published"
@@ -289,14 +289,17 @@ def test_the_published_log_spans_every_training_session_and_names_no_folder(tiny
     with open(session_2 / "training.log", "a") as log:  # the same pid again, as a fresh machine gives
         log.write(
             f"2026-01-02T09:00:00 7 start {second_run.key} dense\n2026-01-02T09:01:00 7 finish {second_run.key} dense\n"
+            f"2026-01-02T09:02:00 7 start {first_run.key} restore the model of dense sparsity=0 seed=0\n"
+            f"2026-01-02T09:03:30 7 finish {first_run.key} restore the model of dense sparsity=0 seed=0\n"
         )
     publish("tiny", session_2, target=published)
     kept = (published / "training.log").read_text()
-    assert kept.count(" start ") == 2 and kept.count(" pause ") == 1 and str(tmp_path) not in kept
+    assert kept.count(" start ") == 3 and kept.count(" pause ") == 1 and str(tmp_path) not in kept
     progress = (published / "PROGRESS.md").read_text()
-    assert (
-        "wall clock while training ran: 0.04 hours, from the training log kept here since 2026-01-01 10:00" in progress
-    )
+    # 70 s unpaused, 60 s, and a 90 s model restore, which no record's wall time holds
+    since = "from the training log kept here since 2026-01-01 10:00"
+    assert f"wall clock while training ran: 0.06 hours, {since}" in progress
+    assert "models restored by training their runs again for evaluations (`pie_utils.restoring`): 1, 0.03" in progress
     assert "pauses on the record (`store pause`, while something was timed): 1, 0.01 hours" in progress
 
 
