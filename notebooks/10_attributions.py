@@ -89,7 +89,6 @@ import numpy as np
 import seaborn as sns
 from IPython.display import Markdown
 from myst_nb import glue
-from scipy.special import softmax
 
 from pie_utils import plots
 from pie_utils.chapters.attributions import (
@@ -99,12 +98,12 @@ from pie_utils.chapters.attributions import (
     attribution_effect,
     attribution_shifts,
     convergence_table,
+    example_panels,
     shift_frame,
+    shown_examples,
 )
 from pie_utils.claims import claim, describe
 from pie_utils.effects import in_words
-from pie_utils.models import word_tokenize
-from pie_utils.pruning import DENSE
 from pie_utils.scales import beside_default
 from pie_utils.studies import analysis_parameters
 
@@ -120,7 +119,7 @@ main = populations.main()
 controls = populations.controls(main)
 shift_claim = claim("attribution_shift")
 assert main.study.arch == "bilstm", "the attributions are taken on the BiLSTM's word embeddings"
-gold, n_classes = main.labels(), main.dataset.num_classes
+gold = main.labels()
 half_a, half_b = main.seed_halves()
 assert settings["attribution_seeds"] <= len(half_b), f"half B has {len(half_b)} seeds, fewer than attribution_seeds"
 positions = half_b[: settings["attribution_seeds"]]  # positions on the seed axis of the population arrays
@@ -191,46 +190,11 @@ print(
 # non-PIEs of the random sample; the labels give each model's probability of the gold class.
 
 # %% tags=["hide-input"]
-first = positions[0]
-pie_any = np.logical_or.reduce([pies[m][points] for m in cells])
-rng = np.random.default_rng(1)
-short = (lengths >= 4) & (lengths <= 18)
-chosen = [
-    *rng.permutation(np.flatnonzero(short & pie_any))[:shown_pies],
-    *rng.permutation(np.flatnonzero(short & ~pie_any & in_sample))[:shown_others],
-]
-assert chosen, "no short test point to show"
-texts = main.texts()
-models = [(DENSE, 0.0)] + [(m, sparsity) for m in cells]
-probability = {
-    method: softmax(main.logits(method, level)[first], axis=1)[np.arange(len(gold)), gold] for method, level in models
-}
-fig, axes = plt.subplots(len(chosen), 1, figsize=(11, len(chosen) * (0.3 * len(models) + 1.1)))
-for ax, row in zip(np.atleast_1d(axes), chosen):
-    point = points[row]
-    words = word_tokenize(texts[point])[: main.prepared.encoder.max_length]
-    assert len(words) == lengths[row]
-    grid = np.stack([attributions[method, first].row(row) for method, _ in models])
-    grid = grid / np.maximum(np.abs(grid).max(axis=1, keepdims=True), 1e-12)
-    names = [f"{'dense' if m == DENSE else f'{m} {level:.0%}'}  p={probability[m][point]:.2f}" for m, level in models]
-    sns.heatmap(
-        grid,
-        cmap="RdBu_r",
-        center=0,
-        vmin=-1,
-        vmax=1,
-        cbar=False,
-        xticklabels=words,
-        yticklabels=names,
-        linewidths=0.5,
-        ax=ax,
-    )
-    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
-    ax.tick_params(axis="y", labelrotation=0, labelsize=8)
-    status = "PIE of " + ", ".join(m for m in cells if pies[m][point]) if pie_any[row] else "non-PIE"
-    moved = ", ".join(f"{m} {shifts[m][0, row]:.2f}" for m in cells)
-    ax.set_title(f"{status} · gold: {main.dataset.label_names[gold[point]]} · shift {moved}", fontsize=9, loc="left")
-fig.tight_layout()
+pie_any = np.logical_or.reduce([pies[m][points] for m in cells])  # [attributed point]
+rows = shown_examples(lengths, pie_any, in_sample, shown_pies, shown_others)
+plots.attribution_heatmaps(
+    example_panels(main, attributions, cells, sparsity, pies, shifts, points, rows, positions[0])
+)
 plt.show()
 
 

@@ -184,3 +184,28 @@ def verdict_forest(ax, table, label: str, delta: float, reference: float = 0.0, 
     span = float(np.clip(np.nanmax(reach, initial=0.0), 2 * delta, 10 * delta))
     ax.set_xlim(reference - 1.1 * span, reference + 1.1 * span)
     ax.legend(fontsize=8, loc="best")
+
+
+def attribution_heatmaps(panels) -> plt.Figure:
+    """One heatmap per shown text (``pie_utils.chapters.attributions.ExamplePanel``: words
+    across, models down, red towards the gold class, blue away), stacked in one figure."""
+    models = len(panels[0].labels)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, len(panels) * (0.3 * models + 1.1)))
+    for ax, panel in zip(np.atleast_1d(axes), panels):
+        sns.heatmap(
+            panel.grid,
+            cmap="RdBu_r",
+            center=0,
+            vmin=-1,
+            vmax=1,
+            cbar=False,
+            xticklabels=panel.words,
+            yticklabels=panel.labels,
+            linewidths=0.5,
+            ax=ax,
+        )
+        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+        ax.tick_params(axis="y", labelrotation=0, labelsize=8)
+        ax.set_title(panel.title, fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from pie_utils.chapters.attributions import attributed_points, attribution_effect, interaction, shift_frame
+from pie_utils.chapters.attributions import (
+    attributed_points,
+    attribution_effect,
+    example_panels,
+    interaction,
+    shift_frame,
+    shown_examples,
+)
 from pie_utils.claims import claim
 from pie_utils.errors import ParameterError
 
@@ -62,3 +69,53 @@ def test_the_shift_frame_keeps_pies_and_sampled_points_under_both_comparisons():
     assert frame.comparison.tolist() == ["IMP-FT 90% vs dense"] * 2 + ["dense 4E vs dense"] * 2
     assert frame.points.tolist() == ["PIE", "non-PIE"] * 2
     assert frame["shift"].round(3).tolist() == [0.5, 0.1, 0.1, 0.1]
+
+
+def test_the_shown_examples_are_short_pies_first_then_short_sampled_others():
+    lengths = np.array([3, 5, 10, 20, 6, 8])  # words; 4 to 18 are shown
+    pie_any = np.array([True, True, False, True, False, False])
+    in_sample = np.array([True, True, True, True, False, True])
+    rows = shown_examples(lengths, pie_any, in_sample, shown_pies=4, shown_others=2)
+    # the PIEs of 3 and 20 words are too short or long; point 4 is neither a PIE nor sampled
+    assert rows[0] == 1 and sorted(rows[1:]) == [2, 5]
+    assert len(shown_examples(lengths, pie_any, in_sample, shown_pies=0, shown_others=1)) == 1
+    with pytest.raises(ValueError, match="4 to 18 words"):
+        shown_examples(lengths, pie_any, in_sample & ~pie_any & (lengths > 18), shown_pies=0, shown_others=2)
+
+
+class _Attributed:
+    def __init__(self, values):
+        self.values = values
+
+    def row(self, example):
+        return self.values[example]
+
+
+class _Texts:
+    labels_ = np.array([1, 0])
+    prepared = type("Prepared", (), {"encoder": type("Encoder", (), {"max_length": 64})()})()
+    dataset = type("Dataset", (), {"label_names": ["neg", "pos"]})()
+
+    def labels(self):
+        return self.labels_
+
+    def texts(self):
+        return ["a fine film", "dull"]
+
+    def logits(self, method, sparsity):
+        both = np.log(np.array([[0.2, 0.8], [0.6, 0.4]]))  # [point, class]: p(gold) 0.8 and 0.6
+        return np.stack([both if method == "dense" else both[:, ::-1]])  # [seed, point, class]
+
+
+def test_an_example_panel_scales_each_model_row_and_names_its_gold_probability():
+    attributions = {
+        ("dense", 0): _Attributed([np.array([2.0, -1.0, 0.5])]),
+        ("IMP-FT", 0): _Attributed([np.array([0.0, 0.3, -0.6])]),
+    }
+    pies = {"IMP-FT": np.array([True, False])}
+    shifts = {"IMP-FT": np.array([[0.25]])}  # [seed, attributed point]
+    (panel,) = example_panels(_Texts(), attributions, ["IMP-FT"], 0.9, pies, shifts, np.array([0]), [0], 0)
+    assert panel.words == ["a", "fine", "film"]
+    np.testing.assert_allclose(panel.grid, [[1.0, -0.5, 0.25], [0.0, 0.5, -1.0]])
+    assert panel.labels == ["dense  p=0.80", "IMP-FT 90%  p=0.20"]
+    assert panel.title == "PIE of IMP-FT · gold: pos · shift IMP-FT 0.25"

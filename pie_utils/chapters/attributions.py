@@ -4,10 +4,10 @@ beyond what extra training moves?
 ``attributed_points`` picks the test points (every PIE of each attributed cell, selected on
 seed half A, plus a random sample), ``attribute_models`` runs integrated gradients for every
 attributed model of half B, ``convergence_table`` checks the integration, ``attribution_shifts``
-gives each pruned model's and the extra-training control's shift against dense s, and
-
-``attribution_effect`` judges the claim. Per attributed seed s and point: the shift of pruned s's integrated-gradient attributions of the
-logit margin against dense s's, and the same for dense 4E s against dense s (the extra-training
+gives each pruned model's and the extra-training control's shift against dense s,
+``shown_examples`` and ``example_panels`` make the figure of a few texts, and
+``attribution_effect`` judges the claim. Per attributed seed s and point: the shift of pruned
+s's integrated-gradient attributions of the logit margin against dense s's, and the same for dense 4E s against dense s (the extra-training
 control). The claim (``attribution_shift``) is on the interaction: how much more PIEs move than
 the sampled non-PIEs under pruning, minus the same under extra training, with a two-way
 bootstrap over the attributed seeds and the points.
@@ -16,20 +16,24 @@ bootstrap over the attributed seeds and the points.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import softmax
 
 from pie_utils.attributions import attribution_shift, token_attributions
 from pie_utils.claims import Claim
 from pie_utils.effects import bootstrap_table
 from pie_utils.errors import ParameterError
+from pie_utils.models import word_tokenize
 from pie_utils.pies import find_pies
 from pie_utils.pruning import DENSE
 from pie_utils.stats import bootstrap
 
 EXTRA = "dense 4E"  # the extra-training control among the attributed models: dense s trained 4E epochs
 CONVERGED = 0.05  # the largest median |convergence delta| / median |F(input) - F(baseline)| accepted
+SHOWN_WORDS = (4, 18)  # the lengths of the texts the example figure shows: short enough to read
 
 
 def attributed_points(main, cells, sparsity: float, half_a, sample_points: int, seed: int = 0):
@@ -120,6 +124,65 @@ def shift_frame(shifts, control_shift, pies, points, in_sample, sparsity: float)
                 )
             )
     return pd.concat(frames, ignore_index=True)
+
+
+def shown_examples(lengths, pie_any, in_sample, shown_pies: int, shown_others: int, seed: int = 1) -> list[int]:
+    """Rows of the attributed points to show: up to ``shown_pies`` PIEs, then up to
+    ``shown_others`` points of the random sample that are no PIE, each of ``SHOWN_WORDS`` words,
+    drawn by a generator seeded with ``seed``. ``lengths``, ``pie_any`` (a PIE of any attributed
+    cell) and ``in_sample``: ``[attributed point]``. Raises ``ValueError`` when none fits."""
+    rng = np.random.default_rng(seed)
+    short = (lengths >= SHOWN_WORDS[0]) & (lengths <= SHOWN_WORDS[1])
+    chosen = [
+        *rng.permutation(np.flatnonzero(short & pie_any))[:shown_pies],
+        *rng.permutation(np.flatnonzero(short & ~pie_any & in_sample))[:shown_others],
+    ]
+    if not chosen:
+        raise ValueError(f"no attributed test point of {SHOWN_WORDS[0]} to {SHOWN_WORDS[1]} words to show")
+    return chosen
+
+
+@dataclass(frozen=True)
+class ExamplePanel:
+    """One shown text: its ``words``, ``grid`` ``[model, word]`` of attributions with each row
+    divided by its largest magnitude (the shift ignores scale), one label per model (its name
+    and its probability of the gold class) and a title (PIE or not, gold class, shifts)."""
+
+    words: list[str]
+    grid: np.ndarray
+    labels: list[str]
+    title: str
+
+
+def example_panels(main, attributions, cells, sparsity: float, pies, shifts, points, rows, position: int):
+    """The ``ExamplePanel`` of each of ``rows`` (``shown_examples``) for the models of seed
+    ``position``: dense, then each attributed cell at ``sparsity``."""
+    gold, texts = main.labels(), main.texts()
+    models = [(DENSE, 0.0)] + [(method, sparsity) for method in cells]
+    probability = {
+        method: softmax(main.logits(method, level)[position], axis=1)[np.arange(len(gold)), gold]
+        for method, level in models
+    }
+    names = {method: "dense" if method == DENSE else f"{method} {level:.0%}" for method, level in models}
+    panels = []
+    for row in rows:
+        point = points[row]
+        grid = np.stack([attributions[method, position].row(row) for method, _ in models])
+        words = word_tokenize(texts[point])[: main.prepared.encoder.max_length]
+        if len(words) != grid.shape[1]:
+            raise ValueError(f"test point {point}: {len(words)} words but {grid.shape[1]} attributions")
+        pie_of = [method for method in cells if pies[method][point]]
+        status = "PIE of " + ", ".join(pie_of) if pie_of else "non-PIE"
+        moved = ", ".join(f"{method} {shifts[method][0, row]:.2f}" for method in cells)
+        panels.append(
+            ExamplePanel(
+                words=words,
+                grid=grid / np.maximum(np.abs(grid).max(axis=1, keepdims=True), 1e-12),
+                labels=[f"{names[method]}  p={probability[method][point]:.2f}" for method, _ in models],
+                title=f"{status} · gold: {main.dataset.label_names[gold[point]]} · shift {moved}",
+            )
+        )
+    return panels
 
 
 def interaction(shifts: np.ndarray, is_pie: np.ndarray, in_sample: np.ndarray) -> float:
