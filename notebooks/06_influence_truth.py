@@ -80,7 +80,6 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
-from scipy.stats import rankdata
 
 from pie_utils import plots
 from pie_utils.chapters.influence_truth import (
@@ -197,21 +196,7 @@ table.style.format(
 # proxy puts every point on the diagonal):
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(2, 3, figsize=(11, 7.5), sharex=True, sharey=True)
-for row_axes, (proxy_name, by_target) in zip(axes, proxies.items()):
-    for ax, (target_name, target) in zip(row_axes, targets.items()):
-        cell = table[(table.proxy == proxy_name) & (table.target == target_name)].iloc[0]
-        x, y = rankdata(by_target[target_name]) / len(points), rankdata(target) / len(points)
-        ax.scatter(x, y, s=12, alpha=0.6, color=plots.DENSE_COLOUR if proxy_name == "EL2N" else "#1b9e77")
-        ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--")
-        ax.set_title(
-            f"{proxy_name} vs LOO {target_name}\nρ = {cell.rho:+.2f} [{cell.low:+.2f}, {cell.high:+.2f}]\n"
-            f"{cell.verdict}",
-            fontsize=9,
-        )
-        ax.set_xlabel(f"{proxy_name} rank (percentile)")
-        ax.set_ylabel("LOO rank (percentile)")
-fig.tight_layout()
+fig = plots.proxy_rank_grid(proxies, targets, table)  # one panel per (proxy, leave-one-out target)
 glue("key_figure", fig, display=False)  # the figure the page opens with
 plt.show()
 

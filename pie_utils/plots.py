@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from scipy.stats import rankdata
 
 from pie_utils.intervals import outside
 from pie_utils.pruning import METHODS
@@ -207,5 +208,30 @@ def attribution_heatmaps(panels) -> plt.Figure:
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
         ax.tick_params(axis="y", labelrotation=0, labelsize=8)
         ax.set_title(panel.title, fontsize=9, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def proxy_rank_grid(proxies, targets, table) -> plt.Figure:
+    """Chapter 6's grid: per proxy (a row) and leave-one-out target (a column), each point's
+    percentile rank by the proxy against its rank by the target, the diagonal, and the cell's
+    rank correlation with its interval and verdict from ``table`` (``proxy_table``).
+
+    ``proxies``: proxy → target name → scores ``[point]``; ``targets``: target name → ``[point]``.
+    """
+    fig, axes = plt.subplots(len(proxies), len(targets), figsize=(11, 7.5), sharex=True, sharey=True, squeeze=False)
+    for row_axes, (proxy_name, by_target) in zip(axes, proxies.items()):
+        for ax, (target_name, target) in zip(row_axes, targets.items()):
+            cell = table[(table.proxy == proxy_name) & (table.target == target_name)].iloc[0]
+            x, y = rankdata(by_target[target_name]) / len(target), rankdata(target) / len(target)
+            ax.scatter(x, y, s=12, alpha=0.6, color=DENSE_COLOUR if proxy_name == "EL2N" else "#1b9e77")
+            ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--")
+            ax.set_title(
+                f"{proxy_name} vs LOO {target_name}\nρ = {cell.rho:+.2f} [{cell.low:+.2f}, {cell.high:+.2f}]\n"
+                f"{cell.verdict}",
+                fontsize=9,
+            )
+            ax.set_xlabel(f"{proxy_name} rank (percentile)")
+            ax.set_ylabel("LOO rank (percentile)")
     fig.tight_layout()
     return fig

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -115,4 +116,22 @@ def test_the_verdict_forest_colours_by_verdict_and_keeps_a_readable_scale():
     assert ticks == [("primary", 2.0), ("two seeds", 1.0), ("estimate", 0.0)]  # the first row on top
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["supported", "underpowered at this scale", "an estimate"]
+    plt.close(fig)
+
+
+def test_the_proxy_rank_grid_puts_each_proxy_on_a_row_and_each_target_in_a_column():
+    targets = {"self": np.array([3.0, 1.0, 2.0]), "test": np.array([1.0, 2.0, 3.0])}  # [left-out point]
+    proxies = {
+        name: {"self": np.array([1.0, 2.0, 3.0]), "test": np.array([1.0, 2.0, 3.0])} for name in ("EL2N", "TracIn")
+    }
+    table = pd.DataFrame(
+        [(p, t, 0.5, 0.1, 0.9, "supported") for p in proxies for t in targets],
+        columns=["proxy", "target", "rho", "low", "high", "verdict"],
+    )
+    fig = plots.proxy_rank_grid(proxies, targets, table)
+    axes = fig.axes
+    assert len(axes) == 4 and axes[1].get_title().startswith("EL2N vs LOO test\nρ = +0.50 [+0.10, +0.90]")
+    assert axes[2].get_title().startswith("TracIn vs LOO self")
+    # percentile ranks: proxy ranks 1/3, 2/3, 1 against the self target's 1, 1/3, 2/3
+    np.testing.assert_allclose(axes[0].collections[0].get_offsets(), [[1 / 3, 1], [2 / 3, 1 / 3], [1, 2 / 3]])
     plt.close(fig)
