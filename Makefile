@@ -82,6 +82,10 @@ publish:  ## copy the HTML that make book built for PROFILE into PUBLISH_DIR (wi
 train-published: check-setup $(INSTALLED)  ## train the published profile into TRAINING_STORE (resumable: rerun to go on; hours)
 	@# a fresh checkout has no training store: restore it from results/published, go on from there
 	test -d $(TRAINING_STORE)/runs || $(BIN)/python -m pie_utils store merge --source results/published --target $(TRAINING_STORE)
+	@# what decides a primary claim first (chapter 9's evaluations, chapter 6's retrains), then the
+	@# grid's secondary cells; a failure in one step leaves the next to go on ('-')
+	-$(BIN)/python -m pie_utils train --profile published --store $(TRAINING_STORE) --study ood dense_long seed_noise
+	-$(BIN)/python -m pie_utils train --profile published --store $(TRAINING_STORE) --study without_top_el2n without_random_decile
 	$(BIN)/python -m pie_utils train --profile published --store $(TRAINING_STORE)
 
 published-store: check-setup $(INSTALLED)  ## copy what TRAINING_STORE has finished into results/published (manifest, PROGRESS.md)
