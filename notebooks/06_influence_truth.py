@@ -278,12 +278,7 @@ glue("group_summary", group_summary, display=False)
 
 # %% tags=["hide-input"]
 if settings["group_retrains"] > 0:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    shown = {"all points": groups.full_loss[groups.positions], **groups.losses}
-    ax.boxplot([loss.mean(axis=1) for loss in shown.values()], tick_labels=list(shown), showmeans=True)
-    ax.set_ylabel("mean test loss per seed")
-    ax.set_title(f"Dense BiLSTMs of seeds {groups.seeds}, retrained without each group", fontsize=10)
-    fig.tight_layout()
+    plots.group_loss_boxes({"all points": groups.full_loss[groups.positions], **groups.losses}, groups.seeds)
     plt.show()
 
 # %% [markdown]

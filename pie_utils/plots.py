@@ -235,3 +235,14 @@ def proxy_rank_grid(proxies, targets, table) -> plt.Figure:
             ax.set_ylabel("LOO rank (percentile)")
     fig.tight_layout()
     return fig
+
+
+def group_loss_boxes(losses, seeds) -> plt.Figure:
+    """Chapter 6's leave-group-out figure: per training set (``losses``: name → test loss
+    ``[seed, example]``), a box of the seeds' mean test losses, its mean marked."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.boxplot([loss.mean(axis=1) for loss in losses.values()], tick_labels=list(losses), showmeans=True)
+    ax.set_ylabel("mean test loss per seed")
+    ax.set_title(f"Dense BiLSTMs of seeds {seeds}, retrained without each group", fontsize=10)
+    fig.tight_layout()
+    return fig

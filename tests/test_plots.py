@@ -135,3 +135,13 @@ def test_the_proxy_rank_grid_puts_each_proxy_on_a_row_and_each_target_in_a_colum
     # percentile ranks: proxy ranks 1/3, 2/3, 1 against the self target's 1, 1/3, 2/3
     np.testing.assert_allclose(axes[0].collections[0].get_offsets(), [[1 / 3, 1], [2 / 3, 1 / 3], [1, 2 / 3]])
     plt.close(fig)
+
+
+def test_the_group_loss_boxes_summarise_each_training_set_by_its_seeds_mean_loss():
+    losses = {"all points": np.array([[1.0, 3.0], [2.0, 2.0]]), "without top": np.array([[4.0, 6.0], [5.0, 5.0]])}
+    fig = plots.group_loss_boxes(losses, [5, 6])
+    (ax,) = fig.axes
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["all points", "without top"]
+    means = [float(line.get_ydata()[0]) for line in ax.lines if line.get_marker() == "^"]  # showmeans' markers
+    assert means == [2.0, 5.0] and "seeds [5, 6]" in ax.get_title()  # the per-seed means are 2, 2 and 5, 5
+    plt.close(fig)
