@@ -42,20 +42,25 @@ def restore_model(trainer: PopulationTrainer, method: str, sparsity: float, seed
     if stored is None or "model_sha256" in stored.meta or not trainer.study.keep_models:
         return False
     description = f"the model of {method} sparsity={sparsity:g} seed={seed}"
-    store.log("start", key, f"{RESTORE} {method} sparsity={sparsity:g} seed={seed}")
-    with tempfile.TemporaryDirectory(prefix="pie-restore-") as scratch:
-        twin = PopulationTrainer(
-            replace(trainer.study, store=scratch), trainer.prepared, ResultsStore(scratch), trainer.device
-        )
-        if twin.key(method, sparsity, seed) != key:
-            raise RuntimeError(f"the run key of {description} depends on its store; nothing restored")
-        _lend_inputs(trainer, twin, method, seed)
-        twin.train_run(method, sparsity, seed)
-        check_same_predictions(stored, twin.store.read(key), description)
-        store.add_model(key, twin.store.read_model(key))
-        if method == DENSE and not store.checkpoint_path(key).is_file():
-            store.save_checkpoint(key, twin.store.load_checkpoint(key))
-    store.log("finish", key, f"{RESTORE} {method} sparsity={sparsity:g} seed={seed}")
+    line = f"{RESTORE} {method} sparsity={sparsity:g} seed={seed}"
+    store.log("start", key, line)
+    try:
+        with tempfile.TemporaryDirectory(prefix="pie-restore-") as scratch:
+            twin = PopulationTrainer(
+                replace(trainer.study, store=scratch), trainer.prepared, ResultsStore(scratch), trainer.device
+            )
+            if twin.key(method, sparsity, seed) != key:
+                raise RuntimeError(f"the run key of {description} depends on its store; nothing restored")
+            _lend_inputs(trainer, twin, method, seed)
+            twin.train_run(method, sparsity, seed)
+            check_same_predictions(stored, twin.store.read(key), description)
+            store.add_model(key, twin.store.read_model(key))
+            if method == DENSE and not store.checkpoint_path(key).is_file():
+                store.save_checkpoint(key, twin.store.load_checkpoint(key))
+    except Exception:
+        store.log("fail", key, line)  # ends the attempt on the log, so it is not counted as training still
+        raise
+    store.log("finish", key, line)
     return True
 
 

@@ -90,6 +90,7 @@ def test_a_retrained_run_that_predicts_otherwise_is_refused_and_nothing_is_added
         restore_model(trainer, "MP-AI", 0.7, 0)
     key = trainer.key("MP-AI", 0.7, 0)
     assert trainer.store.read_model(key) is None and not (trainer.store.run_dir(key) / MODEL_FILE).exists()
+    assert [e.event for e in read_events(tmp_path / "training.log") if e.key == key] == ["start", "fail"]
 
 
 def test_the_pool_scores_runs_merged_back_without_their_models(trained, tmp_path):
