@@ -168,16 +168,18 @@ def publish(profile: str, source: str | Path, target: str | Path | None = None) 
         paused_s = paused.get(record.key, 0.0)
         entries[name] = {**_describe(record, run, paused_s), "files": writer.write(record, run, model)}
         outcome["added"].append(record)
+    if carried := timing_lines(trained.root / LOG_FILE, target / LOG_FILE):
+        writer.store.append_log(carried)
     content = {
         "profile": profile,
         "format_version": FORMAT_VERSION,
         "totals": _totals(entries, records),
         "records": entries,
     }
+    if (target / LOG_FILE).exists():  # what PROGRESS.md's wall clock is read from, vouched for too
+        content[LOG_FILE] = file_entry((target / LOG_FILE).read_bytes())
     manifest = write_manifest(target, content)
     writer.tidy()
-    if carried := timing_lines(trained.root / LOG_FILE, target / LOG_FILE):
-        writer.store.append_log(carried)
     (target / PROGRESS_FILE).write_text(progress_report(manifest, records, target / LOG_FILE))
     return Publication(manifest, outcome["added"], outcome["kept"], outcome["missing"])
 

@@ -1,11 +1,11 @@
 """The published store in the repository (``results/published``): every file is the one its
-manifest lists, nothing else lies there, its progress report matches the manifest, and its
+manifest lists, nothing else lies there but the training log it vouches for, its progress report matches the manifest, and its
 cheapest dense and pruned BiLSTM runs retrain bit for bit on the processor that trained them,
 and elsewhere nearest their own seed."""
 
-from pie_utils.manifest import MANIFEST_FILE
+from pie_utils.manifest import MANIFEST_FILE, file_entry
 from pie_utils.publication import PROGRESS_FILE, profile_records
-from pie_utils.store import ResultsStore, machine_description
+from pie_utils.store import LOG_FILE, ResultsStore, machine_description
 from pie_utils.studies import load_study
 from pie_utils.verification import BITWISE, NEAREST, cheapest, published_runs, same_machine, verify
 
@@ -21,8 +21,10 @@ def test_every_published_file_is_the_one_the_manifest_lists_and_nothing_else_is_
         kind, key = name.split("/")
         store.manifest.check(kind, key, store.root / name)  # raises, naming the file, on a mismatch
         listed |= {store.root / name / file for file in entry["files"]}
+    log = store.root / LOG_FILE  # the training log PROGRESS.md reads, vouched for by the manifest
+    assert store.manifest.content[LOG_FILE] == file_entry(log.read_bytes())
     present = {path for path in store.root.rglob("*") if path.is_file()}
-    assert present - listed == {store.root / MANIFEST_FILE, store.root / PROGRESS_FILE}
+    assert present - listed == {store.root / MANIFEST_FILE, store.root / PROGRESS_FILE, log}
     needed = {f"{r.kind}/{r.key}" for r in profile_records(PROFILE)}
     assert set(store.manifest.records) <= needed  # nothing the profile does not train
     totals = store.manifest.content["totals"]
