@@ -89,14 +89,6 @@ def load_model(
                 else f"is not in {store.root}; train it first (python -m pie_utils train)"
             )
         )
-    return model_from_state(study, prepared, seed, state, encoder)
-
-
-def model_from_state(
-    study: Study, prepared: PreparedData, seed: int, state: dict[str, Any], encoder: Any = None
-) -> torch.nn.Module:
-    """The study's model for ``seed`` holding a kept ``state`` (``kept_state``), in eval mode on
-    the study's device; ``encoder`` as in ``load_model``."""
     model = build_model(prepared.model_spec, prepared.dataset.num_classes, seed, encoder or prepared.encoder)
     load_trained_weights(model, state["weights"])
     return model.to(check_device(study)).eval()

@@ -41,8 +41,8 @@ def restore_model(trainer: PopulationTrainer, method: str, sparsity: float, seed
     stored = store.read(key)
     if stored is None or "model_sha256" in stored.meta or not trainer.study.keep_models:
         return False
-    description = f"the model of {method} sparsity={sparsity:g} seed={seed}"
-    line = f"{RESTORE} {method} sparsity={sparsity:g} seed={seed}"
+    run = f"{method} sparsity={sparsity:g} seed={seed}"
+    description, line = f"the model of {run}", f"{RESTORE} {run}"
     store.log("start", key, line)
     try:
         with tempfile.TemporaryDirectory(prefix="pie-restore-") as scratch:

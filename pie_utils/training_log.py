@@ -56,14 +56,19 @@ def timing_lines(source: Path, kept: Path) -> str:
 
 def run_intervals(events: list[Event]) -> list[tuple[str, float, float]]:
     """``(key, start, end)`` of every attempt that ended (finished or failed), in log order."""
-    started: dict[tuple[int, str], float] = {}
-    intervals = []
+    return [(start.key, start.moment, end.moment) for start, end in _attempts(events)]
+
+
+def _attempts(events: list[Event]) -> list[tuple[Event, Event]]:
+    """``(start, end)`` lines of every attempt that ended (finished or failed), in log order."""
+    started: dict[tuple[int, str], Event] = {}
+    attempts = []
     for event in events:
         if event.event == "start":
-            started[(event.pid, event.key)] = event.moment
+            started[(event.pid, event.key)] = event
         elif event.event in ENDS and (event.pid, event.key) in started:
-            intervals.append((event.key, started.pop((event.pid, event.key)), event.moment))
-    return intervals
+            attempts.append((started.pop((event.pid, event.key)), event))
+    return attempts
 
 
 def in_flight(events: list[Event]) -> list[Event]:
@@ -108,15 +113,11 @@ def restore_seconds(events: list[Event]) -> list[float]:
     """Seconds of each finished model restore (``pie_utils.restoring``), less its pauses: time
     spent training that no record's wall time holds."""
     spells = paused_spells(events)
-    restores = []
-    started: dict[tuple[int, str], float] = {}
-    for event in events:
-        if event.event == "start" and event.description.startswith(RESTORE):
-            started[(event.pid, event.key)] = event.moment
-        elif event.event == "finish" and event.description.startswith(RESTORE) and (event.pid, event.key) in started:
-            begin = started.pop((event.pid, event.key))
-            restores.append(event.moment - begin - overlap(begin, event.moment, spells))
-    return restores
+    return [
+        end.moment - start.moment - overlap(start.moment, end.moment, spells)
+        for start, end in _attempts(events)
+        if end.event == "finish" and start.description.startswith(RESTORE)
+    ]
 
 
 def overlap(begin: float, end: float, spells: list[tuple[float, float]]) -> float:
