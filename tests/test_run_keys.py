@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from pie_utils.config import profiles
 from pie_utils.runs import prepare_data, study_key, study_runs
@@ -43,3 +44,16 @@ def test_run_keys_are_unchanged(profile, name):
     prepared = prepare_data(study, encode=False)
     keys = {f"{m} {s:g} {seed}": study_key(study, prepared, m, s, seed) for m, s, seed in study_runs(study)}
     assert keys == recorded
+
+
+@pytest.mark.parametrize("name", study_names("published"))
+def test_a_gpu_machine_reads_the_published_store_by_its_cpu_keys(name, monkeypatch):
+    # "auto" would resolve to CUDA there, and a CUDA key finds nothing in a store trained on CPUs
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    study = load_study("published", name)
+    prepared = prepare_data(study, encode=False)
+    method, sparsity, seed = study_runs(study)[0]
+    assert (
+        study_key(study, prepared, method, sparsity, seed)
+        == GOLDEN["studies"][f"published/{name}"][f"{method} {sparsity:g} {seed}"]
+    )
