@@ -37,7 +37,7 @@ from pie_utils.assets import AssetError
 from pie_utils.cluster import ClusterError
 from pie_utils.config import profile_parameters, profiles, validate_study
 from pie_utils.data import dataset_names, dataset_or_file
-from pie_utils.errors import DataFileError, ParameterError
+from pie_utils.errors import DataFileError, NonFiniteLossError, ParameterError
 from pie_utils.evaluation import MissingModelError, evaluate_study
 from pie_utils.housekeeping import collect, referenced, status_report
 from pie_utils.leave_group_out import GROUP_STUDIES, derived_studies
@@ -46,7 +46,6 @@ from pie_utils.models.spec import ARCHS
 from pie_utils.pool import DEFAULT_ATTEMPTS, PoolError, train_studies
 from pie_utils.store import ResultsStore, StoreVersionError, StoreWriteError
 from pie_utils.studies import MAIN_STUDY, MissingRunsError, analysis_parameters, load_study, study_names
-from pie_utils.training import NonFiniteLossError
 
 USAGE_ERROR = 2  # bad input, refused before any work
 RUN_ERROR = 1  # a run failed (full disk, NaN loss, asset check); finished runs stay stored

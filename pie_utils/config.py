@@ -142,7 +142,9 @@ class Study:
     a run) and not MiniLM's (about 90 MB a run, several GB for a population). ``left_out``:
     positions in the (subsetted) training split that every run trains without, the vocabulary
     still built from the whole split (leave-group-out retraining, ``pie_utils.leave_group_out``);
-    it changes the dataset's fingerprint, so the keys.
+    it changes the dataset's fingerprint, so the keys. ``runs_per_step``: with R > 1 the pruned
+    runs of a seed train R at a time, those of one schedule sharing each optimiser step
+    (``pie_utils.stacked_training``: for GPUs); it enters a pruned run's key only above 1.
     """
 
     dataset: str
@@ -169,6 +171,7 @@ class Study:
     transfer: str | None = None
     transfer_subset: SubsetSpec = field(default_factory=SubsetSpec)
     left_out: tuple[int, ...] = ()
+    runs_per_step: int = 1
 
     @property
     def cells(self) -> list[tuple[str, float]]:
@@ -353,6 +356,7 @@ def validate_study(parameters: Mapping[str, Any]) -> Study:
         transfer=_transfer(parameters, dataset),
         transfer_subset=_transfer_subset(parameters),
         left_out=_left_out(parameters.get("left_out", ())),
+        runs_per_step=_integer(parameters, "runs_per_step", _DEFAULT["runs_per_step"], minimum=1),
     )
 
 

@@ -1,4 +1,4 @@
-"""Errors raised for bad input, before any work starts."""
+"""Errors raised for bad input, before any work starts, and the one a diverging training raises."""
 
 from __future__ import annotations
 
@@ -31,3 +31,7 @@ class DataFileError(ValueError):
 class NotApplicableError(ValueError):
     """A chapter cannot analyse the data it was given (e.g. human ratings exist only for
     Rotten Tomatoes snippets); the message says why. The book shows it in place of the chapter."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """A training loss became NaN or infinite; the run named in the message stored nothing."""

@@ -45,6 +45,7 @@ from pie_utils.evaluation import evaluation_key, score_transfer, transfer_encodi
 from pie_utils.pruning import DENSE, get_method
 from pie_utils.restoring import restore_model
 from pie_utils.runs import THREAD_DEPENDENT_ARCHS, open_store, prepare_data, study_key, study_runs
+from pie_utils.stacked_training import stack_schedule
 from pie_utils.store import EVALUATIONS, RUNS, ResultsStore
 from pie_utils.training import PopulationTrainer
 
@@ -256,7 +257,7 @@ def work_through(
     remaining, taken_here = list(items), 0
     while remaining and not _stopped():
         remaining, _ = _open_items(studies, items, attempts)  # all items: a chain settles from its first input
-        taken = next((item for item in remaining if _take(studies, item, contexts, threads, attempts)), None)
+        taken = next((item for item in remaining if _take(studies, item, contexts, threads, attempts, remaining)), None)
         if taken is not None:
             taken_here += 1
             if on_done is not None:
@@ -284,38 +285,78 @@ def _open_items(studies, items: Sequence[WorkItem], attempts: int) -> tuple[list
     return open_items, given_up
 
 
-def _take(studies, item: WorkItem, contexts, threads: int, attempts: int) -> bool:
+def _take(studies, item: WorkItem, contexts, threads: int, attempts: int, remaining=()) -> bool:
     """Try ``item`` if its inputs are stored and its claim is free; True when it was tried
-    here. A failure is recorded in the store, not raised, so the grid carries on."""
+    here. A failure is recorded in the store, not raised, so the grid carries on. In a study
+    with ``runs_per_step`` R > 1 a pruned run takes up to R − 1 claimable runs of ``remaining``
+    that may share its steps (its seed and schedule) and trains them as one stack."""
     study = studies[item.study]
     store = _store(study)
-    if not all(store.run_dir(key).exists() for key in item.needs):
-        return False
-    claim = store.try_claim(item.key)
-    if claim is None:
+    claims = [_claim_open(store, item, attempts)]
+    if claims[0] is None:
         return False
     try:
-        if (
-            store.read(item.key, kind=item.kind) is not None
-            or len(store.failed_attempts(item.key, item.kind)) >= attempts
-        ):
+        if not claims[0]:
             return True  # finished, or given up, by another process before the claim
+        taken = [item]
+        if item.kind == RUNS and study.runs_per_step > 1 and stack_schedule(_run_of(item)) is not None:
+            for mate in _stack_mates(item, remaining):
+                if len(taken) == study.runs_per_step:
+                    break
+                claims.append(_claim_open(store, mate, attempts))
+                if claims[-1]:
+                    taken.append(mate)
         try:
             context = contexts.get(item.study) or contexts.setdefault(item.study, _StudyContext.build(study))
             torch.set_num_threads(study.threads if study.arch in THREAD_DEPENDENT_ARCHS else threads)
             if item.kind == EVALUATIONS:
                 restore_model(context.trainer, *_run_of(item))  # a run merged from a published store kept none
                 score_transfer(study, context.trainer.prepared, store, *_run_of(item), context.transfer)
+            elif study.runs_per_step > 1 and stack_schedule(_run_of(item)) is not None:
+                context.trainer.train_stack([_run_of(one) for one in taken])
             else:
                 context.trainer.train_run(*_run_of(item))
         except Exception:
-            tried = store.record_failure(item.key, item.kind, traceback.format_exc())
-            store.log("fail", item.key, f"{_describe(studies, item)} attempt {tried} of {attempts}")
+            error = traceback.format_exc()
+            for one in taken:
+                tried = store.record_failure(one.key, one.kind, error)
+                store.log("fail", one.key, f"{_describe(studies, one)} attempt {tried} of {attempts}")
         else:
-            store.clear_failures(item.key, item.kind)
+            for one in taken:
+                store.clear_failures(one.key, one.kind)
     finally:
-        claim.release()
+        for claim in claims:
+            if claim:
+                claim.release()
     return True
+
+
+def _claim_open(store: ResultsStore, item: WorkItem, attempts: int):
+    """``item``'s claim when its inputs are stored and the claim is free (None otherwise); False
+    when, once claimed, it turned out finished or given up by another process (released)."""
+    if not all(store.run_dir(key).exists() for key in item.needs):
+        return None
+    claim = store.try_claim(item.key)
+    if claim is None:
+        return None
+    if store.read(item.key, kind=item.kind) is not None or len(store.failed_attempts(item.key, item.kind)) >= attempts:
+        claim.release()
+        return False
+    return claim
+
+
+def _stack_mates(item: WorkItem, remaining: Sequence[WorkItem]) -> list[WorkItem]:
+    """The runs of ``remaining`` that may share ``item``'s steps: its study, seed and schedule."""
+    schedule = stack_schedule(_run_of(item))
+    return [
+        other
+        for other in remaining
+        if other.kind == RUNS
+        and other.study == item.study
+        and other.seed == item.seed
+        and other.key != item.key
+        and stack_schedule(_run_of(other)) == schedule
+    ]
 
 
 @dataclass

@@ -120,12 +120,15 @@ def run_spec(study: Study, prepared: PreparedData, method: str, sparsity: float,
 
     The device type enters only off the CPU and the thread count only for
     ``THREAD_DEPENDENT_ARCHS`` on the CPU, so a CPU run's key holds neither when neither
-    changes its arithmetic; the noise stream enters only when it is not the seed's own (0).
+    changes its arithmetic; the noise stream enters only when it is not the seed's own (0), and
+    ``runs_per_step`` only for a pruned run that trains stacked (above 1).
     """
     device = device_type(study.device)
     execution = {"device": device} if device != "cpu" else {}
     if device == "cpu" and study.arch in THREAD_DEPENDENT_ARCHS:
         execution["threads"] = study.threads
+    if study.runs_per_step > 1 and method != DENSE:  # stacked: the same function, other rounding
+        execution["runs_per_step"] = study.runs_per_step
     stream = {"noise_stream": study.noise_stream} if study.noise_stream else {}
     return {
         "dataset": {

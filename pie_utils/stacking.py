@@ -35,20 +35,20 @@ layer and direction instead of one fused kernel, the same function, other roundi
 for long texts. Frozen parameters (the BiLSTM's word vectors) are shared by the runs, not
 stacked.
 
-On a GPU the trainer would stack the runs of one seed and schedule: epoch e of every run of
-seed s visits the same batches, so e.g. all FT runs of seed s (every method and sparsity,
-from the dense checkpoint's weights and Adam state, pruned after the same epochs) take one
-batch (``input_ids`` [B, T]) and differ in weights and masks only. WR runs stack apart from
-FT runs, since their Adam restarts each round and one stacked Adam has one step count.
-``group_runs`` cuts those runs into steps of at most ``runs_per_step``; each group trains as
-one ``StackedModels`` (a new one after each pruning), and ``unstack`` and
-``optimizer_states`` hand back R ordinary state_dicts to evaluate and store.
-Checked on the CPU only; the GPU's speed-up is not measured here.
-This module is not wired into the trainer: stored runs keep their keys and numbers.
+The trainer (``pie_utils.stacked_training``, with ``runs_per_step`` above 1) stacks the runs
+of one seed and schedule: epoch e of every run of seed s visits the same batches, so e.g. all
+FT runs of seed s (every method and sparsity, from the dense checkpoint's weights and Adam
+state, pruned after the same epochs) take one batch (``input_ids`` [B, T]) and differ in
+weights and masks only. WR runs stack apart from FT runs, since their Adam restarts each round
+and one stacked Adam has one step count. ``group_runs`` cuts those runs into steps of at most
+``runs_per_step``; each group trains as one ``StackedModels`` (a new one after each pruning),
+and ``unstack`` and ``optimizer_states`` hand back R ordinary state_dicts to evaluate and
+store. Checked on the CPU only; the GPU's speed-up is not measured here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import numbers
 from collections.abc import Mapping, Sequence
@@ -218,16 +218,22 @@ class StackedModels:
         )
 
     def step(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        labels: torch.Tensor,
+        autocast: contextlib.AbstractContextManager | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step of every run on its batch; no host sync.
 
         ``labels``: [B] (class ids; multilabel [B, C] of 0/1) shared, or with a leading R.
+        ``autocast``: the context the forward pass runs in (the trainer's bf16 autocast), not the backward.
         Returns ``(loss, correct)``, both [R] detached on the device: each run's mean loss
         before the step and its count of correct predictions (multilabel: the mean share of
         correct label decisions, summed over examples), as the trainer's running figures.
         """
-        logits = self.logits(input_ids, attention_mask).float()
+        with autocast or contextlib.nullcontext():
+            logits = self.logits(input_ids, attention_mask).float()
         runs, batch = logits.shape[:2]
         labels = labels.expand(runs, *labels.shape[-(2 if self.multilabel else 1) :])
         if self.multilabel:

@@ -34,6 +34,7 @@ unset or 0, it costs one integer comparison per step.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import os
@@ -50,12 +51,13 @@ from tqdm import tqdm  # plain text bars: notebooks run without ipywidgets
 
 from pie_utils.config import Study, TrainingConfig
 from pie_utils.devices import check_device
-from pie_utils.errors import ParameterError
+from pie_utils.errors import NonFiniteLossError, ParameterError
 from pie_utils.evaluation import kept_state, load_trained_weights, split_logits, trained_weights
 from pie_utils.metrics import score_logits
 from pie_utils.models import build_model
 from pie_utils.pruning import DENSE, PruningState, get_method
 from pie_utils.runs import PreparedData, open_store, prepare_data, run_spec, study_key, study_runs, study_table
+from pie_utils.stacked_training import StackedTraining, pending_stacks
 from pie_utils.store import ResultsStore, StoredRun, machine_description
 
 FAULT_AFTER_STEPS_ENV = "PIE_UTILS_FAULT_AFTER_STEPS"  # tests only: SIGKILL after N optimiser steps
@@ -65,10 +67,6 @@ BUCKET_BATCHES = 50  # batches per length bucket: close lengths share a batch, o
 # fused kernel makes a MiniLM step 1.22-1.26x faster; the BiLSTM's step gains nothing from it or
 # from foreach (the LSTM dominates), so it keeps the for-loop and its exact numbers
 ADAM_OPTIONS = {"bert": {"fused": True}, "bilstm": {}}
-
-
-class NonFiniteLossError(RuntimeError):
-    """A training loss became NaN or infinite; the run named in the message stored nothing."""
 
 
 def train_study(study: Study, progress: bool = True, prepared: PreparedData | None = None) -> pd.DataFrame:
@@ -111,8 +109,9 @@ def train_seeds(
         trainer.train_seed(seed)
 
 
-class PopulationTrainer:
-    """Trains the runs of one study seed by seed, sharing each seed's dense prefix."""
+class PopulationTrainer(StackedTraining):
+    """Trains the runs of one study seed by seed, sharing each seed's dense prefix (and, with
+    ``runs_per_step`` above 1, each step among the pruned runs of one schedule: ``StackedTraining``)."""
 
     def __init__(
         self, study: Study, prepared: PreparedData, store: ResultsStore, device: torch.device, progress: bool = False
@@ -146,17 +145,35 @@ class PopulationTrainer:
         with self.store.claim(dense_key):
             if not self.store.has(dense_key):
                 self.train_run(DENSE, 0.0, seed)
+        if self.study.runs_per_step > 1:
+            self._train_stacks(seed, pending)
+            return
         for method, sparsity in tqdm(pending, desc=f"seed {seed} pruned runs", leave=False, disable=not self.progress):
             with self.store.claim(self.key(method, sparsity, seed)):
                 if not self.store.has(self.key(method, sparsity, seed)):  # else another process trained it
                     self.train_run(method, sparsity, seed)
+
+    def _train_stacks(self, seed: int, pending: list[tuple[str, float]]) -> None:
+        """``pending`` runs of ``seed`` in stacks of up to ``runs_per_step``, each stack under
+        the claims of all its runs (taken in key order, so processes cannot deadlock)."""
+        for stack in pending_stacks([(m, s, seed) for m, s in pending], self.study.runs_per_step):
+            with contextlib.ExitStack() as claims:
+                for key in sorted(self.key(*run) for run in stack):
+                    claims.enter_context(self.store.claim(key))
+                missing = [run for run in stack if not self.store.has(self.key(*run))]  # else trained elsewhere
+                if missing:
+                    self.train_stack(missing)
 
     def needs_dense_checkpoint(self, method: str) -> bool:
         """True when ``method``'s runs branch from their seed's dense checkpoint."""
         return method != DENSE and get_method(method).schedule.branches_from_dense
 
     def train_run(self, method: str, sparsity: float, seed: int) -> None:
-        """Train one run and store it; the caller holds its claim."""
+        """Train one run and store it; the caller holds its claim. In a stacked study a pruned
+        run trains as a stack of one, so that its arithmetic is a stacked run's."""
+        if self.study.runs_per_step > 1 and method != DENSE:
+            self.train_stack([(method, sparsity, seed)])
+            return
         key, description = self.key(method, sparsity, seed), f"{method} sparsity={sparsity:g} seed={seed}"
         self.store.log("start", key, description)
         if method == DENSE:
@@ -318,16 +335,13 @@ class PopulationTrainer:
         ``epoch`` (1-based), and ``train_loss`` and ``train_accuracy`` averaged over the epoch's
         examples as they were trained (dropout on, weights changing: a running figure)."""
         model.train()
-        lengths = self.prepared.encoded["train"].lengths
-        order = length_bucketed_batches(
-            lengths, self.config.batch_size, np.random.default_rng(self._noise(seed, epoch))
-        )
+        order = self.epoch_batches(seed, epoch)
         parameters = [p for p in model.parameters() if p.requires_grad]
         loss_sum = torch.zeros((), device=self.device)  # summed on the device: no copy per step
         correct_sum, seen = torch.zeros((), device=self.device), 0
         nonfinite = torch.zeros((), device=self.device)  # the first non-finite loss of the epoch, else 0
         with torch.random.fork_rng(devices=self._rng_devices()):
-            torch.manual_seed(_derive_seed(seed, 104729, *self._noise(epoch)))
+            torch.manual_seed(self.dropout_seed(seed, epoch))
             method, sparsity, _ = run
             batches = tqdm(
                 order,
@@ -344,9 +358,7 @@ class PopulationTrainer:
                 loss_sum += loss.detach() * len(positions)
                 correct_sum += correct
                 seen += len(positions)
-                self._steps += 1
-                if self._steps == self._kill_after_steps:
-                    os.kill(os.getpid(), signal.SIGKILL)
+                self.count_step()
         if not torch.isfinite(nonfinite):
             raise NonFiniteLossError(
                 f"loss became {nonfinite.item()} in epoch {epoch + 1} of {self.study.dataset}/"
@@ -354,6 +366,22 @@ class PopulationTrainer:
                 f"(lr={self.config.learning_rate}); nothing was stored for this run"
             )
         return {"epoch": epoch + 1, "train_loss": float(loss_sum) / seen, "train_accuracy": float(correct_sum) / seen}
+
+    def epoch_batches(self, seed: int, epoch: int) -> list[np.ndarray]:
+        """Epoch ``epoch`` (0-based) of seed ``seed``: training positions in batches, in the
+        order every run of the seed visits them."""
+        lengths = self.prepared.encoded["train"].lengths
+        return length_bucketed_batches(lengths, self.config.batch_size, np.random.default_rng(self._noise(seed, epoch)))
+
+    def dropout_seed(self, seed: int, epoch: int) -> int:
+        """The torch seed of epoch ``epoch``'s dropout draws for seed ``seed``."""
+        return _derive_seed(seed, 104729, *self._noise(epoch))
+
+    def count_step(self) -> None:
+        """Count an optimiser step (the fault injection's SIGKILL comes after the N-th)."""
+        self._steps += 1
+        if self._steps == self._kill_after_steps:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def step(self, model, optimizer, pruning, loss: torch.Tensor, parameters=None) -> None:
         """One optimiser step from ``loss``, in the order every run trains: gradients of pruned
@@ -475,7 +503,11 @@ class PopulationTrainer:
 
     def _optimizer(self, model) -> torch.optim.Optimizer:
         parameters = [p for p in model.parameters() if p.requires_grad]
-        return torch.optim.Adam(parameters, lr=self.config.learning_rate, **ADAM_OPTIONS[self.study.arch])
+        return torch.optim.Adam(parameters, lr=self.config.learning_rate, **self.adam_options())
+
+    def adam_options(self) -> dict[str, Any]:
+        """``torch.optim.Adam``'s options beside the learning rate, for this study's arch."""
+        return dict(ADAM_OPTIONS[self.study.arch])
 
     def _bf16(self) -> bool:
         return self.config.precision == "bf16" and self.device.type == "cuda"

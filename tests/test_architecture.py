@@ -53,7 +53,14 @@ LAYERS = (
     ),
     (
         "training",
-        {"pie_utils.training", "pie_utils.restoring", "pie_utils.pool", "pie_utils.cluster", "pie_utils.stacking"},
+        {
+            "pie_utils.training",
+            "pie_utils.stacked_training",
+            "pie_utils.restoring",
+            "pie_utils.pool",
+            "pie_utils.cluster",
+            "pie_utils.stacking",
+        },
     ),
     (
         "studies and the command line",
