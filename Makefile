@@ -17,7 +17,7 @@ endif
 # written last by the install, so an interrupted one is redone; one per build, so switching reinstalls
 INSTALLED := $(VENV)/.installed-$(TORCH_BUILD)
 
-PROFILE ?= default
+PROFILE ?= published
 BOOK_DIR ?= build/book-$(PROFILE)
 PUBLISH_DIR ?= build/publish
 TRAINING_STORE ?= results/published-training
@@ -61,7 +61,7 @@ test: check-test $(INSTALLED)  ## lint and format check, then the test suite (wh
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-book: check-book $(INSTALLED)  ## train what PROFILE asks for (ci|default|published|full), run every notebook, build the HTML book
+book: check-book $(INSTALLED)  ## build the HTML book of PROFILE (published: read from results/published, trains nothing; ci|default|full: train what the store lacks first)
 	$(BIN)/python scripts/book.py build --profile $(PROFILE)
 
 ipynb: check-ipynb $(INSTALLED)  ## refresh the output-free .ipynb copies of notebooks/ that Colab and Binder open

@@ -33,13 +33,14 @@
 # ```{glue:figure} key_figure
 # ```
 #
-# *Run time on 2 CPU cores: 20 s with the `default` store trained (measured in a
-# `make book` build; training the whole profile from an empty store takes about 29 minutes first).*
+# *Run time on 2 CPU cores: 247 s from the published store (measured in a `make book`
+# build, which trains nothing); with `profile = "default"` it trains that laptop-scale study
+# first, about 18 minutes from an empty store.*
 
 # %% tags=["parameters"]
 from typing import Optional  # papermill lists a parameter by its annotation, and reads no "X | None"
 
-profile: str = "default"  # ci | default | published | full (pie_utils/profiles.toml)
+profile: str = "published"  # ci | default | published | full (pie_utils/profiles.toml)
 study: str = "run"  # the study read as the main population (python -m pie_utils profiles)
 dataset: Optional[str] = None  # a dataset name or a CSV/Parquet/JSONL file, read whole; None: the profile's
 data_path: Optional[str] = None  # a local copy of a hub dataset; None: none

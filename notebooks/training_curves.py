@@ -24,7 +24,7 @@
 # extra-training controls of the chapters read exactly these trajectories.
 
 # %% tags=["parameters"]
-profile: str = "default"  # ci | default | published | full (pie_utils/profiles.toml)
+profile: str = "published"  # ci | default | published | full (pie_utils/profiles.toml)
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt

@@ -169,7 +169,7 @@ def test_the_html_hides_the_injected_cell_and_links_the_notebooks(built):
     page = (built / "src" / "_build" / "html" / "ipynb" / "01_effectiveness.html").read_text()
     text = html.unescape(re.sub(r"<[^>]+>", "", page))  # code is highlighted span by span
     assert 'profile = "ci"' not in text  # the injected cell is removed ...
-    assert 'profile: str = "default"' in text  # ... while the parameters cell stays
+    assert 'profile: str = "published"' in text  # ... while the parameters cell stays
     assert "colab.research.google.com/github/" in page and "/blob/main/ipynb/01_effectiveness.ipynb" in page
     assert "mybinder.org/v2/gh/" in page and "ipynb/01_effectiveness.ipynb" in page
     assert "_sources/ipynb/01_effectiveness.ipynb" in page  # the .ipynb download

@@ -51,7 +51,7 @@ def complete_environment(venv: Path) -> Path:
     "target, needs, work",
     [
         ("test", "python browser npm", "-m pytest -q"),
-        ("book", "python npm", "scripts/book.py build --profile default"),
+        ("book", "python npm", "scripts/book.py build --profile published"),
         ("ipynb", "python", "scripts/book.py ipynb"),
     ],
 )
