@@ -299,7 +299,8 @@ def _take(studies, item: WorkItem, contexts, threads: int, attempts: int, remain
         if not claims[0]:
             return True  # finished, or given up, by another process before the claim
         taken = [item]
-        if item.kind == RUNS and study.runs_per_step > 1 and stack_schedule(_run_of(item)) is not None:
+        stacked = item.kind == RUNS and study.runs_per_step > 1 and stack_schedule(_run_of(item)) is not None
+        if stacked:
             for mate in _stack_mates(item, remaining):
                 if len(taken) == study.runs_per_step:
                     break
@@ -312,7 +313,7 @@ def _take(studies, item: WorkItem, contexts, threads: int, attempts: int, remain
             if item.kind == EVALUATIONS:
                 restore_model(context.trainer, *_run_of(item))  # a run merged from a published store kept none
                 score_transfer(study, context.trainer.prepared, store, *_run_of(item), context.transfer)
-            elif study.runs_per_step > 1 and stack_schedule(_run_of(item)) is not None:
+            elif stacked:
                 context.trainer.train_stack([_run_of(one) for one in taken])
             else:
                 context.trainer.train_run(*_run_of(item))

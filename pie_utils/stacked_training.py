@@ -21,8 +21,9 @@ batched matmul, a per-time-step LSTM). Measured on the CPU for a BiLSTM populati
 methods over four rounds, its test logits are at most 7.5e-8 from the sequential runs', the
 same for stacks of 2 and 5, every prediction equal (``tests/test_stacked_training.py`` holds
 them to 1e-5, the bound of one step in ``tests/test_stacking.py``). A pruned run that trains
-alone in a stacked study (``train_run``, e.g. a retry) trains as a stack of one. Its key records R (a dense
-run's does not: it trains alone), so stacked and sequential runs never mix in a population.
+alone in a stacked study (``train_run``, e.g. a retry) trains as a stack of one. Its key records
+R (a dense run's does not: it trains alone), so stacked and sequential runs never mix in a
+population.
 Which runs share a stack depends on what was stored when it started, which may move a number
 by rounding: stacked runs are reproducible to that tolerance, not bit for bit. Dropout (MiniLM)
 draws per-run masks (``randomness="different"``), not the draws of a sequential run.
@@ -99,12 +100,12 @@ class StackedTraining:
                 optimizer_states = None  # WR rebuilds its optimiser after every pruning
             stack = self._stack(models, prunings, optimizer_states)
             first = round_index * epochs if schedule.branches_from_dense else 0
+            in_round = {"round": round_index} if schedule.branches_from_dense else {}
             for epoch in range(first, first + epochs):
                 records = self._train_stacked_epoch(stack, seed, epoch, runs)
                 for index, (model, state) in enumerate(zip(models, stack.unstack())):
                     model.load_state_dict(state)
                     validations[index] = self.logits(model, "validation")
-                    in_round = {"round": round_index} if schedule.branches_from_dense else {}
                     histories[index].append(
                         {**records[index], **in_round, **self._validation_record(validations[index])}
                     )
