@@ -5,12 +5,14 @@
 - ``run_baseline(study)``: the same study through ``benchmarks.baseline.BaselineTrainer``.
 - ``matmul_peak(...)``: FLOP/s of ``torch.matmul`` on large square matrices.
 - ``bert_training_flops(...)``: the FLOPs a training step does on real tokens.
+- ``dispatched(step)``: the aten ops (and on CUDA the kernels) one call of ``step`` dispatches.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -183,3 +185,22 @@ def bert_training_flops(model: torch.nn.Module, lengths: np.ndarray) -> float:
     config = bert.config
     attention = 12 * config.num_hidden_layers * config.hidden_size * float((lengths**2).sum())
     return 6 * per_token * float(lengths.sum()) + 6 * per_sequence * len(lengths) + attention
+
+
+def dispatched(step: Callable[[], object]) -> dict[str, int]:
+    """What one call of ``step`` asks of the host: ``aten_ops``, the aten ops it calls that no
+    other aten op called (each one trip through the dispatcher, views included), and
+    ``cuda_kernels``, the kernels it launched on a CUDA device (0 without one). A small run on
+    a GPU is bound by these, not by its arithmetic."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as profile:
+        step()
+    events = profile.events()
+    top_level = [
+        e for e in events
+        if e.name.startswith("aten::") and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))
+    ]  # fmt: skip
+    kernels = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
+    return {"aten_ops": len(top_level), "cuda_kernels": len(kernels)}

@@ -2,7 +2,7 @@
 
 ``StackedModels`` stacks the trainable parameters of R models into tensors with a leading run
 dimension R and computes the R forward passes at once with ``torch.vmap`` over
-``torch.func.functional_call``, so one device does the work of R small runs with no per-run
+``torch.func.functional_call`` (the BiLSTM's LSTMs as one wide LSTM), so one device does the work of R small runs with no per-run
 Python loop. Per-run pruning masks (``"<module>.<parameter>"`` → bool, True = kept, as in
 ``PruningState.masks``) are stacked the same way.
 
@@ -15,7 +15,7 @@ What equals R sequential runs, and what does not:
   so one Adam over the stacked tensors is R separate Adams; per-run Adam states (e.g. a dense
   checkpoint's) are stacked with ``load_optimizer_states``.
 - The numbers agree to rounding, not bit for bit: a batched matmul, a reduction over a run's
-  slice and the BiLSTM's LSTM below sum in other orders than the sequential kernels. Adam
+  slice and the BiLSTM's wide LSTM below sum in other orders than the sequential kernels. Adam
   carries that into the weights where a gradient is below its eps (1e-8): measured, at most
   6e-6 apart after 1 to 20 steps (``tests/test_stacking.py``, CPU).
 - Dropout: under vmap each run draws its own masks (``randomness="different"``), but not the
@@ -23,17 +23,18 @@ What equals R sequential runs, and what does not:
   samples of the same training, not the same numbers. The BiLSTM has no dropout; MiniLM does.
 - A non-finite loss does not stop the step (asking would sync with the device every step):
   ``nonfinite`` [R] records it on the device, for the caller to check once per epoch and to
-  discard the runs it flags, as the sequential trainer stores nothing for such a run.
+  discard the stack, as the sequential trainer stores nothing for such a run. (In MiniLM's
+  stack the other runs stay finite; in the BiLSTM's, non-finite states spread through the wide
+  LSTM's zero blocks.)
 
-Architectures. MiniLM/BERT is stacked as it is, on batches shared by the runs (``logits``
-says why not per-run batches); on the CPU vmap loops over the runs inside attention (its
-flash kernel has no batching rule there), which is slower only. The BiLSTM's ``nn.LSTM`` has
-no vmap batching rule (``aten::lstm``, the op it calls on every device; checked on the CPU),
-so its stacked forward computes the same function with per-time-step tensor ops
-(``StepwiseLSTM``) inside the model's own padded read-out (``read_vectors``): T small steps per
-layer and direction instead of one fused kernel, the same function, other rounding, and slow
-for long texts. Frozen parameters (the BiLSTM's word vectors) are shared by the runs, not
-stacked.
+Architectures. The runs read one batch ``input_ids`` [B, T]: a stack holds runs of one seed,
+which visit the same batches. MiniLM/BERT is stacked as it is, its forward under vmap; on the
+CPU vmap loops over the runs inside attention (its flash kernel has no batching rule there),
+which is slower only. ``nn.LSTM`` has no vmap batching rule (``aten::lstm``, the op it calls on
+every device), so the BiLSTM's LSTMs of one layer and direction run as one LSTM R times as wide
+(``pie_utils.wide_lstm``: one fused kernel per layer and direction, R times the recurrent
+arithmetic), inside the model's own read-out; its head runs under vmap. Frozen parameters
+(the BiLSTM's word vectors) are shared by the runs, not stacked.
 
 The trainer (``pie_utils.stacked_training``, with ``runs_per_step`` above 1) stacks the runs
 of one seed and schedule: epoch e of every run of seed s visits the same batches, so e.g. all
@@ -60,8 +61,10 @@ from torch import nn
 from torch.func import functional_call
 
 from pie_utils.errors import ParameterError
-from pie_utils.models import BertClassifier
+from pie_utils.models import BiLSTMClassifier
+from pie_utils.models.bilstm import real_lengths
 from pie_utils.pruning import prunable_weights
+from pie_utils.wide_lstm import wide_sequence_vectors
 
 RANDOMNESS = ("different", "same", "error")  # torch.vmap's choices for random ops such as dropout
 Run = TypeVar("Run")
@@ -75,44 +78,14 @@ def group_runs(runs: Sequence[Run], runs_per_step: int) -> list[list[Run]]:
     return [runs[start : start + runs_per_step] for start in range(0, len(runs), runs_per_step)]
 
 
-class StepwiseLSTM(nn.Module):
-    """``nn.LSTM(batch_first=True)`` of one layer and direction, as per-time-step tensor ops.
-
-    The same function and parameter names (``weight_ih_l0`` [4H, D], ``weight_hh_l0`` [4H, H],
-    ``bias_ih_l0``, ``bias_hh_l0`` [4H]; gates in torch's order i, f, g, o), built from ops
-    that vmap can batch. ``forward(x [B, T, D]) -> (output [B, T, H], None)``, from zero state.
-    """
-
-    def __init__(self, lstm: nn.LSTM):
-        super().__init__()
-        if lstm.num_layers != 1 or lstm.bidirectional or not lstm.batch_first or lstm.proj_size or not lstm.bias:
-            raise ParameterError("lstm", lstm, "a one-layer, one-direction nn.LSTM with biases and batch_first")
-        self.hidden_size = lstm.hidden_size
-        for name, parameter in lstm.named_parameters():
-            self.register_parameter(name, nn.Parameter(parameter.detach(), parameter.requires_grad))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
-        inputs = F.linear(x, self.weight_ih_l0, self.bias_ih_l0)  # every step's input term in one matmul
-        h = c = x.new_zeros(x.shape[0], self.hidden_size)
-        outputs = []
-        for step in range(x.shape[1]):
-            gates = inputs[:, step] + F.linear(h, self.weight_hh_l0, self.bias_hh_l0)
-            i, f, g, o = gates.chunk(4, dim=1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            outputs.append(h)
-        return torch.stack(outputs, dim=1), None
+def _template(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` on the meta device: functional calls supply every tensor."""
+    return copy.deepcopy(model).to("meta")
 
 
-def _stackable(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` on the meta device (functional_call supplies every tensor) whose
-    ``nn.LSTM`` modules are ``StepwiseLSTM`` (same names, a function vmap can batch)."""
-    template = copy.deepcopy(model)
-    for name, module in list(template.named_modules()):
-        if isinstance(module, nn.LSTM):
-            parent, _, child = name.rpartition(".")
-            setattr(template.get_submodule(parent), child, StepwiseLSTM(module))
-    return template.to("meta")
+def _children(params: Mapping[str, torch.Tensor], module: str) -> dict[str, torch.Tensor]:
+    """The entries of ``params`` under ``module``, named as in that module."""
+    return {name.removeprefix(f"{module}."): p for name, p in params.items() if name.startswith(f"{module}.")}
 
 
 def _layout(model: nn.Module) -> list[tuple[str, torch.Size, bool]]:
@@ -169,7 +142,7 @@ class StackedModels:
                 raise ParameterError("models", type(model).__name__, "models of one layout whose frozen tensors agree")
         self.runs, self.multilabel, self.randomness, self.grad_clip = len(models), multilabel, randomness, grad_clip
         self.masks = self._stack_masks(models[0], masks)
-        self._template = _stackable(models[0])
+        self._template = _template(models[0])
         self._keys = list(models[0].state_dict())
         # own stacking, not stack_module_state: frozen word vectors stay one shared copy without grad
         self.params = {name: torch.stack([n[name].detach() for n in named]).requires_grad_() for name in trainable}
@@ -203,19 +176,32 @@ class StackedModels:
         return self.train(False)
 
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Logits [R, B, C] of every run: ``input_ids``/``attention_mask`` [B, T] shared by
-        the runs, or [R, B, T] one batch per run (BiLSTM only: transformers skips a BERT's
-        attention mask when a batch has no padding, a data-dependent branch vmap cannot batch)."""
-        per_run = 0 if input_ids.dim() == 3 else None
-        if per_run is not None and isinstance(self._template, BertClassifier):
+        """Logits [R, B, C] of every run on one batch, ``input_ids``/``attention_mask`` [B, T],
+        shared by the runs (as the trainer's stacks of one seed are)."""
+        if input_ids.dim() != 2:
             raise ParameterError("input_ids", f"shape {tuple(input_ids.shape)}", "[B, T], one batch shared by the runs")
+        if isinstance(self._template, BiLSTMClassifier):
+            return self._bilstm_logits(input_ids, attention_mask)
 
         def one_run(params, input_ids, attention_mask):
             return functional_call(self._template, (params, self.shared), (input_ids, attention_mask))
 
-        return torch.vmap(one_run, in_dims=(0, per_run, per_run), randomness=self.randomness)(
+        return torch.vmap(one_run, in_dims=(0, None, None), randomness=self.randomness)(
             self.params, input_ids, attention_mask
         )
+
+    def _bilstm_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The BiLSTM's logits [R, B, C]: its LSTMs as one wide LSTM (``pie_utils.wide_lstm``),
+        its head per run under vmap (a batched matmul per layer)."""
+        vectors = F.embedding(input_ids, self.shared["embedding.weight"])  # frozen: shared by the runs
+        sequence = wide_sequence_vectors(self._template, self.params, vectors, real_lengths(attention_mask))
+        head, classifier = self._template.head, self._template.classifier
+
+        def one_run(params, vectors):
+            hidden = functional_call(head, _children(params, "head"), (vectors,))
+            return functional_call(classifier, _children(params, "classifier"), (hidden,))
+
+        return torch.vmap(one_run)(self.params, sequence)
 
     def step(
         self,

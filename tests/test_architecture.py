@@ -60,6 +60,7 @@ LAYERS = (
             "pie_utils.pool",
             "pie_utils.cluster",
             "pie_utils.stacking",
+            "pie_utils.wide_lstm",
         },
     ),
     (

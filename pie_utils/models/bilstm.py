@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import torch
 from torch import nn
@@ -51,27 +53,13 @@ class BiLSTMClassifier(nn.Module):
     def read_vectors(self, vectors: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``[batch, 2 * hidden]`` sequence vectors of right-padded ``vectors``
         ``[batch, time, dim]`` whose rows hold ``lengths`` ``[batch]`` (≥ 1) real tokens."""
-        positions = torch.arange(vectors.shape[1], device=vectors.device)[None, :]
-        last = (lengths - 1)[:, None]
-        # flipped[b, j] = row b's real token length−1−j for j < length, else the padding at j itself
-        flip_index = torch.where(positions <= last, last - positions, positions)
-
-        def flip(sequence: torch.Tensor) -> torch.Tensor:
-            return sequence.gather(1, flip_index[:, :, None].expand(-1, -1, sequence.shape[2]))
-
-        hidden = vectors
-        for forward_lstm, backward_lstm in zip(self.forward_lstms, self.backward_lstms):
-            forward_out, _ = forward_lstm(hidden)
-            backward_out, _ = backward_lstm(flip(hidden))
-            hidden = torch.cat([forward_out, flip(backward_out)], dim=2)
-        rows = torch.arange(vectors.shape[0], device=vectors.device)
-        return torch.cat([hidden[rows, lengths - 1, : self.hidden_size], hidden[:, 0, self.hidden_size :]], dim=1)
+        layers = [(outputs_of(f), outputs_of(b)) for f, b in zip(self.forward_lstms, self.backward_lstms)]
+        return read_bidirectional(vectors, lengths, layers, self.hidden_size)
 
     def sequence_vector(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """``[batch, 2 * hidden]``: top-layer forward state at the last real token ⊕ top-layer
         backward state at position 0."""
-        lengths = attention_mask.sum(dim=1).clamp(min=1)
-        return self.read_vectors(self.embedding(input_ids), lengths)
+        return self.read_vectors(self.embedding(input_ids), real_lengths(attention_mask))
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
@@ -100,6 +88,45 @@ class BiLSTMClassifier(nn.Module):
             if isinstance(module, nn.Linear)
         ]
         return out
+
+
+Direction = Callable[[torch.Tensor], torch.Tensor]  # [batch, time, in] -> [batch, time, width], from zero state
+
+
+def real_lengths(attention_mask: torch.Tensor) -> torch.Tensor:
+    """``[batch]`` real tokens per row of ``attention_mask`` ``[batch, time]``; a row with none
+    counts one (it is read as one PAD token)."""
+    return attention_mask.sum(dim=1).clamp(min=1)
+
+
+def outputs_of(lstm: nn.LSTM) -> Direction:
+    """``lstm`` as a ``Direction``: its outputs, without its final states."""
+    return lambda sequence: lstm(sequence)[0]
+
+
+def read_bidirectional(
+    vectors: torch.Tensor, lengths: torch.Tensor, layers: Sequence[tuple[Direction, Direction]], width: int
+) -> torch.Tensor:
+    """The BiLSTM's read-out: ``[batch, 2 * width]``, the top forward state at the last real
+    token ⊕ the top backward state at position 0, of right-padded ``vectors`` ``[batch, time,
+    dim]`` with ``lengths`` ``[batch]`` (≥ 1) real tokens, through ``layers`` (forward, backward)
+    of ``width`` units per direction; a layer above the first reads ``[batch, time, 2 * width]``
+    (forward ⊕ backward outputs). The backward direction reads each row's real tokens reversed
+    (padding after them) and its outputs are flipped back, so padding never reaches a state
+    that is read."""
+    positions = torch.arange(vectors.shape[1], device=vectors.device)[None, :]
+    last = (lengths - 1)[:, None]
+    # flipped[b, j] = row b's real token length−1−j for j < length, else the padding at j itself
+    flip_index = torch.where(positions <= last, last - positions, positions)
+
+    def flip(sequence: torch.Tensor) -> torch.Tensor:
+        return sequence.gather(1, flip_index[:, :, None].expand(-1, -1, sequence.shape[2]))
+
+    hidden = vectors
+    for forward_direction, backward_direction in layers:
+        hidden = torch.cat([forward_direction(hidden), flip(backward_direction(flip(hidden)))], dim=2)
+    rows = torch.arange(vectors.shape[0], device=vectors.device)
+    return torch.cat([hidden[rows, lengths - 1, :width], hidden[:, 0, width:]], dim=1)
 
 
 def build_head(width: int, head_sizes: tuple[int, ...], num_labels: int) -> tuple[nn.Sequential, nn.Linear]:
