@@ -4,6 +4,7 @@
                                  [--param NAME:KEY=VALUE ...] [--jobs N]
     python scripts/book.py execute NAME --profile P [--param KEY=VALUE ...]
     python scripts/book.py ship-verdicts [--out build/book-default]
+    python scripts/book.py ship-times --out build/book-P
     python scripts/book.py ipynb [--check]
 
 `build` first trains every run of the profile that the store lacks (``python -m pie_utils train
@@ -31,8 +32,10 @@ Each chapter records its primary verdicts in ``OUT/verdicts/NAME.csv``, merged i
 ``OUT/verdicts.csv``; `ship-verdicts` copies a
 complete default build's file over ``book/data/verdicts_default.csv``, the laptop-scale verdicts
 every other scale shows beside its own (``pie_utils.scales``), and its chapter times to
-``book/data/chapter_seconds_default.json``. Chapters start longest first, by the last build's
-times, else by those shipped: a fresh build does not start its longest chapter last.
+``book/data/chapter_seconds_default.json``; `ship-times` ships any complete build's chapter
+times (``chapter_seconds_P.json``). Chapters start longest first, by the last build's times,
+else by those shipped for the profile (else for the default): a fresh build does not start its
+longest chapter last.
 
 `ipynb` writes the output-free ``.ipynb`` copies in ``ipynb/`` that Colab and Binder open (Colab
 cannot read jupytext text); `--check` only reports copies that are missing or stale (exit 1).
@@ -78,7 +81,7 @@ REPOSITORY_ENV = "REPOSITORY_URL"  # the repository the staged _config.yml links
 INJECTED_TAG = "injected-parameters"  # the cell papermill adds; hidden from readers
 VERDICTS = "verdicts.csv"  # the chapters' primary verdict rows of one build (pie_utils.scales)
 VERDICT_FOLDER = "verdicts"  # one file per chapter while they run at once; merged into VERDICTS
-SHIPPED_SECONDS = Path("book") / "data" / "chapter_seconds_default.json"  # the shipped build's chapter times
+SHIPPED_SECONDS = "book/data/chapter_seconds_{profile}.json"  # a shipped build's chapter times, per profile
 CORES = len(os.sched_getaffinity(0))
 LIBRARY_INPUTS = ("pie_utils/**/*.py", "pie_utils/**/*.toml", "pie_utils/**/*.json", "requirements.txt")
 
@@ -339,7 +342,7 @@ def build(
         pending.append((name, chapter_parameters, stamp, destination))
     # longest first, so that a long chapter does not start last and run alone on one core's share
     # of threads
-    order = longest_first([name for name, *_ in pending], record, reference_seconds())
+    order = longest_first([name for name, *_ in pending], record, reference_seconds(profile))
     pending.sort(key=lambda chapter: order.index(chapter[0]))
     verdicts = out / VERDICT_FOLDER
     verdicts.mkdir(exist_ok=True)
@@ -437,26 +440,49 @@ def longest_first(names: list[str], record: dict, reference: dict[str, float]) -
     return sorted(names, key=lambda name: -seconds(name))
 
 
-def reference_seconds() -> dict[str, float]:
-    """Chapter → seconds of the shipped default build (``SHIPPED_SECONDS``; empty without one):
-    a fresh build's order before it has times of its own."""
-    path = ROOT / SHIPPED_SECONDS
-    return json.loads(path.read_text())["seconds"] if path.is_file() else {}
+def reference_seconds(profile: str) -> dict[str, float]:
+    """Chapter → seconds of the shipped build of ``profile``, else of the default one
+    (``SHIPPED_SECONDS``; empty without either): a fresh build's order before it has times of
+    its own."""
+    for shipped in (profile, DEFAULT_SCALE):
+        path = ROOT / SHIPPED_SECONDS.format(profile=shipped)
+        if path.is_file():
+            return json.loads(path.read_text())["seconds"]
+    return {}
+
+
+def complete_build(out: Path) -> dict | None:
+    """``OUT/timings.json`` of a build that executed every chapter without failure, else None."""
+    path = out / "timings.json"
+    timings = json.loads(path.read_text()) if path.is_file() else None
+    return None if timings is None or timings["failed"] or timings.get("unpublished") else timings
+
+
+def ship_times(out: Path) -> int:
+    """Write the chapter times of the complete build in ``out`` to ``SHIPPED_SECONDS`` of its
+    profile; 1 when ``out`` holds no complete build."""
+    timings = complete_build(out)
+    if timings is None:
+        print(f"ship-times: {out} holds no complete build (every chapter executed, none failed)")
+        return 1
+    chapters = {name: round(timings["seconds"][name], 1) for name in chapter_names() if name in timings["seconds"]}
+    destination = SHIPPED_SECONDS.format(profile=timings["profile"])
+    (ROOT / destination).write_text(json.dumps({"profile": timings["profile"], "seconds": chapters}, indent=1) + "\n")
+    print(f"ship-times: chapter times of {out} -> {destination}")
+    return 0
 
 
 def ship_verdicts(out: Path) -> int:
-    """Copy ``OUT/verdicts.csv`` of a complete default build over the shipped table, and its
-    chapters' times to ``SHIPPED_SECONDS``; 1 when that build failed, left chapters
-    unexecuted, or was of another profile."""
-    timings = json.loads((out / "timings.json").read_text()) if (out / "timings.json").is_file() else None
-    if timings is None or timings["profile"] != DEFAULT_SCALE or timings["failed"] or timings.get("unpublished"):
+    """Copy ``OUT/verdicts.csv`` of a complete default build over the shipped table, and ship
+    its chapters' times (``ship_times``); 1 when that build failed, left chapters unexecuted,
+    or was of another profile."""
+    timings = complete_build(out)
+    if timings is None or timings["profile"] != DEFAULT_SCALE:
         print(f"ship-verdicts: {out} holds no complete build of profile {DEFAULT_SCALE}; run make book PROFILE=default")
         return 1
     shutil.copy2(out / VERDICTS, ROOT / SHIPPED)
-    chapters = {name: round(timings["seconds"][name], 1) for name in chapter_names() if name in timings["seconds"]}
-    (ROOT / SHIPPED_SECONDS).write_text(json.dumps({"profile": DEFAULT_SCALE, "seconds": chapters}, indent=1) + "\n")
-    print(f"ship-verdicts: {out / VERDICTS} -> {SHIPPED}; chapter times -> {SHIPPED_SECONDS}")
-    return 0
+    print(f"ship-verdicts: {out / VERDICTS} -> {SHIPPED}")
+    return ship_times(out)
 
 
 def parse_parameters(items: list[str]) -> dict[str, dict]:
@@ -509,6 +535,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"copy the default build's verdicts over {SHIPPED} (what the other scales show beside theirs)",
     )
     ship_parser.add_argument("--out", type=Path, help=f"the default build folder (default: build/book-{DEFAULT_SCALE})")
+    times_parser = commands.add_parser(
+        "ship-times",
+        help="ship a complete build's chapter times: the order a fresh build of its profile starts them in",
+    )
+    times_parser.add_argument("--out", type=Path, required=True, help="the build folder, e.g. build/book-published")
     ipynb_parser = commands.add_parser("ipynb", help="write the output-free .ipynb copies for Colab/Binder")
     ipynb_parser.add_argument("--check", action="store_true", help="only report stale copies")
     arguments = parser.parse_args(argv)
@@ -524,6 +555,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--jobs: {arguments.jobs} is not a whole number >= 1")
     if arguments.command == "ship-verdicts":
         return ship_verdicts((arguments.out or ROOT / "build" / f"book-{DEFAULT_SCALE}").resolve())
+    if arguments.command == "ship-times":
+        return ship_times(arguments.out.resolve())
     if arguments.command == "ipynb":
         stale = write_ipynb(arguments.check)
         return 1 if arguments.check and stale else 0

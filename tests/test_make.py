@@ -323,3 +323,28 @@ def test_chapters_start_longest_first_by_the_last_build_else_the_shipped_times_u
     shipped = {"a": 100.0, "b": 200.0, "d": 1.0}  # b's last time (5 s) overrides its shipped 200 s
     assert book.longest_first(["a", "b", "c", "d", "e"], last, shipped) == ["e", "a", "c", "b", "d"]
     assert book.longest_first(["x", "y"], {}, {}) == ["x", "y"]  # nothing known: the order given
+
+
+def test_shipped_chapter_times_are_the_profiles_else_the_defaults_and_only_a_complete_build_ships(
+    tmp_path, monkeypatch, capsys
+):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import book  # scripts/book.py
+
+    monkeypatch.setattr(book, "ROOT", tmp_path)
+    monkeypatch.setattr(book, "chapter_names", lambda: ["a", "b"])
+    (tmp_path / "book" / "data").mkdir(parents=True)
+    assert book.reference_seconds("published") == {}  # nothing shipped
+    (tmp_path / "book" / "data" / "chapter_seconds_default.json").write_text('{"seconds": {"a": 1.0}}')
+    assert book.reference_seconds("published") == {"a": 1.0}  # the default's, until the profile ships its own
+
+    build = tmp_path / "build"
+    build.mkdir()
+    timings = {"profile": "published", "seconds": {"a": 12.34, "b": 5.0, "train": 8.0}, "failed": {"b": "boom"}}
+    (build / "timings.json").write_text(json.dumps(timings))
+    assert book.ship_times(build) == 1 and "no complete build" in capsys.readouterr().out  # a chapter failed
+    assert book.reference_seconds("published") == {"a": 1.0}
+    (build / "timings.json").write_text(json.dumps({**timings, "failed": {}}))
+    assert book.ship_times(build) == 0
+    assert book.reference_seconds("published") == {"a": 12.3, "b": 5.0}  # chapters only, rounded to 0.1 s
+    assert book.reference_seconds("default") == {"a": 1.0}
