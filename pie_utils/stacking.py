@@ -30,8 +30,10 @@ What equals R sequential runs, and what does not:
 Architectures. The runs read one batch ``input_ids`` [B, T]: a stack holds runs of one seed,
 which visit the same batches. MiniLM/BERT is stacked as it is, its forward under vmap; on the
 CPU vmap loops over the runs inside attention (its flash kernel has no batching rule there),
-which is slower only. ``nn.LSTM`` has no vmap batching rule (``aten::lstm``, the op it calls on
-every device), so the BiLSTM's LSTMs of one layer and direction run as one LSTM R times as wide
+which is slower only. CUDA's attention kernels (flash, memory-efficient, cuDNN) have batching
+rules, so there the R runs' attention is one call per layer (``tests/test_stacking.py`` checks
+the dispatcher for them). ``nn.LSTM`` has no vmap batching rule (``aten::lstm``, the op it
+calls on every device, nor cuDNN's), so the BiLSTM's LSTMs of one layer and direction run as one LSTM R times as wide
 (``pie_utils.wide_lstm``: one fused kernel per layer and direction, R times the recurrent
 arithmetic), inside the model's own read-out; its head runs under vmap. Frozen parameters
 (the BiLSTM's word vectors) are shared by the runs, not stacked.

@@ -258,6 +258,24 @@ def test_a_stacked_bilstm_step_dispatches_as_many_ops_for_long_texts_as_for_shor
     assert counts[0]["aten_ops"] == counts[1]["aten_ops"], counts
 
 
+@pytest.mark.parametrize(
+    ("operator", "batched"),
+    [
+        ("aten::_scaled_dot_product_flash_attention", True),
+        ("aten::_scaled_dot_product_efficient_attention", True),
+        ("aten::_scaled_dot_product_cudnn_attention", True),
+        ("aten::_scaled_dot_product_flash_attention_for_cpu", False),
+        ("aten::lstm.input", False),
+        ("aten::_cudnn_rnn", False),
+    ],
+)
+def test_which_kernels_vmap_can_batch_is_as_the_stacking_design_assumes(operator, batched):
+    """MiniLM's stack relies on CUDA's attention kernels having vmap batching rules (one call for
+    R runs; this torch's dispatcher registers them, even in a CPU build); the BiLSTM's wide LSTM
+    exists because the LSTM kernels have none. A torch upgrade that changes either shows here."""
+    assert torch._C._dispatch_has_kernel_for_dispatch_key(operator, "FuncTorchBatched") is batched
+
+
 @pytest.mark.parametrize("value", [0, -1, 1.5, True])
 def test_runs_per_step_must_be_a_whole_number_of_at_least_one(value):
     with pytest.raises(ParameterError, match="runs_per_step"):
