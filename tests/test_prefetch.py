@@ -28,7 +28,7 @@ from pie_utils.errors import ParameterError
 from pie_utils.models import ModelSpec, vectors
 from pie_utils.models.bert import pretrained_source
 from pie_utils.prefetch import Need, load, prefetch, verify_offline
-from pie_utils.studies import load_study
+from pie_utils.studies import load_study, study_names
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GLOVE = FIXTURES / "models" / "tiny_glove.txt"
@@ -239,9 +239,15 @@ def test_an_unpinned_hub_asset_is_refused_naming_its_setting_before_any_download
     assert hub.downloads == [] and not cache.exists()
 
 
-def test_the_full_profile_pins_its_checkpoint_and_is_refused_until_imdb_is_pinned(cache):
-    assert load_study("full", "bert").checkpoint_revision == "86b5e0934494bd15c9632b12f734a8a67f723594"
-    with pytest.raises(ParameterError, match=r"invalid revision=None.*stanfordnlp/imdb.*\[full\.run\]"):
+def test_the_full_profile_pins_its_hub_assets_and_is_refused_before_any_download_without_glove_840b(cache, monkeypatch):
+    monkeypatch.delenv("PIE_UTILS_GLOVE_840B", raising=False)
+    studies = {name: load_study("full", name) for name in study_names("full")}
+    imdb = [name for name, study in studies.items() if study.dataset == "imdb"]
+    assert imdb == ["run", "dense_long", "bert", "bilstm_pair"]
+    assert {studies[name].revision for name in imdb} == {"e6281661ce1c48d982bc483cf8a173c1bbeb5d31"}
+    assert all(study.revision is None for name, study in studies.items() if name not in imdb)  # embedded sets
+    assert studies["bert"].checkpoint_revision == "86b5e0934494bd15c9632b12f734a8a67f723594"
+    with pytest.raises(ParameterError, match=r"invalid vectors='glove-840b-300d'.*PIE_UTILS_GLOVE_840B"):
         prefetch("full", cache)
     assert not cache.exists()
 
