@@ -15,9 +15,11 @@ Layouts (H units per run and direction, R runs, gates in torch's order i, f, g, 
   cuts its gate rows into four equal blocks.
 
 The price is arithmetic: the recurrent matmul, and the input matmul of every layer above the
-first (whose inputs are the runs' own states), multiply R times as many zeros as weights. The
-first layer reads the word vectors every run shares, with no zeros. It pays while one run is
-too small to fill the device, which is when runs are stacked at all.
+first (whose inputs are the runs' own states), multiply R − 1 zeros for every weight. The first
+layer reads the word vectors every run shares, with no zeros. It pays while one run is too
+small to fill the device, which is when runs are stacked at all. The states take R runs'
+memory, as R separate runs would, but at once: for long texts in large batches that, not the
+arithmetic, bounds R.
 
 What equals R separate runs: the function, and so every gradient. The rounding is other: the
 kernels block the wider sums in other orders (a zero adds exactly, the order does not), so the
