@@ -13,6 +13,10 @@ import pytest
 # OpenMP's threads otherwise spin at every barrier, and a run of 2 threads sharing its cores with
 # another process (a second test worker, or training in the background) then ran 20 times slower.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# No test reaches a model hub (hub-format fixtures stand in for it). Offline, huggingface_hub
+# fails at once; online-but-unreachable, a pinned commit (the `full` profile's) is retried for
+# 23 s before the same error. Set before any test imports it: it reads this at import.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
