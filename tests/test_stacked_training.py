@@ -8,6 +8,8 @@ rounding.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -144,3 +146,31 @@ def test_a_diverging_stack_stores_none_of_its_runs(tmp_path):
     with pytest.raises(NonFiniteLossError, match="MP-AI sparsity=0.5, RP-AI sparsity=0.5 seed 0 .a stack of 2"):
         trainer.train_stack([("MP-AI", 0.5, 0), ("RP-AI", 0.5, 0)])  # AI runs: no dense run first
     assert not any(store.has(study_key(study, prepared, m, 0.5, 0)) for m in ("MP-AI", "RP-AI"))
+
+
+def test_a_stacked_multilabel_population_matches_the_sequential_one(tmp_path):
+    """Reuters' hub-format fixture (multilabel: a sigmoid per topic, binary cross-entropy, a
+    threshold tuned per run): its AI runs stacked give the sequential runs' logits and thresholds."""
+    fixture = Path(__file__).parent / "fixtures" / "data" / "reuters"
+    stores = []
+    for runs_per_step in (1, 2):
+        study = _study(
+            tmp_path / str(runs_per_step),
+            runs_per_step,
+            dataset="reuters",
+            data_path=str(fixture),
+            methods=["MP-AI", "RP-AI"],
+            batch_size=4,
+            subset=None,
+        )
+        train_study(study, progress=False)
+        stores.append((study, ResultsStore(tmp_path / str(runs_per_step))))
+    (sequential, seq_store), (stacked, stack_store) = stores
+    prepared = prepare_data(sequential, encode=False)
+    assert prepared.dataset.multilabel
+    for method in ("MP-AI", "RP-AI"):
+        one = seq_store.read(study_key(sequential, prepared, method, 0.5, 0))
+        other = stack_store.read(study_key(stacked, prepared, method, 0.5, 0))
+        assert other.meta["stack"]["runs"] != [] and "stack" not in one.meta
+        np.testing.assert_allclose(other.arrays["test_logits"], one.arrays["test_logits"], atol=TOLERANCE)
+        assert other.metrics["threshold"] == one.metrics["threshold"], method
